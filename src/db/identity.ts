@@ -1,0 +1,39 @@
+import { and, eq, gt, isNull } from "drizzle-orm";
+import type { Db } from "./client";
+import { managementTokens, memberships, orgs, sessions, users } from "./schema";
+
+/** A live (not revoked, not expired) session with its user, or undefined. */
+export async function findLiveSession(db: Db, sessionId: string, userId: string, now = Date.now()) {
+  const rows = await db
+    .select({ sessionId: sessions.id, userId: users.id, email: users.email })
+    .from(sessions)
+    .innerJoin(users, eq(users.id, sessions.userId))
+    .where(and(eq(sessions.id, sessionId), eq(sessions.userId, userId), isNull(sessions.revokedAt), gt(sessions.expiresAt, now)))
+    .limit(1);
+  return rows[0];
+}
+
+/** A live management token by hash, or undefined. */
+export async function findLiveManagementToken(db: Db, tokenHash: string, now = Date.now()) {
+  const rows = await db.select().from(managementTokens).where(and(eq(managementTokens.tokenHash, tokenHash), isNull(managementTokens.revokedAt))).limit(1);
+  const t = rows[0];
+  if (!t || (t.expiresAt !== null && t.expiresAt <= now)) return undefined;
+  return t;
+}
+
+/** The user's role in an org plus the org's kind and plan, or undefined when not a member (or no such org). */
+export async function findMembership(db: Db, orgId: string, userId: string) {
+  const rows = await db
+    .select({ role: memberships.role, kind: orgs.kind, plan: orgs.plan })
+    .from(memberships)
+    .innerJoin(orgs, eq(orgs.id, memberships.orgId))
+    .where(and(eq(memberships.orgId, orgId), eq(memberships.userId, userId)))
+    .limit(1);
+  return rows[0];
+}
+
+/** Kind and plan of an org (for management-token callers), or undefined. */
+export async function findOrgBasics(db: Db, orgId: string) {
+  const rows = await db.select({ kind: orgs.kind, plan: orgs.plan }).from(orgs).where(eq(orgs.id, orgId)).limit(1);
+  return rows[0];
+}

@@ -1,0 +1,285 @@
+/**
+ * D1 schema: the system of record. Times are integer milliseconds since the epoch (UTC);
+ * money is integer micro-dollars. Every org-owned table has `org_id` and is reached only through
+ * the org-scoped query functions in this folder. Layout and invariants: docs/storage.md.
+ */
+import { sql } from "drizzle-orm";
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+
+export type Role = "owner" | "admin" | "member" | "viewer";
+export const ROLES = ["viewer", "member", "admin", "owner"] as const;
+
+const now = sql`(CAST(unixepoch('subsec') * 1000 AS INTEGER))`;
+
+// ───────────── identity (not org-owned) ─────────────
+
+export const users = sqliteTable("users", {
+  id: text("id").primaryKey(),
+  email: text("email").notNull(),
+  name: text("name").notNull(),
+  passwordHash: text("password_hash").notNull(),
+  passwordSalt: text("password_salt").notNull(),
+  passwordIterations: integer("password_iterations").notNull(),
+  emailVerifiedAt: integer("email_verified_at"),
+  createdAt: integer("created_at").notNull().default(now),
+  updatedAt: integer("updated_at").notNull().default(now),
+}, (t) => [uniqueIndex("users_email_uq").on(t.email)]);
+
+export const sessions = sqliteTable("sessions", {
+  id: text("id").primaryKey(),
+  userId: text("user_id").notNull().references(() => users.id, { onDelete: "cascade" }),
+  createdAt: integer("created_at").notNull().default(now),
+  expiresAt: integer("expires_at").notNull(),
+  revokedAt: integer("revoked_at"),
+  ip: text("ip"),
+  userAgent: text("user_agent"),
+}, (t) => [index("sessions_user_idx").on(t.userId)]);
+
+/** Single-use email tokens: `verify_email` and `reset_password`. Only the SHA-256 is stored. */
+export const emailTokens = sqliteTable("email_tokens", {
+  id: text("id").primaryKey(),
+  userId: text("user_id").notNull().references(() => users.id, { onDelete: "cascade" }),
+  purpose: text("purpose", { enum: ["verify_email", "reset_password"] }).notNull(),
+  tokenHash: text("token_hash").notNull(),
+  expiresAt: integer("expires_at").notNull(),
+  usedAt: integer("used_at"),
+  createdAt: integer("created_at").notNull().default(now),
+}, (t) => [uniqueIndex("email_tokens_hash_uq").on(t.tokenHash)]);
+
+/** Fixed-window counters for login / invitation-accept rate limiting. */
+export const rateLimits = sqliteTable("rate_limits", {
+  bucket: text("bucket").notNull(),
+  windowStart: integer("window_start").notNull(),
+  count: integer("count").notNull().default(0),
+}, (t) => [primaryKey({ columns: [t.bucket, t.windowStart] })]);
+
+/** Deployment-wide settings the database itself must know (e.g. `org_mode` for the single-org trigger). */
+export const systemSettings = sqliteTable("system_settings", {
+  key: text("key").primaryKey(),
+  value: text("value").notNull(),
+});
+
+/** Emails not sent through SendGrid (no API key configured): the local outbox. */
+export const emailOutbox = sqliteTable("email_outbox", {
+  id: text("id").primaryKey(),
+  toAddress: text("to_address").notNull(),
+  subject: text("subject").notNull(),
+  text: text("text").notNull(),
+  html: text("html"),
+  transport: text("transport", { enum: ["outbox", "sendgrid"] }).notNull(),
+  status: text("status", { enum: ["stored", "sent", "failed"] }).notNull(),
+  error: text("error"),
+  createdAt: integer("created_at").notNull().default(now),
+});
+
+// ───────────── organizations ─────────────
+
+export type OrgSettings = {
+  branding?: { logo_url?: string | null; primary_color?: string | null };
+  data_policy?: { store_prompts: boolean; retention_days?: number | null };
+  invitation_expiry_days?: number;
+  slack_webhook_url?: string | null;
+  alert_emails?: string[];
+};
+
+export const orgs = sqliteTable("orgs", {
+  id: text("id").primaryKey(),
+  name: text("name").notNull(),
+  slug: text("slug").notNull(),
+  kind: text("kind", { enum: ["personal", "team"] }).notNull(),
+  plan: text("plan").notNull().default("free"),
+  settings: text("settings", { mode: "json" }).$type<OrgSettings>().notNull().default(sql`'{}'`),
+  /** Start of the current billing period (ms); monthly budgets align to it when set. */
+  billingAnchor: integer("billing_anchor"),
+  stripeCustomerId: text("stripe_customer_id"),
+  stripeSubscriptionId: text("stripe_subscription_id"),
+  createdBy: text("created_by").notNull(),
+  createdAt: integer("created_at").notNull().default(now),
+  updatedAt: integer("updated_at").notNull().default(now),
+}, (t) => [uniqueIndex("orgs_slug_uq").on(t.slug)]);
+
+export const memberships = sqliteTable("memberships", {
+  orgId: text("org_id").notNull().references(() => orgs.id, { onDelete: "cascade" }),
+  userId: text("user_id").notNull().references(() => users.id, { onDelete: "cascade" }),
+  role: text("role", { enum: ROLES }).notNull(),
+  createdAt: integer("created_at").notNull().default(now),
+}, (t) => [
+  primaryKey({ columns: [t.orgId, t.userId] }),
+  index("memberships_user_idx").on(t.userId),
+  // Exactly one owner per org: at most one here, at least one by the transfer/leave rules.
+  uniqueIndex("memberships_one_owner_uq").on(t.orgId).where(sql`role = 'owner'`),
+]);
+
+export const teams = sqliteTable("teams", {
+  id: text("id").primaryKey(),
+  orgId: text("org_id").notNull().references(() => orgs.id, { onDelete: "cascade" }),
+  name: text("name").notNull(),
+  description: text("description"),
+  createdAt: integer("created_at").notNull().default(now),
+  updatedAt: integer("updated_at").notNull().default(now),
+}, (t) => [uniqueIndex("teams_org_name_uq").on(t.orgId, t.name)]);
+
+export const teamMembers = sqliteTable("team_members", {
+  orgId: text("org_id").notNull().references(() => orgs.id, { onDelete: "cascade" }),
+  teamId: text("team_id").notNull().references(() => teams.id, { onDelete: "cascade" }),
+  userId: text("user_id").notNull().references(() => users.id, { onDelete: "cascade" }),
+  createdAt: integer("created_at").notNull().default(now),
+}, (t) => [primaryKey({ columns: [t.teamId, t.userId] }), index("team_members_org_user_idx").on(t.orgId, t.userId)]);
+
+export const invitations = sqliteTable("invitations", {
+  id: text("id").primaryKey(),
+  orgId: text("org_id").notNull().references(() => orgs.id, { onDelete: "cascade" }),
+  email: text("email").notNull(),
+  role: text("role", { enum: ["admin", "member", "viewer"] }).notNull(),
+  teamIds: text("team_ids", { mode: "json" }).$type<string[]>().notNull().default(sql`'[]'`),
+  tokenHash: text("token_hash").notNull(),
+  invitedBy: text("invited_by").notNull(),
+  expiresAt: integer("expires_at").notNull(),
+  acceptedAt: integer("accepted_at"),
+  acceptedBy: text("accepted_by"),
+  revokedAt: integer("revoked_at"),
+  sendCount: integer("send_count").notNull().default(1),
+  lastSentAt: integer("last_sent_at").notNull().default(now),
+  createdAt: integer("created_at").notNull().default(now),
+}, (t) => [uniqueIndex("invitations_token_uq").on(t.tokenHash), index("invitations_org_idx").on(t.orgId, t.email)]);
+
+// ───────────── credentials ─────────────
+
+/** Virtual keys (`sk-tg-…`). Only the SHA-256 of the full key is stored. */
+export const apiKeys = sqliteTable("api_keys", {
+  id: text("id").primaryKey(),
+  orgId: text("org_id").notNull().references(() => orgs.id, { onDelete: "cascade" }),
+  teamId: text("team_id"),
+  createdBy: text("created_by").notNull(),
+  name: text("name").notNull(),
+  /** Non-secret display prefix, e.g. `sk-tg-…a1B2`. */
+  hint: text("hint").notNull(),
+  keyHash: text("key_hash").notNull(),
+  allowedModels: text("allowed_models", { mode: "json" }).$type<string[] | null>(),
+  rpm: integer("rpm"),
+  tpm: integer("tpm"),
+  expiresAt: integer("expires_at"),
+  revokedAt: integer("revoked_at"),
+  revokedBy: text("revoked_by"),
+  createdAt: integer("created_at").notNull().default(now),
+  updatedAt: integer("updated_at").notNull().default(now),
+}, (t) => [index("api_keys_org_idx").on(t.orgId, t.createdAt), uniqueIndex("api_keys_hash_uq").on(t.keyHash)]);
+
+/** Org management tokens (`tgm_…`) for automation against `/api`. Role-capped by their creator. */
+export const managementTokens = sqliteTable("management_tokens", {
+  id: text("id").primaryKey(),
+  orgId: text("org_id").notNull().references(() => orgs.id, { onDelete: "cascade" }),
+  createdBy: text("created_by").notNull(),
+  name: text("name").notNull(),
+  role: text("role", { enum: ["admin", "member", "viewer"] }).notNull(),
+  tokenHash: text("token_hash").notNull(),
+  hint: text("hint").notNull(),
+  expiresAt: integer("expires_at"),
+  revokedAt: integer("revoked_at"),
+  lastUsedAt: integer("last_used_at"),
+  createdAt: integer("created_at").notNull().default(now),
+}, (t) => [uniqueIndex("management_tokens_hash_uq").on(t.tokenHash), index("management_tokens_org_idx").on(t.orgId)]);
+
+/** Upstream provider connections; the API key is AES-GCM sealed (never returned). */
+export const providers = sqliteTable("providers", {
+  id: text("id").primaryKey(),
+  orgId: text("org_id").notNull().references(() => orgs.id, { onDelete: "cascade" }),
+  name: text("name").notNull(),
+  type: text("type", { enum: ["openai", "anthropic", "openai_compatible"] }).notNull(),
+  baseUrl: text("base_url").notNull(),
+  apiKeySealed: text("api_key_sealed").notNull(),
+  apiKeyHint: text("api_key_hint").notNull(),
+  isDefault: integer("is_default", { mode: "boolean" }).notNull().default(false),
+  createdAt: integer("created_at").notNull().default(now),
+  updatedAt: integer("updated_at").notNull().default(now),
+}, (t) => [uniqueIndex("providers_org_name_uq").on(t.orgId, t.name)]);
+
+// ───────────── money ─────────────
+
+/** Org price overrides, micro-dollars per million tokens. */
+export const pricingOverrides = sqliteTable("pricing_overrides", {
+  orgId: text("org_id").notNull().references(() => orgs.id, { onDelete: "cascade" }),
+  model: text("model").notNull(),
+  inputPerMtok: integer("input_per_mtok").notNull(),
+  cachedInputPerMtok: integer("cached_input_per_mtok"),
+  cacheWritePerMtok: integer("cache_write_per_mtok"),
+  outputPerMtok: integer("output_per_mtok").notNull(),
+  maxOutputTokens: integer("max_output_tokens"),
+  updatedAt: integer("updated_at").notNull().default(now),
+}, (t) => [primaryKey({ columns: [t.orgId, t.model] })]);
+
+export const budgets = sqliteTable("budgets", {
+  id: text("id").primaryKey(),
+  orgId: text("org_id").notNull().references(() => orgs.id, { onDelete: "cascade" }),
+  scope: text("scope", { enum: ["org", "team", "key", "customer", "tag"] }).notNull(),
+  /** Target of the scope; null for org scope and for the default customer budget. Tags: `name=value`. */
+  scopeId: text("scope_id"),
+  limitMicros: integer("limit_micros"),
+  period: text("period", { enum: ["daily", "weekly", "monthly", "total"] }).notNull(),
+  mode: text("mode", { enum: ["hard", "soft"] }).notNull(),
+  rpm: integer("rpm"),
+  tpm: integer("tpm"),
+  alertThresholds: text("alert_thresholds", { mode: "json" }).$type<number[]>().notNull().default(sql`'[50,80,90,100]'`),
+  velocityLimitMicros: integer("velocity_limit_micros"),
+  velocityWindowSeconds: integer("velocity_window_seconds"),
+  velocityCooldownSeconds: integer("velocity_cooldown_seconds"),
+  createdBy: text("created_by").notNull(),
+  createdAt: integer("created_at").notNull().default(now),
+  updatedAt: integer("updated_at").notNull().default(now),
+}, (t) => [index("budgets_org_idx").on(t.orgId, t.scope, t.scopeId)]);
+
+/** Threshold crossings, recorded exactly once per budget, period and threshold. */
+export const budgetEvents = sqliteTable("budget_events", {
+  id: text("id").primaryKey(),
+  orgId: text("org_id").notNull().references(() => orgs.id, { onDelete: "cascade" }),
+  budgetId: text("budget_id").notNull(),
+  scopeId: text("scope_id"),
+  kind: text("kind", { enum: ["threshold", "exceeded", "velocity_tripped"] }).notNull(),
+  periodStart: integer("period_start").notNull(),
+  threshold: integer("threshold").notNull(),
+  spentMicros: integer("spent_micros").notNull(),
+  limitMicros: integer("limit_micros"),
+  createdAt: integer("created_at").notNull().default(now),
+}, (t) => [uniqueIndex("budget_events_once_uq").on(t.budgetId, t.scopeId, t.kind, t.periodStart, t.threshold), index("budget_events_org_idx").on(t.orgId, t.createdAt)]);
+
+/** One row per proxied request, written from the OrgGate outbox; idempotent on `request_id`. */
+export const costEvents = sqliteTable("cost_events", {
+  requestId: text("request_id").primaryKey(),
+  orgId: text("org_id").notNull().references(() => orgs.id, { onDelete: "cascade" }),
+  teamId: text("team_id"),
+  keyId: text("key_id").notNull(),
+  customerId: text("customer_id"),
+  tags: text("tags", { mode: "json" }).$type<Record<string, string>>().notNull().default(sql`'{}'`),
+  traceId: text("trace_id"),
+  provider: text("provider").notNull(),
+  model: text("model").notNull(),
+  endpoint: text("endpoint").notNull(),
+  status: integer("status").notNull(),
+  inputTokens: integer("input_tokens").notNull().default(0),
+  cachedInputTokens: integer("cached_input_tokens").notNull().default(0),
+  cacheWriteTokens: integer("cache_write_tokens").notNull().default(0),
+  outputTokens: integer("output_tokens").notNull().default(0),
+  reasoningTokens: integer("reasoning_tokens").notNull().default(0),
+  costMicros: integer("cost_micros").notNull(),
+  latencyMs: integer("latency_ms").notNull().default(0),
+  ttfbMs: integer("ttfb_ms"),
+  estimated: integer("estimated", { mode: "boolean" }).notNull().default(false),
+  createdAt: integer("created_at").notNull(),
+}, (t) => [index("cost_events_org_time_idx").on(t.orgId, t.createdAt), index("cost_events_org_key_idx").on(t.orgId, t.keyId)]);
+
+// ───────────── audit ─────────────
+
+export const auditLog = sqliteTable("audit_log", {
+  id: text("id").primaryKey(),
+  orgId: text("org_id").notNull(),
+  actorType: text("actor_type", { enum: ["user", "management_token", "system"] }).notNull(),
+  actorId: text("actor_id").notNull(),
+  actorIp: text("actor_ip"),
+  userAgent: text("user_agent"),
+  action: text("action").notNull(),
+  targetType: text("target_type").notNull(),
+  targetId: text("target_id"),
+  before: text("before", { mode: "json" }).$type<unknown>(),
+  after: text("after", { mode: "json" }).$type<unknown>(),
+  createdAt: integer("created_at").notNull().default(now),
+}, (t) => [index("audit_org_time_idx").on(t.orgId, t.createdAt)]);

@@ -1,0 +1,70 @@
+import { z } from "zod";
+import type { OrgGate } from "./durable-objects/org-gate";
+
+/** Bindings, vars and secrets of the gateway Worker (wrangler.toml + secrets). */
+export interface Env {
+  DB: D1Database;
+  ORG_GATE: DurableObjectNamespace<OrgGate>;
+  ENVIRONMENT: string;
+  ORG_MODE: string;
+  ALLOW_PRIVATE_UPSTREAMS: string;
+  INVITE_EXPIRY_DAYS: string;
+  APP_URL: string;
+  SESSION_TTL_HOURS: string;
+  MAX_BODY_BYTES: string;
+  SESSION_SIGNING_KEYS: string;
+  ENCRYPTION_KEY: string;
+  SENDGRID_API_KEY?: string;
+  SENDGRID_API_URL?: string;
+  EMAIL_FROM?: string;
+}
+
+const configSchema = z.object({
+  ENVIRONMENT: z.string().min(1),
+  ORG_MODE: z.enum(["multi", "single"]),
+  ALLOW_PRIVATE_UPSTREAMS: z.enum(["true", "false"]).transform((v) => v === "true"),
+  INVITE_EXPIRY_DAYS: z.coerce.number().int().min(1).max(90),
+  APP_URL: z.url(),
+  SESSION_TTL_HOURS: z.coerce.number().int().min(1).max(24 * 90),
+  MAX_BODY_BYTES: z.coerce.number().int().min(1024),
+  SESSION_SIGNING_KEYS: z
+    .string()
+    .min(1, "SESSION_SIGNING_KEYS is required (kid:base64secret[,kid:base64secret…])")
+    .transform((v, ctx) => {
+      const keys = v.split(",").map((pair) => {
+        const i = pair.indexOf(":");
+        return { kid: pair.slice(0, i).trim(), secret: pair.slice(i + 1).trim() };
+      });
+      if (keys.some((k) => !k.kid || k.secret.length < 32)) {
+        ctx.addIssue({ code: "custom", message: "each signing key needs a kid and a base64 secret of ≥ 32 chars" });
+        return z.NEVER;
+      }
+      return keys;
+    }),
+  ENCRYPTION_KEY: z.string().min(40, "ENCRYPTION_KEY must be base64 of 32 bytes"),
+  SENDGRID_API_KEY: z.string().optional(),
+  SENDGRID_API_URL: z.url().default("https://api.sendgrid.com/v3/mail/send"),
+  EMAIL_FROM: z.string().default("Tollgate <no-reply@tollgate.local>"),
+});
+
+/** Parsed, validated configuration. */
+export type Config = z.infer<typeof configSchema>;
+
+const cache = new WeakMap<object, Config>();
+
+/**
+ * Validates vars and secrets once per isolate (per env object) and returns the typed config.
+ * A misconfigured deployment fails loudly on its first request instead of misbehaving later.
+ */
+export function getConfig(env: Env): Config {
+  let cfg = cache.get(env);
+  if (!cfg) {
+    const parsed = configSchema.safeParse(env);
+    if (!parsed.success) {
+      throw new Error(`Invalid Worker configuration: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+    }
+    cfg = parsed.data;
+    cache.set(env, cfg);
+  }
+  return cfg;
+}

@@ -1,0 +1,26 @@
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
+import { fileURLToPath } from "node:url";
+import { defineConfig } from "vitest/config";
+
+const migrations = await readD1Migrations(fileURLToPath(new URL("./migrations", import.meta.url)));
+
+export default defineConfig({
+  plugins: [
+    cloudflareTest({
+      wrangler: { configPath: "./wrangler.toml" },
+      miniflare: {
+        bindings: {
+          TEST_MIGRATIONS: migrations,
+          SESSION_SIGNING_KEYS: "test1:dGVzdC1vbmx5LXNlc3Npb24tc2lnbmluZy1rZXktMzItYnl0ZXMh,old0:b2xkLXJvdGF0ZWQtc2Vzc2lvbi1zaWduaW5nLWtleS0zMmJ5dGVzIQ==",
+          ENCRYPTION_KEY: "dGVzdC1vbmx5LWVuY3J5cHRpb24ta2V5LTMyLWJ5dGU=",
+        },
+      },
+    }),
+  ],
+  test: {
+    include: ["test/**/*.test.ts"],
+    setupFiles: ["./test/apply-migrations.ts"],
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+  },
+});
