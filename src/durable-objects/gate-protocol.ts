@@ -1,0 +1,178 @@
+/**
+ * The contract between the gateway Worker (data plane, `src/proxy/`) and the org's `OrgGate`
+ * Durable Object. One proxied request = at most two RPCs: `admit` before the upstream call and
+ * `settle` (or `release`) after it. Everything the Worker needs to forward and price the request
+ * comes back from `admit`, so the hot path touches D1 zero times.
+ *
+ * Token counts are integers; money is integer micro-dollars (1 USD = 1,000,000).
+ */
+
+/** Data-plane endpoints, as recorded in `cost_events.endpoint`. */
+export type Endpoint = "chat.completions" | "completions" | "embeddings" | "responses" | "messages";
+
+/** Who a request is attributed to (design §3). */
+export type Attribution = {
+  customerId: string | null;
+  /** Tag name → value, from `metadata.tags` or `X-Tollgate-Tags`. */
+  tags: Record<string, string>;
+  traceId: string | null;
+};
+
+/** Upper-bound estimate of a request's tokens, computed by the Worker from the body (docs/budgets.md). */
+export type Estimate = {
+  inputTokens: number;
+  /** From max_tokens / max_completion_tokens / max_output_tokens, else the model's output cap. */
+  outputTokens: number;
+};
+
+export type AdmitRequest = {
+  orgId: string;
+  keyId: string;
+  /** Hex SHA-256 of the presented key; the gate compares it in constant time. */
+  keyHash: string;
+  requestId: string;
+  endpoint: Endpoint;
+  /** The model as the client addressed it: `provider-name/model` or a bare name (org default provider). */
+  model: string;
+  estimate: Estimate;
+  attribution: Attribution;
+  /** True when the client sets no output cap, so the gate must use the model's output cap. */
+  outputCapFromModel?: boolean;
+};
+
+/** Prices in micro-dollars per million tokens. */
+export type Price = {
+  inputPerMtok: number;
+  cachedInputPerMtok: number;
+  cacheWritePerMtok: number;
+  cacheWrite1hPerMtok: number;
+  outputPerMtok: number;
+  /** The model's output cap, used when the request sets none. */
+  maxOutputTokens: number;
+};
+
+/** Where and how to forward; the API key stays sealed until the Worker decrypts it. */
+export type UpstreamRoute = {
+  providerId: string;
+  providerName: string;
+  type: "openai" | "anthropic" | "openai_compatible";
+  baseUrl: string;
+  apiKeySealed: string;
+  /** Model name to send upstream (the `provider-name/` prefix removed). */
+  upstreamModel: string;
+};
+
+/** The tightest RPM and TPM windows after this admission, for the `x-ratelimit-*` headers. */
+export type RateLimitSnapshot = {
+  limitRequests: number;
+  remainingRequests: number;
+  resetRequestsMs: number;
+  limitTokens: number;
+  remainingTokens: number;
+  resetTokensMs: number;
+};
+
+export type BudgetScope = "org" | "team" | "key" | "customer" | "tag";
+
+/** A typed refusal. The Worker maps each kind to a status and error code with an exhaustive switch. */
+export type Denial =
+  | { kind: "invalid_key"; reason: "unknown" | "revoked" | "expired" | "org_deleted" }
+  | { kind: "model_not_allowed"; model: string }
+  | { kind: "model_not_priced"; model: string }
+  | { kind: "no_provider"; model: string }
+  | {
+      kind: "budget_exceeded";
+      /** `budget`: a budget row; `plan_cap`: the plan's monthly spend cap; `prepaid`: empty prepaid balance. */
+      source: "budget" | "plan_cap" | "prepaid";
+      scope: BudgetScope;
+      scopeId: string | null;
+      budgetId: string | null;
+      limitMicros: number;
+      spentMicros: number;
+      reservedMicros: number;
+      resetsAt: string | null;
+      /** Human label for the message, e.g. "team 'search'". */
+      label: string;
+      period: "daily" | "weekly" | "monthly" | "total";
+    }
+  | {
+      kind: "rate_limited";
+      scope: BudgetScope;
+      scopeId: string | null;
+      window: "rpm" | "tpm";
+      limit: number;
+      retryAfterMs: number;
+      label: string;
+    }
+  | { kind: "velocity_tripped"; scope: BudgetScope; scopeId: string | null; budgetId: string; retryAfterMs: number; label: string };
+
+export type AdmitOk = {
+  ok: true;
+  reservationId: string;
+  /** Epoch ms after which the gate may expire the reservation (upstream total timeout + margin). */
+  reservationExpiresAt: number;
+  keyId: string;
+  teamId: string | null;
+  /** The key creator, for per-user usage. */
+  userId: string;
+  route: UpstreamRoute;
+  price: Price;
+  reservedMicros: number;
+  rateLimit: RateLimitSnapshot | null;
+};
+
+export type AdmitResult = AdmitOk | { ok: false; denial: Denial };
+
+/** Provider usage normalised across wire formats (see wire-formats.md and src/proxy/usage.ts). */
+export type Usage = {
+  /** Input tokens billed at the full input price (OpenAI: prompt − cached; Anthropic: input_tokens). */
+  uncachedInputTokens: number;
+  /** Cache reads (OpenAI cached_tokens, Anthropic cache_read_input_tokens). */
+  cachedInputTokens: number;
+  /** Anthropic 5-minute cache writes. */
+  cacheWriteTokens: number;
+  /** Anthropic 1-hour cache writes. */
+  cacheWrite1hTokens: number;
+  /** All output tokens, reasoning included. */
+  outputTokens: number;
+  /** Subset of outputTokens (informational; billed as output). */
+  reasoningTokens: number;
+};
+
+export type SettleRequest = {
+  orgId: string;
+  reservationId: string;
+  /** Final HTTP status returned to the client (or the upstream's). */
+  status: number;
+  /** Exact usage, or counted/estimated usage when `estimated` is true. */
+  usage: Usage;
+  estimated: boolean;
+  latencyMs: number;
+  ttfbMs: number | null;
+  /**
+   * Everything needed to record the spend even if the reservation already expired (late settle):
+   * the gate must never lose spend.
+   */
+  context: {
+    requestId: string;
+    keyId: string;
+    teamId: string | null;
+    endpoint: Endpoint;
+    providerName: string;
+    model: string;
+    price: Price;
+    attribution: Attribution;
+    createdAt: number;
+  };
+};
+
+export type SettleResult = { ok: true; costMicros: number; duplicate: boolean; late: boolean };
+
+export type ReleaseRequest = {
+  orgId: string;
+  reservationId: string;
+  /** Upstream status, recorded as a $0 cost event so error rates are visible. */
+  status: number;
+  latencyMs: number;
+  context: SettleRequest["context"];
+};
