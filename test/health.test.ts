@@ -19,3 +19,12 @@ describe("skeleton", () => {
     expect(body.error.request_id).toMatch(/^req_/);
   });
 });
+
+describe("mock servers", () => {
+  it("are reachable from inside workerd on loopback", async () => {
+    const { inject } = await import("vitest");
+    const url = inject("mockUrls").echo!;
+    const res = await fetch(`${url}/ping`, { method: "POST", body: "hi" });
+    expect(await res.json()).toEqual({ method: "POST", path: "/ping", body: "hi" });
+  });
+});

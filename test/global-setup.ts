@@ -1,0 +1,24 @@
+/**
+ * Runs in Node before the workerd test pool: starts the local stand-ins for outside services on
+ * random loopback ports and hands their URLs to tests via `inject("mockUrls")`.
+ * To add one: write `test/mock-servers/<name>.ts` exporting a start function and list it here.
+ */
+import type { TestProject } from "vitest/node";
+import { startEchoServer } from "./mock-servers/echo";
+import type { MockServer } from "./mock-servers/types";
+
+const starters: Array<() => Promise<MockServer>> = [startEchoServer];
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    mockUrls: Record<string, string>;
+  }
+}
+
+export default async function setup(project: TestProject) {
+  const servers = await Promise.all(starters.map((start) => start()));
+  project.provide("mockUrls", Object.fromEntries(servers.map((s) => [s.name, s.url])));
+  return async () => {
+    await Promise.all(servers.map((s) => s.close()));
+  };
+}
