@@ -117,6 +117,18 @@ export class OrgGate extends DurableObject<Env> {
     });
   }
 
+  /**
+   * Reloads parts of the hot copy from D1 after a control-plane change (keys, providers, budgets,
+   * pricing overrides, org plan/settings). Called by the control plane before it answers.
+   */
+  async refresh(orgId: string, parts: Array<"keys" | "providers" | "budgets" | "pricing" | "org">): Promise<void> {
+    if (parts.includes("keys")) {
+      this.sql.exec("DELETE FROM meta WHERE k = 'loaded_org'");
+      this.sql.exec("DELETE FROM keys");
+    }
+    await this.ensureLoaded(orgId);
+  }
+
   /** The org was deleted: refuse every key from now on, and drop the hot state. */
   async deleteOrg(orgId: string, at = Date.now()): Promise<void> {
     await this.ensureLoaded(orgId);
