@@ -43,7 +43,7 @@ describe("secrets never leak", () => {
     await track(call(null, "POST", "/api/auth/password-reset", { token: resetToken, password: "short" }));
     await track(call(null, "POST", "/api/auth/signup", { email: s.email, password: s.password, name: "again" }));
 
-    const row = (await env.DB.prepare("SELECT password_hash, password_salt FROM users WHERE id = ?").bind(user.id).first<Record<string, string>>())!;
+    const row = (await env.DB.prepare("SELECT password_hash, password_salt FROM users WHERE id = ?").bind(user.id).first<{ password_hash: string; password_salt: string }>())!;
     const secrets = [
       s.password, newPassword, row.password_hash, row.password_salt, verifyToken, verifyToken2, resetToken, mgmt, mgmt.slice(4),
       await sha256Hex(verifyToken), await sha256Hex(resetToken), await sha256Hex(mgmt),

@@ -15,7 +15,7 @@ import { newId } from "../lib/ids";
 import { assertSameOrigin } from "../middleware/auth";
 
 /** Normalised email: trimmed, lowercase, valid, ≤ 254 chars. */
-export const emailSchema = z.string().trim().toLowerCase().pipe(z.email().max(254)).openapi({ example: "ada@example.com" });
+export const emailSchema = z.string().trim().toLowerCase().pipe(z.email().max(254)).openapi({ example: "ada@example.com", format: "email" });
 
 /** A new password: 10–256 characters (length is what matters; no composition rules, per NIST SP 800-63B). */
 export const newPasswordSchema = z.string().min(10, "Password must be at least 10 characters").max(256, "Password must be at most 256 characters");
