@@ -81,6 +81,16 @@ describe("signup", () => {
     expect(await outboxFor(first.email)).toHaveLength(1);
   });
 
+  it("lets exactly one of two simultaneous signups for one email through", async () => {
+    const email = uniqueEmail("race");
+    const results = await Promise.all([signUp({ email, name: "Racer A" }), signUp({ email, name: "Racer B" })]);
+    expect(results.map((r) => r.status).sort()).toEqual([201, 409]);
+    expect(await countRows("SELECT count(*) AS n FROM users WHERE email = ?", email)).toBe(1);
+    const winner = results.find((r) => r.status === 201)!;
+    expect(await countRows("SELECT count(*) AS n FROM memberships WHERE user_id = ?", winner.body.user.id)).toBe(1);
+    expect(await countRows("SELECT count(*) AS n FROM orgs WHERE name IN ('Racer A''s workspace', 'Racer B''s workspace') AND created_by NOT IN (SELECT id FROM users)")).toBe(0);
+  });
+
   it.each([
     ["email", { email: "not-an-email", password: "a long enough password", name: "X" }],
     ["email", { password: "a long enough password", name: "X" }],
