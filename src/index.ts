@@ -7,7 +7,11 @@ import type { AppEnv } from "./app-env";
 import { ApiError, renderError, validationHook } from "./errors";
 import { authenticate } from "./middleware/auth";
 import { requestContext } from "./middleware/request-context";
+import { authRoutes } from "./routes/auth";
+import { authEmailRoutes } from "./routes/auth-email";
+import { devRoutes } from "./routes/dev";
 import { healthRoutes } from "./routes/health";
+import { managementTokenRoutes } from "./routes/management-tokens";
 
 export { OrgGate } from "./durable-objects/org-gate";
 
@@ -17,6 +21,10 @@ app.use("*", requestContext);
 app.use("/api/*", authenticate);
 
 app.route("/api", healthRoutes);
+app.route("/api", authRoutes);
+app.route("/api", authEmailRoutes);
+app.route("/api", managementTokenRoutes);
+app.route("/api", devRoutes);
 
 app.doc31("/api/openapi.json", {
   openapi: "3.1.0",
