@@ -8,6 +8,13 @@ import { ApiError, renderError, validationHook } from "./errors";
 import { authenticate } from "./middleware/auth";
 import { requestContext } from "./middleware/request-context";
 import { healthRoutes } from "./routes/health";
+import { invitationAcceptRoutes } from "./routes/invitation-accept";
+import { invitationRoutes } from "./routes/invitations";
+import { inviteLinkRoutes } from "./routes/invite-link";
+import { memberRoutes } from "./routes/members";
+import { orgMembershipRoutes } from "./routes/org-membership";
+import { orgSettingsRoutes } from "./routes/org-settings";
+import { orgRoutes } from "./routes/orgs";
 
 export { OrgGate } from "./durable-objects/org-gate";
 
@@ -17,6 +24,13 @@ app.use("*", requestContext);
 app.use("/api/*", authenticate);
 
 app.route("/api", healthRoutes);
+app.route("/api", orgRoutes);
+app.route("/api", orgMembershipRoutes);
+app.route("/api", orgSettingsRoutes);
+app.route("/api", memberRoutes);
+app.route("/api", invitationRoutes);
+app.route("/api", invitationAcceptRoutes);
+app.route("/", inviteLinkRoutes);
 
 app.doc31("/api/openapi.json", {
   openapi: "3.1.0",
