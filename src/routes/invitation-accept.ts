@@ -18,7 +18,7 @@ import { checkSeats, seatLimitMessage } from "../services/seats";
 import { OrgSchema, orgView } from "./orgs";
 
 /** Accept attempts allowed per minute, per user and per client IP. */
-export const ACCEPT_LIMITS = { perUser: 10, perIp: 30, windowMs: 60_000 } as const;
+export const ACCEPT_LIMITS = { perUser: 10, perIp: 60, windowMs: 60_000 } as const;
 
 const TokenParam = z.object({ token: z.string().max(64).openapi({ param: { name: "token", in: "path" } }) });
 const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
