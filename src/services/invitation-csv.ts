@@ -26,7 +26,7 @@ export function parseInvitationCsv(text: string): { invitees: CsvInvitee[]; prob
   const problems: CsvProblem[] = [];
   const seen = new Map<string, number>();
   const lines = text.replace(/^\uFEFF/, "").split(/\r\n|\n|\r/);
-  let sawContent = false;
+  let sawContent = false; // the first non-blank line may be a header
   lines.forEach((raw, i) => {
     const row = i + 1;
     const line = raw.trim();
@@ -51,7 +51,7 @@ export function parseInvitationCsv(text: string): { invitees: CsvInvitee[]; prob
       invitees.push({ row, email, role: role as CsvInvitee["role"] });
     }
   });
-  if (!sawContent) problems.push({ row: 1, reason: "the CSV has no rows; send one 'email,role' line per invitee" });
+  if (invitees.length === 0 && problems.length === 0) problems.push({ row: 1, reason: "the CSV has no invitees; send one 'email,role' line per person" });
   if (invitees.length > MAX_BULK_ROWS) problems.push({ row: invitees[MAX_BULK_ROWS]!.row, reason: `at most ${MAX_BULK_ROWS} invitations per request` });
   return { invitees, problems };
 }
