@@ -138,7 +138,7 @@ describe("accepting an invitation", () => {
     const invitee = await createUser();
     const statuses: number[] = [];
     await startOfFreshWindow(8_000);
-    let last: Awaited<ReturnType<typeof call>> | undefined;
+    let last: { status: number; body: any; headers: Headers } | undefined;
     for (let i = 0; i <= ACCEPT_LIMITS.perUser; i++) {
       last = await call(invitee, "POST", `/api/invitations/${"A".repeat(32)}/accept`, undefined, { headers: { "cf-connecting-ip": `198.51.100.${i + 1}` } });
       statuses.push(last.status);
@@ -151,7 +151,7 @@ describe("accepting an invitation", () => {
 
   it("is rate limited per IP", async () => {
     const ip = `192.0.2.${Math.floor(Math.random() * 250) + 1}`;
-    let last: Awaited<ReturnType<typeof call>> | undefined;
+    let last: { status: number; body: any; headers: Headers } | undefined;
     const users = await Promise.all(Array.from({ length: ACCEPT_LIMITS.perIp + 1 }, () => createUser()));
     await startOfFreshWindow(15_000);
     for (const user of users) {
