@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { call, createOrgWithCast, createUser, snapshotTable } from "./factories";
+import { call, createOrg, createOrgWithCast, createUser, snapshotTable } from "./factories";
 import { createKey, gateVerdict } from "./factories/keys";
 import { auditRows, roleIn } from "./factories/orgs";
 
@@ -66,6 +66,15 @@ describe("leaving an org", () => {
     const audit = await auditRows(org.id, "member.leave");
     expect(audit).toHaveLength(1);
     expect(audit[0]).toMatchObject({ actor_id: member.id, actor_ip: "203.0.113.7", target_id: member.id });
+  });
+
+  it("is refused for the owner of a personal org", async () => {
+    const user = await createUser();
+    const personal = await createOrg(user, { kind: "personal" });
+    const res = await call(user, "POST", `/api/orgs/${personal.id}/leave`);
+    expect(res.status).toBe(409);
+    expect(res.body.error.message).toMatch(/personal organization/);
+    expect(await roleIn(personal.id, user.id)).toBe("owner");
   });
 
   it("works for viewers too", async () => {

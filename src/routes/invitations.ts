@@ -188,10 +188,12 @@ export const invitationRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validatio
           after: { count: issued.length, invitations: issued.map((i) => ({ id: i.id, email: i.email, role: i.role })), expires_at: expiresAt },
         }),
       ]);
-      const deliveries = [];
-      for (const i of issued) {
-        const sent = await sendInvitationEmail(cfg, db, { to: i.email, orgName: org.name, inviterName, role: i.role, token: i.token, expiresAt });
-        deliveries.push({ email: i.email, ...delivery(sent) });
+      // A few sends at a time: Workers cap simultaneous outbound connections at 6.
+      const deliveries: Array<ReturnType<typeof delivery> & { email: string }> = [];
+      for (let at = 0; at < issued.length; at += 6) {
+        const chunk = issued.slice(at, at + 6);
+        const sent = await Promise.all(chunk.map((i) => sendInvitationEmail(cfg, db, { to: i.email, orgName: org.name, inviterName, role: i.role, token: i.token, expiresAt })));
+        sent.forEach((r, k) => deliveries.push({ email: chunk[k]!.email, ...delivery(r) }));
       }
       const now = Date.now();
       const rows = await Promise.all(issued.map((i) => findInvitation(db, orgId, i.id)));

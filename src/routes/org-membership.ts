@@ -61,7 +61,9 @@ export const orgMembershipRoutes = new OpenAPIHono<AppEnv>({ defaultHook: valida
     }),
     async (c) => {
       const { orgId, role } = c.var.org;
+      if (c.var.actor?.type !== "user") throw new ApiError("permission_denied", "Only a signed-in member can leave an organization, not a management token");
       const me = userActor(c.var.actor);
+      if (role === "owner" && c.var.org.orgKind === "personal") throw new ApiError("conflict", "You cannot leave your personal organization");
       if (role === "owner") {
         throw new ApiError("conflict", "The owner cannot leave the organization; transfer ownership to another member first (or delete the organization)");
       }
