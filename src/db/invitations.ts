@@ -2,7 +2,7 @@
  * Invitations of one org. Tokens are never stored: only their SHA-256 (`token_hash`).
  * Mutations return statements for the caller's `db.batch`; every org-scoped statement carries `org_id`.
  */
-import { and, asc, eq, gt, inArray, isNull, or, sql } from "drizzle-orm";
+import { and, asc, eq, gt, inArray, isNull, or, sql, type SQL } from "drizzle-orm";
 import type { PagePosition } from "../lib/page-cursor";
 import type { Db } from "./client";
 import { invitations, memberships, teamMembers, teams, users } from "./schema";
@@ -19,8 +19,8 @@ export function invitationStatus(inv: Pick<InvitationRow, "acceptedAt" | "revoke
 
 const pending = (now: number) => and(isNull(invitations.acceptedAt), isNull(invitations.revokedAt), gt(invitations.expiresAt, now));
 
-/** Insert of a new invitation. */
-export function insertInvitation(db: Db, inv: { id: string; orgId: string; email: string; role: "admin" | "member" | "viewer"; teamIds: string[]; tokenHash: string; invitedBy: string; expiresAt: number }) {
+/** Insert of a new invitation (`role` may be a seat-guarded value, see `seatGuardedRole`). */
+export function insertInvitation(db: Db, inv: { id: string; orgId: string; email: string; role: "admin" | "member" | "viewer" | SQL; teamIds: string[]; tokenHash: string; invitedBy: string; expiresAt: number }) {
   return db.insert(invitations).values(inv);
 }
 

@@ -2,7 +2,7 @@
  * Memberships of one org: listing, role changes, removal, the keys a member created, and the seat count.
  * Every statement carries `org_id = orgId`. Mutations return statements for the caller's `db.batch`.
  */
-import { and, asc, eq, gt, inArray, isNull, ne, or, sql } from "drizzle-orm";
+import { and, asc, eq, gt, inArray, isNull, ne, or, sql, type SQL } from "drizzle-orm";
 import type { PagePosition } from "../lib/page-cursor";
 import type { Db } from "./client";
 import { apiKeys, invitations, memberships, teamMembers, teams, users, type Role } from "./schema";
@@ -74,8 +74,8 @@ export async function findUserBasics(db: Db, userId: string) {
   return row;
 }
 
-/** Update of one member's role. */
-export function updateMemberRole(db: Db, orgId: string, userId: string, role: Role) {
+/** Update of one member's role (`role` may be a {@link seatGuardedRole}). */
+export function updateMemberRole(db: Db, orgId: string, userId: string, role: Role | SQL) {
   return db.update(memberships).set({ role }).where(and(eq(memberships.orgId, orgId), eq(memberships.userId, userId)));
 }
 
@@ -127,4 +127,33 @@ export async function countSeatsUsed(db: Db, orgId: string, opts: { excludeInvit
       ),
     );
   return Number(m?.n ?? 0) + Number(i?.n ?? 0);
+}
+
+/** {@link countSeatsUsed} as a SQL expression, evaluated inside the very statement that would add a seat. */
+export function seatsUsedSql(orgId: string, now: number, excludeInvitationId?: string): SQL {
+  const exclude = excludeInvitationId ? sql` AND id <> ${excludeInvitationId}` : sql``;
+  return sql`((SELECT count(*) FROM memberships WHERE org_id = ${orgId} AND role <> 'viewer') + (SELECT count(*) FROM invitations WHERE org_id = ${orgId} AND role <> 'viewer' AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > ${now}${exclude}))`;
+}
+
+/**
+ * The role value to write when granting a seat: NULL, which the NOT NULL `role` column refuses
+ * (failing the whole batch), if the org has no seat left at that moment. This closes the race
+ * between the route's friendly pre-check and the write. Viewers and unlimited plans pass through.
+ */
+export function seatGuardedRole<R extends Role>(role: R, orgId: string, seatLimit: number | null, now = Date.now()): R | SQL {
+  if (role === "viewer" || seatLimit === null) return role;
+  return sql`(CASE WHEN ${seatsUsedSql(orgId, now)} < ${seatLimit} THEN ${role} END)`;
+}
+
+/**
+ * Insert of the membership an invitation grants. The role is read from the invitation inside the
+ * statement and is NULL (refused by NOT NULL, failing the batch) unless the invitation is still
+ * pending at that moment and, for non-viewers, a seat is free. A concurrent accept, revoke or
+ * expiry therefore can never slip a membership in.
+ */
+export function insertMembershipFromInvitation(db: Db, orgId: string, userId: string, invitationId: string, seatLimit: number | null, now = Date.now()) {
+  const seatOk = seatLimit === null ? sql`1` : sql`${seatsUsedSql(orgId, now, invitationId)} < ${seatLimit}`;
+  const role = sql`(SELECT CASE WHEN i.role = 'viewer' OR ${seatOk} THEN i.role END FROM invitations i
+    WHERE i.org_id = ${orgId} AND i.id = ${invitationId} AND i.accepted_at IS NULL AND i.revoked_at IS NULL AND i.expires_at > ${now})`;
+  return db.insert(memberships).values({ orgId, userId, role });
 }

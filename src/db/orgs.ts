@@ -56,6 +56,12 @@ export function isUniqueViolation(err: unknown, what: string): boolean {
   return /UNIQUE constraint failed|PRIMARY KEY/i.test(text) && text.includes(what);
 }
 
+/** True when a D1 failure is a NOT NULL refusal of `column` (e.g. `memberships.role`, see the seat guards). */
+export function isNotNullViolation(err: unknown, column: string): boolean {
+  const text = errorText(err);
+  return text.includes("NOT NULL constraint failed") && text.includes(column);
+}
+
 /** True when the user already belongs to some org (other than `exceptOrgId`). */
 export async function userHasAnyOrg(db: Db, userId: string, exceptOrgId?: string): Promise<boolean> {
   const where = exceptOrgId ? and(eq(memberships.userId, userId), ne(memberships.orgId, exceptOrgId)) : eq(memberships.userId, userId);

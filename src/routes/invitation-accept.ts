@@ -7,14 +7,15 @@ import type { AppEnv } from "../app-env";
 import { auditActorOf, auditInsert } from "../db/audit";
 import { getDb } from "../db/client";
 import { listExistingTeamIds, markInvitationAccepted, insertTeamMemberships } from "../db/invitations";
-import { findMember } from "../db/members";
-import { insertMembership, isSingleOrgViolation, isUniqueViolation, prepareMembershipInsert, runBatch, userHasAnyOrg } from "../db/orgs";
+import { findMember, insertMembershipFromInvitation } from "../db/members";
+import { isNotNullViolation, isSingleOrgViolation, isUniqueViolation, prepareMembershipInsert, runBatch, userHasAnyOrg } from "../db/orgs";
 import { hitRateLimit } from "../db/rate-limits";
 import { ApiError, validationHook } from "../errors";
 import { publicRoute, userRoute } from "../lib/route";
 import { userActor } from "../middleware/auth";
 import { findInvitationByToken, maskEmail, unusableMessage } from "../services/invitation-lookup";
-import { checkSeats, seatLimitMessage } from "../services/seats";
+import { checkSeats, seatLimitError, seatRaceError } from "../services/seats";
+import { planOf } from "../plans";
 import { OrgSchema, orgView } from "./orgs";
 
 /** Accept attempts allowed per minute, per user and per client IP. */
@@ -94,13 +95,15 @@ export const invitationAcceptRoutes = new OpenAPIHono<AppEnv>({ defaultHook: val
       if (inv.role !== "viewer") {
         // The pending invitation already holds its seat: leave it out and count the new member instead.
         const seats = await checkSeats(db, org.id, org.plan, 1, { excludeInvitationId: inv.id });
-        if (!seats.ok) throw new ApiError("plan_limit_reached", seatLimitMessage(seats), { limit: seats.limit, used: seats.used, plan: seats.plan.id });
+        if (!seats.ok) throw seatLimitError(seats);
       }
       // Teams deleted since the invitation was sent are skipped.
       const teamIds = await listExistingTeamIds(db, org.id, inv.teamIds);
       try {
         await runBatch(db, [
-          insertMembership(db, org.id, user.userId, inv.role),
+          // Role read from the still-pending invitation inside the statement: a concurrent accept,
+          // revoke or seat grab fails the whole batch instead of slipping a membership in.
+          insertMembershipFromInvitation(db, org.id, user.userId, inv.id, planOf(org.plan).seats),
           ...insertTeamMemberships(db, org.id, user.userId, teamIds),
           markInvitationAccepted(db, org.id, inv.id, user.userId),
           auditInsert(db, org.id, auditActorOf(c), { action: "invitation.accept", targetType: "invitation", targetId: inv.id, after: { user_id: user.userId, role: inv.role, team_ids: teamIds } }),
@@ -108,6 +111,11 @@ export const invitationAcceptRoutes = new OpenAPIHono<AppEnv>({ defaultHook: val
       } catch (err) {
         if (isSingleOrgViolation(err)) throw new ApiError("conflict", SINGLE_ORG_CONFLICT);
         if (isUniqueViolation(err, "memberships")) throw new ApiError("conflict", `You are already a member of ${org.name}`);
+        if (isNotNullViolation(err, "memberships.role")) {
+          const now = await findInvitationByToken(db, c.req.valid("param").token);
+          if (now && now.status !== "pending") throw new ApiError("invitation_expired", unusableMessage(now.status), { status: now.status });
+          throw await seatRaceError(db, org.id, org.plan);
+        }
         throw err;
       }
       return c.json({ org: orgView(org, inv.role), team_ids: teamIds }, 200);

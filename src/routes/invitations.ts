@@ -12,7 +12,7 @@ import {
   findInvitation, insertInvitation, invitationStatus, listExistingTeamIds, listPendingInvitations, reissueInvitation, revokeInvitation, type InvitationRow,
 } from "../db/invitations";
 import { findUserBasics } from "../db/members";
-import { findOrg, getOrgMode, runBatch, type OrgRow } from "../db/orgs";
+import { findOrg, getOrgMode, isNotNullViolation, runBatch, type OrgRow } from "../db/orgs";
 import { ApiError, validationHook } from "../errors";
 import { newId } from "../lib/ids";
 import { decodeCursor, pageQuery, toPage } from "../lib/page-cursor";
@@ -21,7 +21,8 @@ import { planOf } from "../plans";
 import { parseInvitationCsv } from "../services/invitation-csv";
 import { findInviteeConflicts } from "../services/invitation-checks";
 import { invitationExpiresAt, newInvitationToken, sendInvitationEmail } from "../services/invitation-mail";
-import { checkSeats, seatLimitMessage } from "../services/seats";
+import { checkSeats, seatLimitError, seatRaceError } from "../services/seats";
+import { seatGuardedRole } from "../db/members";
 import { assertTeamOrg } from "./orgs";
 
 const OrgIdParam = z.object({ orgId: z.string().openapi({ param: { name: "orgId", in: "path" } }) });
@@ -66,7 +67,17 @@ async function loadInvitingOrg(c: Context<AppEnv>, db: Db): Promise<{ org: OrgRo
 
 async function assertSeatsFor(db: Db, orgId: string, plan: string, adding: number, excludeInvitationId?: string): Promise<void> {
   const seats = await checkSeats(db, orgId, plan, adding, { excludeInvitationId });
-  if (!seats.ok) throw new ApiError("plan_limit_reached", seatLimitMessage(seats), { limit: seats.limit, used: seats.used, plan: seats.plan.id });
+  if (!seats.ok) throw seatLimitError(seats);
+}
+
+/** Runs an invitation batch whose inserts carry seat guards, turning a guard's refusal into 403 `plan_limit_reached`. */
+async function runSeatGuarded(db: Db, orgId: string, plan: string, run: () => Promise<unknown>): Promise<void> {
+  try {
+    await run();
+  } catch (err) {
+    if (isNotNullViolation(err, "invitations.role")) throw await seatRaceError(db, orgId, plan);
+    throw err;
+  }
 }
 
 const delivery = (r: Awaited<ReturnType<typeof sendInvitationEmail>>) => ({ ok: r.ok, transport: r.transport, error: r.ok ? null : r.error });
@@ -124,10 +135,13 @@ export const invitationRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validatio
 
       const { token, tokenHash } = await newInvitationToken();
       const inv = { id: newId("inv"), orgId, email: body.email, role: body.role, teamIds, tokenHash, invitedBy: auditActorOf(c).actorId, expiresAt: invitationExpiresAt(org.settings, cfg) };
-      await db.batch([
-        insertInvitation(db, inv),
-        auditInsert(db, orgId, auditActorOf(c), { action: "invitation.create", targetType: "invitation", targetId: inv.id, after: { email: inv.email, role: inv.role, team_ids: teamIds, expires_at: inv.expiresAt } }),
-      ]);
+      const seatLimit = planOf(orgPlan).seats;
+      await runSeatGuarded(db, orgId, orgPlan, () =>
+        db.batch([
+          insertInvitation(db, { ...inv, role: seatGuardedRole(inv.role, orgId, seatLimit) }),
+          auditInsert(db, orgId, auditActorOf(c), { action: "invitation.create", targetType: "invitation", targetId: inv.id, after: { email: inv.email, role: inv.role, team_ids: teamIds, expires_at: inv.expiresAt } }),
+        ]),
+      );
       const sent = await sendInvitationEmail(cfg, db, { to: inv.email, orgName: org.name, inviterName, role: inv.role, token, expiresAt: inv.expiresAt });
       const row = (await findInvitation(db, orgId, inv.id))!;
       return c.json({ invitation: invitationView(row), delivery: delivery(sent) }, 201);
@@ -181,13 +195,13 @@ export const invitationRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validatio
       const invitedBy = auditActorOf(c).actorId;
       const expiresAt = invitationExpiresAt(org.settings, cfg);
       const issued = await Promise.all(invitees.map(async (i) => ({ ...(await newInvitationToken()), id: newId("inv"), email: i.email, role: i.role })));
-      await runBatch(db, [
-        ...issued.map((i) => insertInvitation(db, { id: i.id, orgId, email: i.email, role: i.role, teamIds: [], tokenHash: i.tokenHash, invitedBy, expiresAt })),
+      await runSeatGuarded(db, orgId, orgPlan, () => runBatch(db, [
+        ...issued.map((i) => insertInvitation(db, { id: i.id, orgId, email: i.email, role: seatGuardedRole(i.role, orgId, plan.seats), teamIds: [], tokenHash: i.tokenHash, invitedBy, expiresAt })),
         auditInsert(db, orgId, auditActorOf(c), {
           action: "invitation.bulk_create", targetType: "invitation", targetId: null,
           after: { count: issued.length, invitations: issued.map((i) => ({ id: i.id, email: i.email, role: i.role })), expires_at: expiresAt },
         }),
-      ]);
+      ]));
       // A few sends at a time: Workers cap simultaneous outbound connections at 6.
       const deliveries: Array<ReturnType<typeof delivery> & { email: string }> = [];
       for (let at = 0; at < issued.length; at += 6) {

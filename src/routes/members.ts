@@ -9,7 +9,7 @@ import type { AppEnv, OrgAccess } from "../app-env";
 import { auditActorOf, auditInsert } from "../db/audit";
 import { getDb } from "../db/client";
 import {
-  deleteMembershipStatements, findMember, listLiveKeysCreatedBy, listMembers, listTeamsOfUsers, revokeKeysCreatedBy, updateMemberRole, type MemberRow,
+  deleteMembershipStatements, findMember, listLiveKeysCreatedBy, listMembers, listTeamsOfUsers, revokeKeysCreatedBy, seatGuardedRole, updateMemberRole, type MemberRow,
 } from "../db/members";
 import { ROLES } from "../db/schema";
 import { orgGate } from "../durable-objects/org-gate-client";
@@ -17,7 +17,9 @@ import { ApiError, validationHook } from "../errors";
 import { decodeCursor, pageQuery, toPage } from "../lib/page-cursor";
 import { roleRank } from "../lib/roles";
 import { orgRoute } from "../lib/route";
-import { checkSeats, seatLimitMessage } from "../services/seats";
+import { checkSeats, seatLimitError, seatRaceError } from "../services/seats";
+import { isNotNullViolation } from "../db/orgs";
+import { planOf } from "../plans";
 import type { Actor } from "../app-env";
 
 const MemberParams = z.object({
@@ -101,14 +103,20 @@ export const memberRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHoo
       if (role === "owner") throw new ApiError("permission_denied", "The owner role cannot be assigned; the owner transfers ownership instead", { param: "role" });
       const teams = (await listTeamsOfUsers(db, orgId, [userId])).get(userId) ?? [];
       if (role === target.role) return c.json(memberView(target, teams), 200);
-      if (target.role === "viewer") {
+      const promotesViewer = target.role === "viewer";
+      if (promotesViewer) {
         const seats = await checkSeats(db, orgId, orgPlan, 1);
-        if (!seats.ok) throw new ApiError("plan_limit_reached", seatLimitMessage(seats), { limit: seats.limit, used: seats.used, plan: seats.plan.id });
+        if (!seats.ok) throw seatLimitError(seats);
       }
-      await db.batch([
-        updateMemberRole(db, orgId, userId, role),
-        auditInsert(db, orgId, auditActorOf(c), { action: "member.role_change", targetType: "member", targetId: userId, before: { role: target.role }, after: { role } }),
-      ]);
+      try {
+        await db.batch([
+          updateMemberRole(db, orgId, userId, promotesViewer ? seatGuardedRole(role, orgId, planOf(orgPlan).seats) : role),
+          auditInsert(db, orgId, auditActorOf(c), { action: "member.role_change", targetType: "member", targetId: userId, before: { role: target.role }, after: { role } }),
+        ]);
+      } catch (err) {
+        if (isNotNullViolation(err, "memberships.role")) throw await seatRaceError(db, orgId, orgPlan);
+        throw err;
+      }
       return c.json(memberView({ ...target, role }, teams), 200);
     },
   )

@@ -1,4 +1,5 @@
 import type { Db } from "../db/client";
+import { ApiError } from "../errors";
 import { countSeatsUsed } from "../db/members";
 import { planOf, type Plan } from "../plans";
 
@@ -24,4 +25,19 @@ export function seatLimitMessage(check: Extract<SeatCheck, { ok: false }>): stri
     `owners, admins, members and pending non-viewer invitations). Invite as a viewer (viewers are free), remove a member ` +
     `or revoke a pending invitation, or upgrade the plan.`
   );
+}
+
+/** The 403 `plan_limit_reached` for a refused seat check. */
+export function seatLimitError(check: Extract<SeatCheck, { ok: false }>): ApiError {
+  return new ApiError("plan_limit_reached", seatLimitMessage(check), { limit: check.limit, used: check.used, plan: check.plan.id });
+}
+
+/**
+ * The error for a write refused by a seat guard in the database (a concurrent request took the last seat
+ * after the pre-check passed): recounts so the message states the numbers as they are now.
+ */
+export async function seatRaceError(db: Db, orgId: string, planId: string): Promise<ApiError> {
+  const plan = planOf(planId);
+  const used = await countSeatsUsed(db, orgId);
+  return seatLimitError({ ok: false, used: Math.max(used, plan.seats ?? 0), limit: plan.seats ?? used, plan });
 }
