@@ -128,6 +128,29 @@ describe("resend and revoke", () => {
     expect(Date.parse(res.body.invitation.expires_at)).toBeGreaterThan(Date.now() + 6 * 86_400_000);
   });
 
+  it("resend of an expired seat-counted invitation needs a free seat again", async () => {
+    const owner = await createUser();
+    const org = await createOrg(owner, { plan: "free" });
+    const expired = await createInvitation(org, owner, { role: "member", expiresAt: Date.now() - 1000 });
+    const viewerInv = await createInvitation(org, owner, { role: "viewer", expiresAt: Date.now() - 1000 });
+    await createMember(org, "member");
+    await createMember(org, "admin");
+    const before = await snapshotTable("invitations", org.id);
+    const res = await call(owner, "POST", `/api/orgs/${org.id}/invitations/${expired.id}/resend`);
+    expect(res.status).toBe(403);
+    expect(res.body.error.code).toBe("plan_limit_reached");
+    expect(await snapshotTable("invitations", org.id)).toEqual(before);
+    expect((await call(owner, "POST", `/api/orgs/${org.id}/invitations/${viewerInv.id}/resend`)).status).toBe(200);
+  });
+
+  it("resend of a pending invitation at the seat limit is fine (it already holds its seat)", async () => {
+    const owner = await createUser();
+    const org = await createOrg(owner, { plan: "free" });
+    await createMember(org, "member");
+    const inv = await createInvitation(org, owner, { role: "member" });
+    expect((await call(owner, "POST", `/api/orgs/${org.id}/invitations/${inv.id}/resend`)).status).toBe(200);
+  });
+
   it("revoke makes the link answer 410 and is audited; accepted/revoked ones conflict; others' ids are 404", async () => {
     const { org, owner, admin } = await createOrgWithCast();
     const inv = await createInvitation(org, owner);

@@ -90,11 +90,11 @@ export async function listExistingTeamIds(db: Db, orgId: string, teamIds: string
   return rows.map((r) => r.id);
 }
 
-/** New token and expiry for a resend; counts the send. */
-export function reissueInvitation(db: Db, orgId: string, id: string, tokenHash: string, expiresAt: number, now = Date.now()) {
+/** New token and expiry for a resend; counts the send. `role` (seat-guarded) is rewritten when reviving an expired invitation. */
+export function reissueInvitation(db: Db, orgId: string, id: string, tokenHash: string, expiresAt: number, role?: SQL | "admin" | "member" | "viewer", now = Date.now()) {
   return db
     .update(invitations)
-    .set({ tokenHash, expiresAt, sendCount: sql`${invitations.sendCount} + 1`, lastSentAt: now })
+    .set({ tokenHash, expiresAt, sendCount: sql`${invitations.sendCount} + 1`, lastSentAt: now, ...(role === undefined ? {} : { role }) })
     .where(and(eq(invitations.orgId, orgId), eq(invitations.id, id)));
 }
 

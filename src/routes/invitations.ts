@@ -237,13 +237,15 @@ export const invitationRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validatio
       if (status === "expired" && inv.role !== "viewer") await assertSeatsFor(db, orgId, orgPlan, 1, inv.id);
       const { token, tokenHash } = await newInvitationToken();
       const expiresAt = invitationExpiresAt(org.settings, cfg);
-      await db.batch([
-        reissueInvitation(db, orgId, id, tokenHash, expiresAt),
+      // Reviving an expired invitation takes a seat again; the statement re-checks it (see seatGuardedRole).
+      const revivedRole = status === "expired" ? seatGuardedRole(inv.role, orgId, planOf(orgPlan).seats) : undefined;
+      await runSeatGuarded(db, orgId, orgPlan, () => db.batch([
+        reissueInvitation(db, orgId, id, tokenHash, expiresAt, revivedRole),
         auditInsert(db, orgId, auditActorOf(c), {
           action: "invitation.resend", targetType: "invitation", targetId: id,
           before: { expires_at: inv.expiresAt, send_count: inv.sendCount }, after: { expires_at: expiresAt, send_count: inv.sendCount + 1 },
         }),
-      ]);
+      ]));
       const sent = await sendInvitationEmail(cfg, db, { to: inv.email, orgName: org.name, inviterName, role: inv.role, token, expiresAt });
       return c.json({ invitation: invitationView((await findInvitation(db, orgId, id))!), delivery: delivery(sent) }, 200);
     },
