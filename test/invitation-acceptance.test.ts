@@ -34,11 +34,11 @@ describe("accepting an invitation", () => {
     expect(await roleIn(org.id, invitee.id)).toBe("member");
     const teamRow = await env.DB.prepare("SELECT * FROM team_members WHERE team_id = ? AND user_id = ?").bind(teamId, invitee.id).first();
     expect(teamRow).not.toBeNull();
-    const inv = await env.DB.prepare("SELECT accepted_at, accepted_by FROM invitations WHERE id = ?").bind(created.body.invitation.id).first<{ accepted_at: number; accepted_by: string }>();
+    const inv = await env.DB.prepare("SELECT accepted_at, accepted_by FROM invitations WHERE id = ?").bind(created.body.id).first<{ accepted_at: number; accepted_by: string }>();
     expect(inv!.accepted_by).toBe(invitee.id);
     const audit = await auditRows(org.id, "invitation.accept");
     expect(audit).toHaveLength(1);
-    expect(audit[0]).toMatchObject({ actor_id: invitee.id, actor_ip: "203.0.113.7", target_id: created.body.invitation.id });
+    expect(audit[0]).toMatchObject({ actor_id: invitee.id, actor_ip: "203.0.113.7", target_id: created.body.id });
     const members = await call(invitee, "GET", `/api/orgs/${org.id}/members`);
     expect(members.status).toBe(200);
   });

@@ -11,13 +11,13 @@ describe("inviting by email", () => {
     const email = newInviteeEmail();
     const res = await call(admin, "POST", `/api/orgs/${org.id}/invitations`, { email: email.toUpperCase(), role: "member" });
     expect(res.status).toBe(201);
-    expect(res.body.invitation).toMatchObject({ email, role: "member", status: "pending", invited_by: admin.id, send_count: 1, team_ids: [] });
+    expect(res.body).toMatchObject({ email, role: "member", status: "pending", invited_by: admin.id, send_count: 1, team_ids: [] });
     expect(res.body.delivery).toEqual({ ok: true, transport: "outbox", error: null });
     expect(JSON.stringify(res.body)).not.toMatch(/[0-9A-Za-z]{32}/);
 
     const token = await lastMailedInviteToken(email);
     expect(token).toHaveLength(32);
-    const row = await env.DB.prepare("SELECT * FROM invitations WHERE id = ?").bind(res.body.invitation.id).first<Record<string, unknown>>();
+    const row = await env.DB.prepare("SELECT * FROM invitations WHERE id = ?").bind(res.body.id).first<Record<string, unknown>>();
     expect(row!.token_hash).toBe(await sha256Hex(token));
     expect(JSON.stringify(row)).not.toContain(token);
     const mail = await env.DB.prepare("SELECT text FROM email_outbox WHERE to_address = ?").bind(email).first<{ text: string }>();
@@ -25,10 +25,10 @@ describe("inviting by email", () => {
     expect(mail!.text).toContain(org.name);
 
     const list = await call(admin, "GET", `/api/orgs/${org.id}/invitations`);
-    expect(list.body.data.map((i: { id: string }) => i.id)).toEqual([res.body.invitation.id]);
+    expect(list.body.data.map((i: { id: string }) => i.id)).toEqual([res.body.id]);
     const audit = await auditRows(org.id, "invitation.create");
     expect(audit).toHaveLength(1);
-    expect(audit[0]).toMatchObject({ actor_id: admin.id, actor_ip: "203.0.113.7", target_id: res.body.invitation.id });
+    expect(audit[0]).toMatchObject({ actor_id: admin.id, actor_ip: "203.0.113.7", target_id: res.body.id });
     expect(audit[0]!.after).not.toContain(token);
   });
 
@@ -107,9 +107,9 @@ describe("resend and revoke", () => {
     const email = newInviteeEmail();
     const created = await call(admin, "POST", `/api/orgs/${org.id}/invitations`, { email, role: "viewer" });
     const oldToken = await lastMailedInviteToken(email);
-    const res = await call(admin, "POST", `/api/orgs/${org.id}/invitations/${created.body.invitation.id}/resend`);
+    const res = await call(admin, "POST", `/api/orgs/${org.id}/invitations/${created.body.id}/resend`);
     expect(res.status).toBe(200);
-    expect(res.body.invitation.send_count).toBe(2);
+    expect(res.body.send_count).toBe(2);
     const tokens = await mailedInviteTokens(email);
     expect(tokens).toHaveLength(2);
     const newToken = tokens[1]!;
@@ -124,8 +124,8 @@ describe("resend and revoke", () => {
     const inv = await createInvitation(org, owner, { expiresAt: Date.now() - 1000 });
     const res = await call(owner, "POST", `/api/orgs/${org.id}/invitations/${inv.id}/resend`);
     expect(res.status).toBe(200);
-    expect(res.body.invitation.status).toBe("pending");
-    expect(Date.parse(res.body.invitation.expires_at)).toBeGreaterThan(Date.now() + 6 * 86_400_000);
+    expect(res.body.status).toBe("pending");
+    expect(Date.parse(res.body.expires_at)).toBeGreaterThan(Date.now() + 6 * 86_400_000);
   });
 
   it("resend of an expired seat-counted invitation needs a free seat again", async () => {

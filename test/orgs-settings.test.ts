@@ -49,7 +49,7 @@ describe("org settings", () => {
     await call(owner, "PATCH", `/api/orgs/${org.id}/settings`, { invitation_expiry_days: 2 });
     const res = await call(owner, "POST", `/api/orgs/${org.id}/invitations`, { email: `exp-${Date.now()}@example.com`, role: "viewer" });
     expect(res.status).toBe(201);
-    const days = (Date.parse(res.body.invitation.expires_at) - Date.now()) / 86_400_000;
+    const days = (Date.parse(res.body.expires_at) - Date.now()) / 86_400_000;
     expect(days).toBeGreaterThan(1.99);
     expect(days).toBeLessThanOrEqual(2);
   });

@@ -117,7 +117,7 @@ export const invitationRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validatio
           },
         },
       },
-      responses: { 201: json(z.object({ invitation: InvitationSchema, delivery: DeliverySchema }), "Invited") },
+      responses: { 201: json(InvitationSchema.extend({ delivery: DeliverySchema }), "Invited; `delivery` says whether the email went out") },
     }),
     async (c) => {
       const { orgId, orgPlan } = c.var.org;
@@ -144,7 +144,7 @@ export const invitationRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validatio
       );
       const sent = await sendInvitationEmail(cfg, db, { to: inv.email, orgName: org.name, inviterName, role: inv.role, token, expiresAt: inv.expiresAt });
       const row = (await findInvitation(db, orgId, inv.id))!;
-      return c.json({ invitation: invitationView(row), delivery: delivery(sent) }, 201);
+      return c.json({ ...invitationView(row), delivery: delivery(sent) }, 201);
     },
   )
   .openapi(
@@ -221,7 +221,7 @@ export const invitationRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validatio
       tags: ["invitations"],
       summary: "Send the invitation again with a new link and a fresh expiry (the old link stops working)",
       request: { params: InvitationParams },
-      responses: { 200: json(z.object({ invitation: InvitationSchema, delivery: DeliverySchema }), "Resent") },
+      responses: { 200: json(InvitationSchema.extend({ delivery: DeliverySchema }), "Resent") },
     }),
     async (c) => {
       const { orgId, orgPlan } = c.var.org;
@@ -247,7 +247,7 @@ export const invitationRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validatio
         }),
       ]));
       const sent = await sendInvitationEmail(cfg, db, { to: inv.email, orgName: org.name, inviterName, role: inv.role, token, expiresAt });
-      return c.json({ invitation: invitationView((await findInvitation(db, orgId, id))!), delivery: delivery(sent) }, 200);
+      return c.json({ ...invitationView((await findInvitation(db, orgId, id))!), delivery: delivery(sent) }, 200);
     },
   )
   .openapi(

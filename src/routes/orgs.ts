@@ -8,7 +8,7 @@ import { auditActorOf, auditInsert } from "../db/audit";
 import { getDb } from "../db/client";
 import {
   deleteOrgStatements, findOrg, insertMembership, insertOrg, isSingleOrgViolation, isSlugTaken, isUniqueViolation,
-  listOrgsOfUser, prepareMembershipInsert, runBatch, updateOrg, userHasAnyOrg, type OrgRow,
+  listOrgsOfUser, prepareMembershipInsert, updateOrg, userHasAnyOrg, type OrgRow,
 } from "../db/orgs";
 import { ROLES, type Role } from "../db/schema";
 import { orgGate } from "../durable-objects/org-gate-client";
