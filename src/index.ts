@@ -8,6 +8,10 @@ import { ApiError, renderError, validationHook } from "./errors";
 import { authenticate } from "./middleware/auth";
 import { requestContext } from "./middleware/request-context";
 import { healthRoutes } from "./routes/health";
+import { auditLogRoutes } from "./routes/audit-log";
+import { keysRoutes } from "./routes/keys";
+import { providersRoutes } from "./routes/providers";
+import { teamsRoutes } from "./routes/teams";
 
 export { OrgGate } from "./durable-objects/org-gate";
 
@@ -17,6 +21,10 @@ app.use("*", requestContext);
 app.use("/api/*", authenticate);
 
 app.route("/api", healthRoutes);
+app.route("/api", teamsRoutes);
+app.route("/api", keysRoutes);
+app.route("/api", providersRoutes);
+app.route("/api", auditLogRoutes);
 
 app.doc31("/api/openapi.json", {
   openapi: "3.1.0",

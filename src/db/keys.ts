@@ -1,0 +1,93 @@
+/**
+ * Org-scoped queries for virtual keys (and the key-scoped budget created with a key).
+ * Every statement filters by `org_id`. `*Stmt` builders return statements for `db.batch([...])`.
+ */
+import { and, count, desc, eq, isNull, lt, or } from "drizzle-orm";
+import type { GateKey } from "../durable-objects/org-gate";
+import type { PageCursor } from "../lib/page-cursor";
+import type { Db } from "./client";
+import { apiKeys, budgets } from "./schema";
+
+export type KeyRow = typeof apiKeys.$inferSelect;
+export type BudgetRow = typeof budgets.$inferSelect;
+
+/** One page of the org's keys, newest first (`limit + 1` rows). Optional filters: team, creator, revoked. */
+export async function listKeys(
+  db: Db,
+  orgId: string,
+  page: { cursor?: PageCursor; limit: number; teamId?: string; createdBy?: string; includeRevoked: boolean },
+): Promise<KeyRow[]> {
+  const after = page.cursor
+    ? or(lt(apiKeys.createdAt, page.cursor.createdAt), and(eq(apiKeys.createdAt, page.cursor.createdAt), lt(apiKeys.id, page.cursor.id)))
+    : undefined;
+  return db
+    .select()
+    .from(apiKeys)
+    .where(
+      and(
+        eq(apiKeys.orgId, orgId),
+        after,
+        page.teamId ? eq(apiKeys.teamId, page.teamId) : undefined,
+        page.createdBy ? eq(apiKeys.createdBy, page.createdBy) : undefined,
+        page.includeRevoked ? undefined : isNull(apiKeys.revokedAt),
+      ),
+    )
+    .orderBy(desc(apiKeys.createdAt), desc(apiKeys.id))
+    .limit(page.limit + 1);
+}
+
+/** The key, or undefined when it does not exist in this org. */
+export async function findKey(db: Db, orgId: string, keyId: string): Promise<KeyRow | undefined> {
+  const rows = await db.select().from(apiKeys).where(and(eq(apiKeys.orgId, orgId), eq(apiKeys.id, keyId))).limit(1);
+  return rows[0];
+}
+
+/** Keys that count against the plan's key limit: every key not revoked. */
+export async function countActiveKeys(db: Db, orgId: string): Promise<number> {
+  const rows = await db.select({ n: count() }).from(apiKeys).where(and(eq(apiKeys.orgId, orgId), isNull(apiKeys.revokedAt)));
+  return rows[0]?.n ?? 0;
+}
+
+/** Key-scoped budgets of a key (usually zero or one). */
+export async function listKeyBudgets(db: Db, orgId: string, keyId: string): Promise<BudgetRow[]> {
+  return db.select().from(budgets).where(and(eq(budgets.orgId, orgId), eq(budgets.scope, "key"), eq(budgets.scopeId, keyId)));
+}
+
+export function insertKeyStmt(db: Db, row: typeof apiKeys.$inferInsert) {
+  return db.insert(apiKeys).values(row);
+}
+
+export function insertKeyBudgetStmt(db: Db, row: typeof budgets.$inferInsert & { scope: "key" }) {
+  return db.insert(budgets).values(row);
+}
+
+export function updateKeyStmt(
+  db: Db,
+  orgId: string,
+  keyId: string,
+  patch: Partial<Pick<KeyRow, "name" | "teamId" | "allowedModels" | "expiresAt" | "rpm" | "tpm">> & { updatedAt: number },
+) {
+  return db.update(apiKeys).set(patch).where(and(eq(apiKeys.orgId, orgId), eq(apiKeys.id, keyId)));
+}
+
+/** Revokes the key if it is not revoked yet (a concurrent revoke keeps the first timestamp). */
+export function revokeKeyStmt(db: Db, orgId: string, keyId: string, by: string, at: number) {
+  return db
+    .update(apiKeys)
+    .set({ revokedAt: at, revokedBy: by, updatedAt: at })
+    .where(and(eq(apiKeys.orgId, orgId), eq(apiKeys.id, keyId), isNull(apiKeys.revokedAt)));
+}
+
+/** The hot copy of a key row, as the org's gate holds it. */
+export function toGateKey(row: KeyRow): GateKey {
+  return {
+    id: row.id, keyHash: row.keyHash, teamId: row.teamId, createdBy: row.createdBy, allowedModels: row.allowedModels ?? null,
+    rpm: row.rpm, tpm: row.tpm, expiresAt: row.expiresAt, revokedAt: row.revokedAt,
+  };
+}
+
+/** All budgets of the org (every scope): what the plan's budget limit counts. */
+export async function countBudgets(db: Db, orgId: string): Promise<number> {
+  const rows = await db.select({ n: count() }).from(budgets).where(eq(budgets.orgId, orgId));
+  return rows[0]?.n ?? 0;
+}

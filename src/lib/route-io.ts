@@ -1,0 +1,19 @@
+import { z } from "@hono/zod-openapi";
+
+/** OpenAPI response entry with a JSON body. */
+export function jsonResponse<S extends z.ZodType>(schema: S, description: string) {
+  return { description, content: { "application/json": { schema } } };
+}
+
+/** OpenAPI request body entry (required JSON). */
+export function jsonBody<S extends z.ZodType>(schema: S) {
+  return { required: true, content: { "application/json": { schema } } };
+}
+
+/** ms since epoch → ISO-8601 (null stays null). */
+export function isoTime<T extends number | null>(ms: T): T extends number ? string : string | null {
+  return (ms === null ? null : new Date(ms).toISOString()) as T extends number ? string : string | null;
+}
+
+/** The `:orgId` path parameter shared by every org-owned route. */
+export const orgParams = z.object({ orgId: z.string().openapi({ param: { name: "orgId", in: "path" }, example: "org_3hK9cQ2mZpL8xW1a" }) });
