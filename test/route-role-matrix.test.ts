@@ -1,0 +1,231 @@
+/**
+ * Route × caller × org matrix, generated from the OpenAPI document: every org-scoped operation must
+ * declare `x-tollgate-min-role`, and every caller gets exactly the outcome that role implies.
+ * Denied requests must change nothing in either org. New routes are covered automatically; a route
+ * with `x-tollgate-creator-role` needs a seeder below for its object (the test says so if missing).
+ */
+import { env, SELF } from "cloudflare:test";
+import { beforeAll, describe, expect, it } from "vitest";
+import type { Role } from "../src/db/schema";
+import { getConfig } from "../src/env";
+import { newId, type IdPrefix } from "../src/lib/ids";
+import { roleAtLeast } from "../src/lib/roles";
+import { SESSION_JWT, signSessionJwt } from "../src/lib/session-jwt";
+import { call, createOrg, createOrgWithCast, createUser, snapshotTable, type TestOrg, type TestUser } from "./factories";
+import { createKey } from "./factories/keys";
+import { createProvider, createTeam } from "./factories/org-resources";
+
+type Op = { method: string; path: string; auth?: string; minRole?: Role; creatorRole?: Role };
+type Cast = Awaited<ReturnType<typeof createOrgWithCast>>;
+type Caller = { label: string; user: TestUser | null; cookie?: string; role?: Role };
+
+const ROLES: Role[] = ["viewer", "member", "admin", "owner"];
+const METHODS = ["get", "post", "put", "patch", "delete"];
+const ORG_404 = "Organization not found";
+const CONCURRENCY = 8;
+
+/**
+ * Real objects, by the collection segment that precedes a path parameter (`/keys/{keyId}` → "keys").
+ * `creator` is whoever the object should be attributed to (for `x-tollgate-creator-role` routes).
+ */
+const SEEDERS: Record<string, (org: TestOrg, cast: Cast, creator: TestUser) => Promise<string>> = {
+  keys: async (org, _cast, creator) => (await createKey(org, creator)).id,
+  teams: async (org) => (await createTeam(org)).id,
+  providers: async (org) => (await createProvider(org)).id,
+  members: async (_org, cast) => cast.viewer.id,
+};
+
+/** Id prefixes for plausible-but-absent objects, by collection segment. */
+const FAKE_PREFIX: Record<string, IdPrefix> = {
+  keys: "key", teams: "team", members: "usr", providers: "prv", budgets: "bud", invitations: "inv", webhooks: "whk",
+  deliveries: "whd", tokens: "tgm", "management-tokens": "tgm", "cost-events": "req",
+};
+
+const segmentBefore = (path: string, param: string) => {
+  const parts = path.split("/");
+  return parts[parts.indexOf(`{${param}}`) - 1] ?? "";
+};
+const paramsOf = (path: string) => [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!).filter((p) => p !== "orgId");
+
+function fakeId(segment: string): string {
+  const prefix = FAKE_PREFIX[segment];
+  return prefix ? newId(prefix) : segment === "pricing" ? "no-such-model-xyz" : newId("evt");
+}
+
+/** The path with `orgId` and every other parameter filled (real ids from `objects` when present, else fakes). */
+function fill(path: string, orgId: string, objects: Record<string, string> = {}): string {
+  let out = path.replace("{orgId}", orgId);
+  for (const p of paramsOf(path)) {
+    const seg = segmentBefore(path, p);
+    out = out.replace(`{${p}}`, encodeURIComponent(objects[seg] ?? fakeId(seg)));
+  }
+  return out;
+}
+
+async function send(caller: Caller, method: string, path: string) {
+  const withBody = method !== "GET" && method !== "DELETE";
+  if (caller.user) return call(caller.user, method, path, withBody ? {} : undefined);
+  const headers: Record<string, string> = caller.cookie ? { cookie: caller.cookie } : {};
+  return call(null, method, path, withBody ? {} : undefined, { headers });
+}
+
+async function pool<T>(items: T[], n: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, async () => {
+    while (next < items.length) await fn(items[next++]!);
+  }));
+}
+
+/** Every table with an `org_id` column: the org-owned tables (found from the schema, so new tables count too). */
+async function orgOwnedTables(): Promise<string[]> {
+  const { results } = await env.DB.prepare(
+    "SELECT m.name AS name FROM sqlite_master m WHERE m.type = 'table' AND m.name NOT LIKE '\\_cf%' ESCAPE '\\' AND m.name NOT LIKE 'sqlite%' AND EXISTS (SELECT 1 FROM pragma_table_info(m.name) p WHERE p.name = 'org_id')",
+  ).all<{ name: string }>();
+  return results.map((r) => r.name).sort();
+}
+
+/**
+ * Every org-owned row of the given orgs (plus their `orgs` rows), as one string. The same statements as
+ * `snapshotTable`, sent as one D1 batch so the matrix can afford a snapshot after every denied request.
+ */
+async function snapshotOrgs(tables: string[], orgIds: string[]): Promise<string> {
+  const stmts = orgIds.flatMap((id) => [
+    env.DB.prepare("SELECT * FROM orgs WHERE id = ?").bind(id),
+    ...tables.map((t) => env.DB.prepare(`SELECT * FROM ${t} WHERE org_id = ? ORDER BY rowid`).bind(id)),
+  ]);
+  return JSON.stringify((await env.DB.batch(stmts)).map((r) => r.results));
+}
+
+let ops: Op[] = [];
+let userOps: Op[] = [];
+let tables: string[] = [];
+let a: Cast;
+let b: Cast;
+let outsider: TestUser;
+const objects: Record<string, Record<string, string>> = {};
+let anonCallers: Caller[] = [];
+
+beforeAll(async () => {
+  const res = await SELF.fetch("http://localhost/api/openapi.json");
+  const doc = (await res.json()) as { paths: Record<string, Record<string, Record<string, unknown>>> };
+  const all: Op[] = [];
+  for (const [path, item] of Object.entries(doc.paths)) {
+    for (const method of METHODS) {
+      const op = item[method];
+      if (!op) continue;
+      all.push({
+        method: method.toUpperCase(), path, auth: op["x-tollgate-auth"] as string | undefined,
+        minRole: op["x-tollgate-min-role"] as Role | undefined, creatorRole: op["x-tollgate-creator-role"] as Role | undefined,
+      });
+    }
+  }
+  ops = all.filter((o) => o.path.startsWith("/api/orgs/{orgId}"));
+  userOps = all.filter((o) => o.auth === "user");
+  tables = await orgOwnedTables();
+
+  [a, b] = await Promise.all([createOrgWithCast(), createOrgWithCast()]);
+  outsider = await createUser();
+  await createOrg(outsider);
+  for (const cast of [a, b]) {
+    objects[cast.org.id] = {};
+    for (const [seg, seed] of Object.entries(SEEDERS)) objects[cast.org.id]![seg] = await seed(cast.org, cast, cast.owner);
+  }
+  const cfg = getConfig(env);
+  const expired = await signSessionJwt(cfg, { userId: a.owner.id, sessionId: a.owner.sessionId }, Date.now() - 60_000);
+  const [h, p, s] = a.owner.cookie.slice(SESSION_JWT.cookie.length + 1).split(".");
+  const claims = JSON.parse(atob(p!.replace(/-/g, "+").replace(/_/g, "/")));
+  const forged = btoa(JSON.stringify({ ...claims, sub: b.owner.id })).replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_");
+  anonCallers = [
+    { label: "no session", user: null },
+    { label: "expired JWT", user: null, cookie: `${SESSION_JWT.cookie}=${expired}` },
+    { label: "tampered JWT", user: null, cookie: `${SESSION_JWT.cookie}=${h}.${forged}.${s}` },
+  ];
+});
+
+describe("route × role matrix (from /api/openapi.json)", () => {
+  it("finds the org routes, and every one declares its auth and minimum role", () => {
+    expect(ops.length).toBeGreaterThanOrEqual(15);
+    const missing = ops.filter((o) => o.auth !== "org" || !o.minRole || !ROLES.includes(o.minRole)).map((o) => `${o.method} ${o.path}`);
+    expect(missing, "org-scoped routes without x-tollgate-auth: org / x-tollgate-min-role").toEqual([]);
+    const badCreator = ops.filter((o) => o.creatorRole && !(roleAtLeast(o.minRole!, o.creatorRole) && o.minRole !== o.creatorRole));
+    expect(badCreator, "x-tollgate-creator-role must be below x-tollgate-min-role").toEqual([]);
+    const unseeded = ops.filter((o) => o.creatorRole && !paramsOf(o.path).some((p) => SEEDERS[segmentBefore(o.path, p)]));
+    expect(unseeded.map((o) => `${o.method} ${o.path}`), "creator routes need a seeder in SEEDERS").toEqual([]);
+  });
+
+  it("denies anonymous, expired and tampered sessions (401), non-members and other orgs (404), and lower roles (403), changing nothing", async () => {
+    const baseline = await snapshotOrgs(tables, [a.org.id, b.org.id]);
+    const failures: string[] = [];
+    type Case = { op: Op; caller: Caller; orgId: string; expect: number; objects?: Record<string, string> };
+    const cases: Case[] = [];
+    for (const op of ops) {
+      for (const org of [a.org, b.org]) {
+        for (const caller of anonCallers) cases.push({ op, caller, orgId: org.id, expect: 401, objects: objects[org.id] });
+        cases.push({ op, caller: { label: "non-member", user: outsider }, orgId: org.id, expect: 404, objects: objects[org.id] });
+      }
+      for (const role of ROLES) {
+        const user = a[role];
+        // Org A's cast calling org B's paths (with B's real object ids): B does not exist for them.
+        cases.push({ op, caller: { label: `${role} of another org`, user, role }, orgId: b.org.id, expect: 404, objects: objects[b.org.id] });
+        const floor = op.creatorRole ?? op.minRole!;
+        if (!roleAtLeast(role, floor)) cases.push({ op, caller: { label: role, user, role }, orgId: a.org.id, expect: 403, objects: objects[a.org.id] });
+        else if (!roleAtLeast(role, op.minRole!)) {
+          // Admitted only for objects they created: on the owner's object it must be 403.
+          cases.push({ op, caller: { label: `${role} on another user's object`, user, role }, orgId: a.org.id, expect: 403, objects: objects[a.org.id] });
+        }
+      }
+    }
+    await pool(cases, CONCURRENCY, async (c) => {
+      const path = fill(c.op.path, c.orgId, c.objects);
+      const res = await send(c.caller, c.op.method, path);
+      const label = `${c.caller.label}: ${c.op.method} ${c.op.path} (${c.orgId === a.org.id ? "own org" : "other org"})`;
+      const code = res.body?.error?.code;
+      const wantCode = c.expect === 401 ? "invalid_api_key" : c.expect === 403 ? "permission_denied" : "not_found";
+      if (res.status !== c.expect || code !== wantCode) failures.push(`${label} → ${res.status} ${code ?? ""}, expected ${c.expect} ${wantCode}`);
+      const after = await snapshotOrgs(tables, [a.org.id, b.org.id]);
+      if (after !== baseline) failures.push(`${label} changed org-owned rows`);
+    });
+    expect(cases.length).toBeGreaterThan(ops.length * 8);
+    expect(failures).toEqual([]);
+    expect(await snapshotTable("api_keys", a.org.id)).toHaveLength(1);
+    expect(await snapshotTable("audit_log", a.org.id)).toEqual([]);
+    expect(await snapshotTable("audit_log", b.org.id)).toEqual([]);
+  });
+
+  it("admits every role at or above the minimum (no 401/403, no 404 for the org, no 5xx)", async () => {
+    const failures: string[] = [];
+    await pool(ops, CONCURRENCY, async (op) => {
+      // A fresh org per route: allowed calls may change state (leave, delete, create…).
+      const cast = await createOrgWithCast();
+      for (const role of ROLES.filter((r) => roleAtLeast(r, op.minRole!))) {
+        const res = await send({ label: role, user: cast[role], role }, op.method, fill(op.path, cast.org.id));
+        const orgMissing = res.status === 404 && res.body?.error?.message === ORG_404;
+        if (res.status === 401 || res.status === 403 || orgMissing || res.status >= 500) {
+          failures.push(`${role}: ${op.method} ${op.path} → ${res.status} ${res.body?.error?.code ?? ""} ${res.body?.error?.message ?? ""}`);
+        }
+      }
+      if (op.creatorRole) {
+        // The creator role acting on its own object is admitted.
+        const objs: Record<string, string> = {};
+        for (const p of paramsOf(op.path)) {
+          const seg = segmentBefore(op.path, p);
+          if (SEEDERS[seg]) objs[seg] = await SEEDERS[seg]!(cast.org, cast, cast[op.creatorRole as Exclude<Role, "owner">] ?? cast.owner);
+        }
+        const res = await send({ label: op.creatorRole, user: cast[op.creatorRole] }, op.method, fill(op.path, cast.org.id, objs));
+        if (res.status === 401 || res.status === 403 || res.status === 404 || res.status >= 500) {
+          failures.push(`${op.creatorRole} on own object: ${op.method} ${op.path} → ${res.status} ${res.body?.error?.message ?? ""}`);
+        }
+      }
+    });
+    expect(failures).toEqual([]);
+  });
+
+  it("answers 401 on every signed-in-user route without a valid session", async () => {
+    const failures: string[] = [];
+    await pool(userOps.flatMap((op) => anonCallers.map((caller) => ({ op, caller }))), CONCURRENCY, async ({ op, caller }) => {
+      const res = await send(caller, op.method, fill(op.path, a.org.id));
+      if (res.status !== 401) failures.push(`${caller.label}: ${op.method} ${op.path} → ${res.status}`);
+    });
+    expect(failures).toEqual([]);
+  });
+});
