@@ -2,98 +2,31 @@
  * Route × caller × org matrix, generated from the OpenAPI document: every org-scoped operation must
  * declare `x-tollgate-min-role`, and every caller gets exactly the outcome that role implies.
  * Denied requests must change nothing in either org. New routes are covered automatically; a route
- * with `x-tollgate-creator-role` needs a seeder below for its object (the test says so if missing).
+ * with `x-tollgate-creator-role` needs a seeder in test/factories/route-catalog.ts (the test says so if missing).
  */
-import { env, SELF } from "cloudflare:test";
+import { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { Role } from "../src/db/schema";
 import { getConfig } from "../src/env";
-import { newId, type IdPrefix } from "../src/lib/ids";
 import { roleAtLeast } from "../src/lib/roles";
 import { SESSION_JWT, signSessionJwt } from "../src/lib/session-jwt";
-import { call, createOrg, createOrgWithCast, createUser, snapshotTable, type TestOrg, type TestUser } from "./factories";
-import { createKey } from "./factories/keys";
-import { createProvider, createTeam } from "./factories/org-resources";
+import { call, createOrg, createOrgWithCast, createUser, snapshotTable, type TestUser } from "./factories";
+import {
+  fill, loadOperations, orgOwnedTables, paramsOf, pool, SEEDERS, seedObjects, segmentBefore, snapshotOrgs, type Cast, type Operation,
+} from "./factories/route-catalog";
 
-type Op = { method: string; path: string; auth?: string; minRole?: Role; creatorRole?: Role };
-type Cast = Awaited<ReturnType<typeof createOrgWithCast>>;
+type Op = Operation;
 type Caller = { label: string; user: TestUser | null; cookie?: string; role?: Role };
 
 const ROLES: Role[] = ["viewer", "member", "admin", "owner"];
-const METHODS = ["get", "post", "put", "patch", "delete"];
 const ORG_404 = "Organization not found";
 const CONCURRENCY = 8;
-
-/**
- * Real objects, by the collection segment that precedes a path parameter (`/keys/{keyId}` → "keys").
- * `creator` is whoever the object should be attributed to (for `x-tollgate-creator-role` routes).
- */
-const SEEDERS: Record<string, (org: TestOrg, cast: Cast, creator: TestUser) => Promise<string>> = {
-  keys: async (org, _cast, creator) => (await createKey(org, creator)).id,
-  teams: async (org) => (await createTeam(org)).id,
-  providers: async (org) => (await createProvider(org)).id,
-  members: async (_org, cast) => cast.viewer.id,
-};
-
-/** Id prefixes for plausible-but-absent objects, by collection segment. */
-const FAKE_PREFIX: Record<string, IdPrefix> = {
-  keys: "key", teams: "team", members: "usr", providers: "prv", budgets: "bud", invitations: "inv", webhooks: "whk",
-  deliveries: "whd", tokens: "tgm", "management-tokens": "tgm", "cost-events": "req",
-};
-
-const segmentBefore = (path: string, param: string) => {
-  const parts = path.split("/");
-  return parts[parts.indexOf(`{${param}}`) - 1] ?? "";
-};
-const paramsOf = (path: string) => [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!).filter((p) => p !== "orgId");
-
-function fakeId(segment: string): string {
-  const prefix = FAKE_PREFIX[segment];
-  return prefix ? newId(prefix) : segment === "pricing" ? "no-such-model-xyz" : newId("evt");
-}
-
-/** The path with `orgId` and every other parameter filled (real ids from `objects` when present, else fakes). */
-function fill(path: string, orgId: string, objects: Record<string, string> = {}): string {
-  let out = path.replace("{orgId}", orgId);
-  for (const p of paramsOf(path)) {
-    const seg = segmentBefore(path, p);
-    out = out.replace(`{${p}}`, encodeURIComponent(objects[seg] ?? fakeId(seg)));
-  }
-  return out;
-}
 
 async function send(caller: Caller, method: string, path: string) {
   const withBody = method !== "GET" && method !== "DELETE";
   if (caller.user) return call(caller.user, method, path, withBody ? {} : undefined);
   const headers: Record<string, string> = caller.cookie ? { cookie: caller.cookie } : {};
   return call(null, method, path, withBody ? {} : undefined, { headers });
-}
-
-async function pool<T>(items: T[], n: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: Math.min(n, items.length) }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  }));
-}
-
-/** Every table with an `org_id` column: the org-owned tables (found from the schema, so new tables count too). */
-async function orgOwnedTables(): Promise<string[]> {
-  const { results } = await env.DB.prepare(
-    "SELECT m.name AS name FROM sqlite_master m WHERE m.type = 'table' AND m.name NOT LIKE '\\_cf%' ESCAPE '\\' AND m.name NOT LIKE 'sqlite%' AND EXISTS (SELECT 1 FROM pragma_table_info(m.name) p WHERE p.name = 'org_id')",
-  ).all<{ name: string }>();
-  return results.map((r) => r.name).sort();
-}
-
-/**
- * Every org-owned row of the given orgs (plus their `orgs` rows), as one string. The same statements as
- * `snapshotTable`, sent as one D1 batch so the matrix can afford a snapshot after every denied request.
- */
-async function snapshotOrgs(tables: string[], orgIds: string[]): Promise<string> {
-  const stmts = orgIds.flatMap((id) => [
-    env.DB.prepare("SELECT * FROM orgs WHERE id = ?").bind(id),
-    ...tables.map((t) => env.DB.prepare(`SELECT * FROM ${t} WHERE org_id = ? ORDER BY rowid`).bind(id)),
-  ]);
-  return JSON.stringify((await env.DB.batch(stmts)).map((r) => r.results));
 }
 
 let ops: Op[] = [];
@@ -106,19 +39,7 @@ const objects: Record<string, Record<string, string>> = {};
 let anonCallers: Caller[] = [];
 
 beforeAll(async () => {
-  const res = await SELF.fetch("http://localhost/api/openapi.json");
-  const doc = (await res.json()) as { paths: Record<string, Record<string, Record<string, unknown>>> };
-  const all: Op[] = [];
-  for (const [path, item] of Object.entries(doc.paths)) {
-    for (const method of METHODS) {
-      const op = item[method];
-      if (!op) continue;
-      all.push({
-        method: method.toUpperCase(), path, auth: op["x-tollgate-auth"] as string | undefined,
-        minRole: op["x-tollgate-min-role"] as Role | undefined, creatorRole: op["x-tollgate-creator-role"] as Role | undefined,
-      });
-    }
-  }
+  const all = await loadOperations();
   ops = all.filter((o) => o.path.startsWith("/api/orgs/{orgId}"));
   userOps = all.filter((o) => o.auth === "user");
   tables = await orgOwnedTables();
@@ -126,10 +47,7 @@ beforeAll(async () => {
   [a, b] = await Promise.all([createOrgWithCast(), createOrgWithCast()]);
   outsider = await createUser();
   await createOrg(outsider);
-  for (const cast of [a, b]) {
-    objects[cast.org.id] = {};
-    for (const [seg, seed] of Object.entries(SEEDERS)) objects[cast.org.id]![seg] = await seed(cast.org, cast, cast.owner);
-  }
+  for (const cast of [a, b]) objects[cast.org.id] = await seedObjects(cast);
   const cfg = getConfig(env);
   const expired = await signSessionJwt(cfg, { userId: a.owner.id, sessionId: a.owner.sessionId }, Date.now() - 60_000);
   const [h, p, s] = a.owner.cookie.slice(SESSION_JWT.cookie.length + 1).split(".");
