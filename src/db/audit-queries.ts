@@ -2,7 +2,7 @@
  * Reads of the org's audit trail (writes are `auditInsert` in ./audit.ts). Every statement filters by `org_id`.
  */
 import { and, desc, eq, like, lt, or } from "drizzle-orm";
-import type { PageCursor } from "../lib/page-cursor";
+import type { PagePosition } from "../lib/page-cursor";
 import type { Db } from "./client";
 import { auditLog, users } from "./schema";
 
@@ -18,10 +18,10 @@ const likePrefix = (s: string) => `${s.replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`;
 export async function listAuditEntries(
   db: Db,
   orgId: string,
-  q: { cursor?: PageCursor; limit: number; action?: string; actor?: string },
+  q: { cursor?: PagePosition; limit: number; action?: string; actor?: string },
 ): Promise<AuditRow[]> {
   const after = q.cursor
-    ? or(lt(auditLog.createdAt, q.cursor.createdAt), and(eq(auditLog.createdAt, q.cursor.createdAt), lt(auditLog.id, q.cursor.id)))
+    ? or(lt(auditLog.createdAt, q.cursor.at), and(eq(auditLog.createdAt, q.cursor.at), lt(auditLog.id, q.cursor.id)))
     : undefined;
   const action = q.action
     ? q.action.endsWith(".*")

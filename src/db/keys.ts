@@ -4,7 +4,7 @@
  */
 import { and, count, desc, eq, isNull, lt, or } from "drizzle-orm";
 import type { GateKey } from "../durable-objects/org-gate";
-import type { PageCursor } from "../lib/page-cursor";
+import type { PagePosition } from "../lib/page-cursor";
 import type { Db } from "./client";
 import { apiKeys, budgets } from "./schema";
 
@@ -15,10 +15,10 @@ export type BudgetRow = typeof budgets.$inferSelect;
 export async function listKeys(
   db: Db,
   orgId: string,
-  page: { cursor?: PageCursor; limit: number; teamId?: string; createdBy?: string; includeRevoked: boolean },
+  page: { cursor?: PagePosition; limit: number; teamId?: string; createdBy?: string; includeRevoked: boolean },
 ): Promise<KeyRow[]> {
   const after = page.cursor
-    ? or(lt(apiKeys.createdAt, page.cursor.createdAt), and(eq(apiKeys.createdAt, page.cursor.createdAt), lt(apiKeys.id, page.cursor.id)))
+    ? or(lt(apiKeys.createdAt, page.cursor.at), and(eq(apiKeys.createdAt, page.cursor.at), lt(apiKeys.id, page.cursor.id)))
     : undefined;
   return db
     .select()

@@ -3,16 +3,16 @@
  * The sealed API key is read only by the gate; callers here present `api_key_hint`.
  */
 import { and, count, desc, eq, lt, ne, or } from "drizzle-orm";
-import type { PageCursor } from "../lib/page-cursor";
+import type { PagePosition } from "../lib/page-cursor";
 import type { Db } from "./client";
 import { providers } from "./schema";
 
 export type ProviderRow = typeof providers.$inferSelect;
 
 /** One page of the org's providers, newest first (`limit + 1` rows). */
-export async function listProviders(db: Db, orgId: string, page: { cursor?: PageCursor; limit: number }): Promise<ProviderRow[]> {
+export async function listProviders(db: Db, orgId: string, page: { cursor?: PagePosition; limit: number }): Promise<ProviderRow[]> {
   const after = page.cursor
-    ? or(lt(providers.createdAt, page.cursor.createdAt), and(eq(providers.createdAt, page.cursor.createdAt), lt(providers.id, page.cursor.id)))
+    ? or(lt(providers.createdAt, page.cursor.at), and(eq(providers.createdAt, page.cursor.at), lt(providers.id, page.cursor.id)))
     : undefined;
   return db
     .select()

@@ -3,7 +3,7 @@
  * Builders named `*Stmt` return un-awaited statements for the caller's `db.batch([...])`.
  */
 import { and, desc, eq, inArray, lt, or, sql } from "drizzle-orm";
-import type { PageCursor } from "../lib/page-cursor";
+import type { PagePosition } from "../lib/page-cursor";
 import type { Db } from "./client";
 import { apiKeys, budgets, memberships, teamMembers, teams, users } from "./schema";
 
@@ -12,9 +12,9 @@ export type TeamRow = typeof teams.$inferSelect;
 const memberCount = sql<number>`(SELECT COUNT(*) FROM team_members tm WHERE tm.team_id = ${teams.id} AND tm.org_id = ${teams.orgId})`;
 
 /** One page of the org's teams, newest first (fetches `limit + 1` rows to detect a next page). */
-export async function listTeams(db: Db, orgId: string, page: { cursor?: PageCursor; limit: number }) {
+export async function listTeams(db: Db, orgId: string, page: { cursor?: PagePosition; limit: number }) {
   const after = page.cursor
-    ? or(lt(teams.createdAt, page.cursor.createdAt), and(eq(teams.createdAt, page.cursor.createdAt), lt(teams.id, page.cursor.id)))
+    ? or(lt(teams.createdAt, page.cursor.at), and(eq(teams.createdAt, page.cursor.at), lt(teams.id, page.cursor.id)))
     : undefined;
   return db
     .select({ team: teams, memberCount })

@@ -1,41 +1,36 @@
 import { z } from "@hono/zod-openapi";
 import { ApiError } from "../errors";
 
-/**
- * Keyset pagination for lists ordered newest first by `(created_at DESC, id DESC)`.
- * The cursor is opaque to clients: base64url of `createdAt:id` of the last row returned.
- */
-export type PageCursor = { createdAt: number; id: string };
-
-/** `?cursor=&limit=` query parameters shared by list routes (limit 1–200, default 50). */
-export const pageQuerySchema = z.object({
-  cursor: z.string().max(200).optional().openapi({ description: "`next_cursor` of the previous page" }),
+/** `?cursor=&limit=` of every list endpoint. */
+export const pageQuery = z.object({
+  cursor: z.string().max(512).optional().openapi({ description: "Opaque cursor from the previous page's next_cursor" }),
   limit: z.coerce.number().int().min(1).max(200).default(50),
 });
 
-/** Encodes the position after `row`. */
-export function encodeCursor(row: PageCursor): string {
-  return btoa(`${row.createdAt}:${row.id}`).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+/** Keyset position: the (created_at, id) of the last row of the previous page. */
+export type PagePosition = { at: number; id: string };
+
+/** Encodes the position after `row` as an opaque cursor. */
+export function encodeCursor(pos: PagePosition): string {
+  return btoa(JSON.stringify([pos.at, pos.id])).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
 
-/** Decodes a cursor from the query string; a malformed one is a 400 naming `cursor`. */
-export function decodeCursor(cursor: string | undefined): PageCursor | undefined {
-  if (cursor === undefined || cursor === "") return undefined;
+/** Decodes a cursor; a malformed one is a 400 naming `cursor`, never a 500. */
+export function decodeCursor(cursor: string | undefined): PagePosition | undefined {
+  if (!cursor) return undefined;
   try {
-    const text = atob(cursor.replace(/-/g, "+").replace(/_/g, "/"));
-    const i = text.indexOf(":");
-    const createdAt = Number(text.slice(0, i));
-    const id = text.slice(i + 1);
-    if (i > 0 && Number.isSafeInteger(createdAt) && /^[a-z]+_[0-9A-Za-z]+$/.test(id)) return { createdAt, id };
+    const json = atob(cursor.replace(/-/g, "+").replace(/_/g, "/"));
+    const v: unknown = JSON.parse(json);
+    if (Array.isArray(v) && v.length === 2 && Number.isSafeInteger(v[0]) && typeof v[1] === "string") return { at: v[0] as number, id: v[1] };
   } catch {
     /* fall through */
   }
-  throw new ApiError("invalid_request", "cursor: malformed cursor (pass next_cursor back unchanged)", { param: "cursor" });
+  throw new ApiError("invalid_request", "cursor is malformed; pass the next_cursor of the previous page", { param: "cursor" });
 }
 
-/** Cuts a page fetched with `limit + 1` rows into `{ data, next_cursor }`. */
-export function toPage<R extends { createdAt: number; id: string }, O>(rows: R[], limit: number, present: (row: R) => O) {
-  const page = rows.slice(0, limit);
-  const last = page[page.length - 1];
-  return { data: page.map(present), next_cursor: rows.length > limit && last ? encodeCursor(last) : null };
+/** Cuts a `limit + 1` fetch into a page and its next cursor. */
+export function toPage<T>(rows: T[], limit: number, positionOf: (row: T) => PagePosition): { data: T[]; next_cursor: string | null } {
+  const data = rows.slice(0, limit);
+  const last = data[data.length - 1];
+  return { data, next_cursor: rows.length > limit && last ? encodeCursor(positionOf(last)) : null };
 }

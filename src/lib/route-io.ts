@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { toPage } from "./page-cursor";
 
 /** OpenAPI response entry with a JSON body. */
 export function jsonResponse<S extends z.ZodType>(schema: S, description: string) {
@@ -17,3 +18,9 @@ export function isoTime<T extends number | null>(ms: T): T extends number ? stri
 
 /** The `:orgId` path parameter shared by every org-owned route. */
 export const orgParams = z.object({ orgId: z.string().openapi({ param: { name: "orgId", in: "path" }, example: "org_3hK9cQ2mZpL8xW1a" }) });
+
+/** A `limit + 1` fetch ordered by `(created_at DESC, id DESC)` → `{ data, next_cursor }` with each row presented. */
+export function presentPage<R extends { createdAt: number; id: string }, O>(rows: R[], limit: number, present: (row: R) => O) {
+  const page = toPage(rows, limit, (r) => ({ at: r.createdAt, id: r.id }));
+  return { data: page.data.map(present), next_cursor: page.next_cursor };
+}

@@ -6,9 +6,9 @@ import type { AppEnv } from "../app-env";
 import { listAuditEntries, type AuditRow } from "../db/audit-queries";
 import { getDb } from "../db/client";
 import { validationHook } from "../errors";
-import { decodeCursor, pageQuerySchema, toPage } from "../lib/page-cursor";
+import { decodeCursor, pageQuery } from "../lib/page-cursor";
 import { orgRoute } from "../lib/route";
-import { isoTime, jsonResponse, orgParams } from "../lib/route-io";
+import { isoTime, jsonResponse, orgParams, presentPage } from "../lib/route-io";
 
 const auditEntrySchema = z
   .object({
@@ -44,7 +44,7 @@ export const auditLogRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationH
     summary: "The org's audit trail, newest first",
     request: {
       params: orgParams,
-      query: pageQuerySchema.extend({
+      query: pageQuery.extend({
         action: z.string().max(100).optional().openapi({ description: "Exact action (`key.revoke`) or a prefix with `.*` (`key.*`)" }),
         actor: z.string().max(320).optional().openapi({ description: "Actor id (`usr_…`, `tgm_…`) or a user's email" }),
       }),
@@ -56,6 +56,6 @@ export const auditLogRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationH
     const rows = await listAuditEntries(getDb(c.env.DB), c.var.org.orgId, {
       cursor: decodeCursor(q.cursor), limit: q.limit, action: q.action, actor: q.actor,
     });
-    return c.json(toPage(rows, q.limit, presentEntry), 200);
+    return c.json(presentPage(rows, q.limit, presentEntry), 200);
   },
 );

@@ -18,10 +18,10 @@ import { orgGate } from "../durable-objects/org-gate-client";
 import { ApiError, validationHook } from "../errors";
 import { sha256Hex } from "../lib/crypto";
 import { newId } from "../lib/ids";
-import { decodeCursor, pageQuerySchema, toPage } from "../lib/page-cursor";
+import { decodeCursor, pageQuery } from "../lib/page-cursor";
 import { roleAtLeast } from "../lib/roles";
 import { orgRoute } from "../lib/route";
-import { isoTime, jsonBody, jsonResponse, orgParams } from "../lib/route-io";
+import { isoTime, jsonBody, jsonResponse, orgParams, presentPage } from "../lib/route-io";
 import { formatMicrosAsUsd, parseUsdToMicros } from "../lib/usd";
 import { mintVirtualKey, virtualKeyHint } from "../lib/virtual-key";
 import { planOf } from "../plans";
@@ -110,7 +110,7 @@ export const keysRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook 
       summary: "List virtual keys (metadata and hint only)",
       request: {
         params: orgParams,
-        query: pageQuerySchema.extend({
+        query: pageQuery.extend({
           team_id: z.string().optional(),
           created_by: z.string().optional(),
           include_revoked: z.enum(["true", "false"]).default("true"),
@@ -125,7 +125,7 @@ export const keysRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook 
         cursor: decodeCursor(q.cursor), limit: q.limit, teamId: q.team_id, createdBy: q.created_by, includeRevoked: q.include_revoked === "true",
       });
       const now = Date.now();
-      return c.json(toPage(rows, q.limit, (k) => presentKey(k, now)), 200);
+      return c.json(presentPage(rows, q.limit, (k) => presentKey(k, now)), 200);
     },
   )
   .openapi(

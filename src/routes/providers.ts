@@ -17,9 +17,9 @@ import { orgGate } from "../durable-objects/org-gate-client";
 import { ApiError, validationHook } from "../errors";
 import { encryptSecret } from "../lib/crypto";
 import { newId } from "../lib/ids";
-import { decodeCursor, pageQuerySchema, toPage } from "../lib/page-cursor";
+import { decodeCursor, pageQuery } from "../lib/page-cursor";
 import { orgRoute } from "../lib/route";
-import { isoTime, jsonBody, jsonResponse, orgParams } from "../lib/route-io";
+import { isoTime, jsonBody, jsonResponse, orgParams, presentPage } from "../lib/route-io";
 import { checkUpstreamUrl } from "../lib/upstream-url";
 
 const PROVIDER_TYPES = ["openai", "anthropic", "openai_compatible"] as const;
@@ -93,13 +93,13 @@ export const providersRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validation
       path: "/orgs/{orgId}/providers",
       tags: ["providers"],
       summary: "List provider connections (the API key is never returned)",
-      request: { params: orgParams, query: pageQuerySchema },
+      request: { params: orgParams, query: pageQuery },
       responses: { 200: jsonResponse(z.object({ data: z.array(providerSchema), next_cursor: z.string().nullable() }), "A page of providers") },
     }),
     async (c) => {
       const q = c.req.valid("query");
       const rows = await listProviders(getDb(c.env.DB), c.var.org.orgId, { cursor: decodeCursor(q.cursor), limit: q.limit });
-      return c.json(toPage(rows, q.limit, presentProvider), 200);
+      return c.json(presentPage(rows, q.limit, presentProvider), 200);
     },
   )
   .openapi(

@@ -13,9 +13,9 @@ import {
 import { orgGate } from "../durable-objects/org-gate-client";
 import { ApiError, validationHook } from "../errors";
 import { newId } from "../lib/ids";
-import { decodeCursor, pageQuerySchema, toPage } from "../lib/page-cursor";
+import { decodeCursor, pageQuery } from "../lib/page-cursor";
 import { orgRoute } from "../lib/route";
-import { isoTime, jsonBody, jsonResponse, orgParams } from "../lib/route-io";
+import { isoTime, jsonBody, jsonResponse, orgParams, presentPage } from "../lib/route-io";
 
 const teamParams = orgParams.extend({ teamId: z.string() });
 const teamMemberParams = teamParams.extend({ userId: z.string() });
@@ -77,14 +77,14 @@ export const teamsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook
       path: "/orgs/{orgId}/teams",
       tags: ["teams"],
       summary: "List the org's teams",
-      request: { params: orgParams, query: pageQuerySchema },
+      request: { params: orgParams, query: pageQuery },
       responses: { 200: json(z.object({ data: z.array(teamSchema), next_cursor: z.string().nullable() }), "A page of teams") },
     }),
     async (c) => {
       const { orgId } = c.var.org;
       const q = c.req.valid("query");
       const rows = await listTeams(getDb(c.env.DB), orgId, { cursor: decodeCursor(q.cursor), limit: q.limit });
-      return c.json(toPage(rows, q.limit, presentTeam), 200);
+      return c.json(presentPage(rows, q.limit, presentTeam), 200);
     },
   )
   .openapi(
