@@ -156,3 +156,34 @@ describe("providers", () => {
     expect((await call(owner, "DELETE", `${providersPath(org.id)}/${ghost}`)).status).toBe(404);
   });
 });
+
+describe("providers with ALLOW_PRIVATE_UPSTREAMS=false (production setting)", () => {
+  it("refuses http and private/loopback base URLs with 400 param base_url, and accepts public https", async () => {
+    const { default: app } = await import("../src/index");
+    const { createExecutionContext, waitOnExecutionContext } = await import("cloudflare:test");
+    const { org, admin } = await createOrgWithCast();
+    const prodEnv = { ...env, ALLOW_PRIVATE_UPSTREAMS: "false" };
+    const post = async (base_url: string, name: string) => {
+      const ctx = createExecutionContext();
+      const res = await app.fetch(
+        new Request(`http://localhost${providersPath(org.id)}`, {
+          method: "POST",
+          headers: { cookie: admin.cookie, origin: "http://localhost", "content-type": "application/json" },
+          body: JSON.stringify({ name, type: "openai_compatible", base_url, api_key: "k" }),
+        }),
+        prodEnv,
+        ctx,
+      );
+      await waitOnExecutionContext(ctx);
+      return { status: res.status, body: (await res.json()) as any };
+    };
+    for (const url of ["http://api.example.com/v1", "https://127.0.0.1/v1", "https://localhost/v1", "https://[::1]/v1", "https://10.1.2.3", "https://169.254.169.254", "https://svc.internal/v1"]) {
+      const res = await post(url, "blocked");
+      expect(res.status, url).toBe(400);
+      expect(res.body.error.param).toBe("base_url");
+    }
+    expect(await rows(org.id)).toEqual([]);
+    const ok = await post("https://api.together.xyz/v1", "together");
+    expect(ok.status).toBe(201);
+  });
+});
