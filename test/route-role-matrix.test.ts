@@ -12,11 +12,11 @@ import { roleAtLeast } from "../src/lib/roles";
 import { SESSION_JWT, signSessionJwt } from "../src/lib/session-jwt";
 import { call, createOrg, createOrgWithCast, createUser, snapshotTable, type TestUser } from "./factories";
 import {
-  fill, loadOperations, orgOwnedTables, paramsOf, pool, SEEDERS, seedObjects, segmentBefore, snapshotOrgs, type Cast, type Operation,
+  createManagementToken, fill, loadOperations, orgOwnedTables, paramsOf, pool, SEEDERS, seedObjects, segmentBefore, snapshotOrgs, type Cast, type Operation,
 } from "./factories/route-catalog";
 
 type Op = Operation;
-type Caller = { label: string; user: TestUser | null; cookie?: string; role?: Role };
+type Caller = { label: string; user: TestUser | null; cookie?: string; token?: string; role?: Role };
 
 const ROLES: Role[] = ["viewer", "member", "admin", "owner"];
 const ORG_404 = "Organization not found";
@@ -24,6 +24,7 @@ const CONCURRENCY = 8;
 
 async function send(caller: Caller, method: string, path: string) {
   const withBody = method !== "GET" && method !== "DELETE";
+  if (caller.token) return call({ token: caller.token }, method, path, withBody ? {} : undefined);
   if (caller.user) return call(caller.user, method, path, withBody ? {} : undefined);
   const headers: Record<string, string> = caller.cookie ? { cookie: caller.cookie } : {};
   return call(null, method, path, withBody ? {} : undefined, { headers });
@@ -37,6 +38,8 @@ let b: Cast;
 let outsider: TestUser;
 const objects: Record<string, Record<string, string>> = {};
 let anonCallers: Caller[] = [];
+/** Org A's management tokens, one per role they can hold, each made by the user of that role. */
+let tokenCallers: Caller[] = [];
 
 beforeAll(async () => {
   const all = await loadOperations();
@@ -53,7 +56,18 @@ beforeAll(async () => {
   const [h, p, s] = a.owner.cookie.slice(SESSION_JWT.cookie.length + 1).split(".");
   const claims = JSON.parse(atob(p!.replace(/-/g, "+").replace(/_/g, "/")));
   const forged = btoa(JSON.stringify({ ...claims, sub: b.owner.id })).replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_");
+  const dead = await Promise.all([
+    createManagementToken(a.org, a.admin, "admin", { revoked: true }),
+    createManagementToken(a.org, a.admin, "admin", { expiresAt: Date.now() - 1000 }),
+  ]);
+  tokenCallers = await Promise.all(
+    (["admin", "member", "viewer"] as const).map(async (role) => ({
+      label: `${role} management token`, user: null, token: (await createManagementToken(a.org, a[role], role)).token, role,
+    })),
+  );
   anonCallers = [
+    { label: "revoked management token", user: null, token: dead[0].token },
+    { label: "expired management token", user: null, token: dead[1].token },
     { label: "no session", user: null },
     { label: "expired JWT", user: null, cookie: `${SESSION_JWT.cookie}=${expired}` },
     { label: "tampered JWT", user: null, cookie: `${SESSION_JWT.cookie}=${h}.${forged}.${s}` },
@@ -71,7 +85,7 @@ describe("route × role matrix (from /api/openapi.json)", () => {
     expect(unseeded.map((o) => `${o.method} ${o.path}`), "creator routes need a seeder in SEEDERS").toEqual([]);
   });
 
-  it("denies anonymous, expired and tampered sessions (401), non-members and other orgs (404), and lower roles (403), changing nothing", async () => {
+  it("denies anonymous, expired and tampered sessions and dead tokens (401), non-members and other orgs (404), and lower roles (403), changing nothing", async () => {
     const baseline = await snapshotOrgs(tables, [a.org.id, b.org.id]);
     const failures: string[] = [];
     type Case = { op: Op; caller: Caller; orgId: string; expect: number; objects?: Record<string, string> };
@@ -81,15 +95,16 @@ describe("route × role matrix (from /api/openapi.json)", () => {
         for (const caller of anonCallers) cases.push({ op, caller, orgId: org.id, expect: 401, objects: objects[org.id] });
         cases.push({ op, caller: { label: "non-member", user: outsider }, orgId: org.id, expect: 404, objects: objects[org.id] });
       }
-      for (const role of ROLES) {
-        const user = a[role];
+      const members: Caller[] = [...ROLES.map((role) => ({ label: role, user: a[role], role })), ...tokenCallers];
+      for (const caller of members) {
+        const role = caller.role!;
         // Org A's cast calling org B's paths (with B's real object ids): B does not exist for them.
-        cases.push({ op, caller: { label: `${role} of another org`, user, role }, orgId: b.org.id, expect: 404, objects: objects[b.org.id] });
+        cases.push({ op, caller: { ...caller, label: `${caller.label} of another org` }, orgId: b.org.id, expect: 404, objects: objects[b.org.id] });
         const floor = op.creatorRole ?? op.minRole!;
-        if (!roleAtLeast(role, floor)) cases.push({ op, caller: { label: role, user, role }, orgId: a.org.id, expect: 403, objects: objects[a.org.id] });
+        if (!roleAtLeast(role, floor)) cases.push({ op, caller, orgId: a.org.id, expect: 403, objects: objects[a.org.id] });
         else if (!roleAtLeast(role, op.minRole!)) {
           // Admitted only for objects they created: on the owner's object it must be 403.
-          cases.push({ op, caller: { label: `${role} on another user's object`, user, role }, orgId: a.org.id, expect: 403, objects: objects[a.org.id] });
+          cases.push({ op, caller: { ...caller, label: `${caller.label} on another user's object` }, orgId: a.org.id, expect: 403, objects: objects[a.org.id] });
         }
       }
     }

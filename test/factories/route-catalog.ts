@@ -4,7 +4,10 @@
  * the request schemas, and a one-batch snapshot of every org-owned table.
  */
 import { env, SELF } from "cloudflare:test";
-import type { Role } from "../../src/db/schema";
+import { getDb } from "../../src/db/client";
+import { managementTokens, type Role } from "../../src/db/schema";
+import { sha256Hex } from "../../src/lib/crypto";
+import { randomBase62 } from "../../src/lib/encoding";
 import { newId, type IdPrefix } from "../../src/lib/ids";
 import { createOrgWithCast, type TestOrg, type TestUser } from "../factories";
 import { createKey } from "./keys";
@@ -156,4 +159,20 @@ export async function pool<T>(items: T[], n: number, fn: (item: T) => Promise<vo
   await Promise.all(Array.from({ length: Math.min(n, items.length) }, async () => {
     while (next < items.length) await fn(items[next++]!);
   }));
+}
+
+/** An org management token (`tgm_…`) with a role, written to D1; `token` is usable as a `call()` caller. */
+export async function createManagementToken(
+  org: TestOrg,
+  creator: TestUser,
+  role: "admin" | "member" | "viewer",
+  opts: { revoked?: boolean; expiresAt?: number | null } = {},
+): Promise<{ id: string; token: string }> {
+  const id = newId("tgm");
+  const token = `tgm_${randomBase62(40)}`;
+  await getDb(env.DB).insert(managementTokens).values({
+    id, orgId: org.id, createdBy: creator.id, name: `${role} automation`, role, tokenHash: await sha256Hex(token), hint: `tgm_…${token.slice(-4)}`,
+    expiresAt: opts.expiresAt ?? null, revokedAt: opts.revoked ? Date.now() : null,
+  });
+  return { id, token };
 }
