@@ -150,7 +150,19 @@ export async function snapshotOrgs(tables: string[], orgIds: string[]): Promise<
     env.DB.prepare("SELECT * FROM orgs WHERE id = ?").bind(id),
     ...tables.map((t) => env.DB.prepare(`SELECT * FROM ${t} WHERE org_id = ? ORDER BY rowid`).bind(id)),
   ]);
-  return JSON.stringify((await env.DB.batch(stmts)).map((r) => r.results));
+  const results = (await env.DB.batch<Record<string, unknown>>(stmts)).map((r) => r.results.map(withoutBookkeeping));
+  return JSON.stringify(results);
+}
+
+/**
+ * Columns that record use, not state: authenticating with a management token stamps `last_used_at`
+ * even when the request is then refused. Everything else must stay byte-identical.
+ */
+const BOOKKEEPING_COLUMNS = ["last_used_at"];
+function withoutBookkeeping(row: Record<string, unknown>) {
+  const out = { ...row };
+  for (const c of BOOKKEEPING_COLUMNS) delete out[c];
+  return out;
 }
 
 /** Runs `fn` over `items` with at most `n` in flight. */
