@@ -135,3 +135,24 @@ describe("updating keys", () => {
     expect(await gateVerdict(key)).toEqual({ ok: false, reason: "revoked" });
   });
 });
+
+describe("keys through management tokens", () => {
+  it("a key made with a token is attributed to the token's creator; a member token may revoke only that user's keys", async () => {
+    const { createManagementToken } = await import("./factories/route-catalog");
+    const { org, owner, member } = await createOrgWithCast();
+    const tok = await createManagementToken(org, member, "member");
+    const made = await call({ token: tok.token }, "POST", `/api/orgs/${org.id}/keys`, { name: "automation" });
+    expect(made.status).toBe(201);
+    expect(made.body.created_by).toBe(member.id);
+    const [audit] = await auditRows(org.id, "key.create");
+    expect(audit).toMatchObject({ actor_type: "management_token", actor_id: tok.id });
+
+    const ownersKey = await createKey(org, owner);
+    const denied = await call({ token: tok.token }, "POST", `${keyPath(org.id, ownersKey.id)}/revoke`);
+    expect(denied.status).toBe(403);
+    expect((await gateVerdict(ownersKey)).ok).toBe(true);
+    const ok = await call({ token: tok.token }, "POST", `${keyPath(org.id, made.body.id)}/revoke`);
+    expect(ok.status).toBe(200);
+    expect(await gateVerdict({ id: made.body.id, key: made.body.key, orgId: org.id })).toEqual({ ok: false, reason: "revoked" });
+  });
+});

@@ -53,14 +53,17 @@ export async function listKeyBudgets(db: Db, orgId: string, keyId: string): Prom
   return db.select().from(budgets).where(and(eq(budgets.orgId, orgId), eq(budgets.scope, "key"), eq(budgets.scopeId, keyId)));
 }
 
+/** Insert of a new key row (hash and hint only, never the key). */
 export function insertKeyStmt(db: Db, row: typeof apiKeys.$inferInsert) {
   return db.insert(apiKeys).values(row);
 }
 
+/** Insert of the key-scoped budget created together with a key. */
 export function insertKeyBudgetStmt(db: Db, row: typeof budgets.$inferInsert & { scope: "key" }) {
   return db.insert(budgets).values(row);
 }
 
+/** Update of a key's editable metadata. */
 export function updateKeyStmt(
   db: Db,
   orgId: string,

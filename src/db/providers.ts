@@ -45,15 +45,18 @@ export async function findProviderByName(db: Db, orgId: string, name: string): P
   return rows[0];
 }
 
+/** How many providers the org has (the first one becomes the default). */
 export async function countProviders(db: Db, orgId: string): Promise<number> {
   const rows = await db.select({ n: count() }).from(providers).where(eq(providers.orgId, orgId));
   return rows[0]?.n ?? 0;
 }
 
+/** Insert of a provider row (API key already sealed). */
 export function insertProviderStmt(db: Db, row: typeof providers.$inferInsert) {
   return db.insert(providers).values(row);
 }
 
+/** Update of a provider's editable fields. */
 export function updateProviderStmt(
   db: Db,
   orgId: string,
@@ -71,6 +74,7 @@ export function clearOtherDefaultsStmt(db: Db, orgId: string, exceptId: string, 
     .where(and(eq(providers.orgId, orgId), ne(providers.id, exceptId), eq(providers.isDefault, true)));
 }
 
+/** Delete of one provider. */
 export function deleteProviderStmt(db: Db, orgId: string, id: string) {
   return db.delete(providers).where(and(eq(providers.orgId, orgId), eq(providers.id, id)));
 }

@@ -2,7 +2,7 @@
  * Org-scoped queries for teams and team membership. Every statement filters by `org_id`.
  * Builders named `*Stmt` return un-awaited statements for the caller's `db.batch([...])`.
  */
-import { and, desc, eq, inArray, lt, or, sql } from "drizzle-orm";
+import { and, desc, eq, lt, or, sql } from "drizzle-orm";
 import type { PagePosition } from "../lib/page-cursor";
 import type { Db } from "./client";
 import { apiKeys, budgets, memberships, teamMembers, teams, users } from "./schema";
@@ -69,10 +69,12 @@ export async function findOrgMember(db: Db, orgId: string, userId: string) {
   return rows[0];
 }
 
+/** Insert of a new team (created and updated at the same instant). */
 export function insertTeamStmt(db: Db, row: { id: string; orgId: string; name: string; description: string | null; createdAt: number }) {
   return db.insert(teams).values({ ...row, updatedAt: row.createdAt });
 }
 
+/** Update of a team's name and/or description. */
 export function updateTeamStmt(db: Db, orgId: string, teamId: string, patch: { name?: string; description?: string | null; updatedAt: number }) {
   return db.update(teams).set(patch).where(and(eq(teams.orgId, orgId), eq(teams.id, teamId)));
 }
@@ -96,17 +98,12 @@ export async function listTeamKeyIds(db: Db, orgId: string, teamId: string): Pro
   return rows.map((r) => r.id);
 }
 
+/** Adds a user to a team; a repeat is a no-op. */
 export function addTeamMemberStmt(db: Db, orgId: string, teamId: string, userId: string, at: number) {
   return db.insert(teamMembers).values({ orgId, teamId, userId, createdAt: at }).onConflictDoNothing();
 }
 
+/** Removes a user from a team. */
 export function removeTeamMemberStmt(db: Db, orgId: string, teamId: string, userId: string) {
   return db.delete(teamMembers).where(and(eq(teamMembers.orgId, orgId), eq(teamMembers.teamId, teamId), eq(teamMembers.userId, userId)));
-}
-
-/** Which of `teamIds` are teams of this org. */
-export async function existingTeamIds(db: Db, orgId: string, teamIds: string[]): Promise<Set<string>> {
-  if (!teamIds.length) return new Set();
-  const rows = await db.select({ id: teams.id }).from(teams).where(and(eq(teams.orgId, orgId), inArray(teams.id, teamIds)));
-  return new Set(rows.map((r) => r.id));
 }

@@ -36,6 +36,7 @@ const presentEntry = (e: AuditRow) => ({
   created_at: isoTime(e.createdAt),
 });
 
+/** `GET /orgs/{orgId}/audit-log`. */
 export const auditLogRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook }).openapi(
   orgRoute("admin", {
     method: "get",

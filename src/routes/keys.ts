@@ -101,6 +101,7 @@ async function requireTeamOfOrg(db: Db, orgId: string, teamId: string): Promise<
 
 const parseExpiry = (v: string | null | undefined) => (v === undefined ? undefined : v === null ? null : Date.parse(v));
 
+/** `/orgs/{orgId}/keys…` routes. */
 export const keysRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
   .openapi(
     orgRoute("viewer", {

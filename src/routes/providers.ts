@@ -86,6 +86,7 @@ async function runBatch(db: Db, stmts: Parameters<Db["batch"]>[0]) {
   }
 }
 
+/** `/orgs/{orgId}/providers…` routes. */
 export const providersRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
   .openapi(
     orgRoute("viewer", {

@@ -31,10 +31,8 @@ const teamMemberSchema = z
   .openapi("TeamMember");
 const teamDetailSchema = teamSchema.extend({ members: z.array(teamMemberSchema) }).openapi("TeamDetail");
 
-const json = jsonResponse;
-const iso = isoTime;
 function presentTeam(t: TeamRow & { memberCount: number }) {
-  return { id: t.id, name: t.name, description: t.description, member_count: t.memberCount, created_at: iso(t.createdAt), updated_at: iso(t.updatedAt) };
+  return { id: t.id, name: t.name, description: t.description, member_count: t.memberCount, created_at: isoTime(t.createdAt), updated_at: isoTime(t.updatedAt) };
 }
 /** Audit-friendly snapshot of a team. */
 const teamAudit = (t: TeamRow) => ({ name: t.name, description: t.description });
@@ -43,7 +41,7 @@ async function teamDetail(c: { env: AppEnv["Bindings"] }, orgId: string, team: T
   const members = await listTeamMembers(getDb(c.env.DB), orgId, team.id);
   return {
     ...presentTeam({ ...team, memberCount: members.length }),
-    members: members.map((m) => ({ user_id: m.userId, email: m.email, name: m.name, role: m.role, added_at: iso(m.addedAt) })),
+    members: members.map((m) => ({ user_id: m.userId, email: m.email, name: m.name, role: m.role, added_at: isoTime(m.addedAt) })),
   };
 }
 
@@ -70,6 +68,7 @@ async function runBatch(db: ReturnType<typeof getDb>, stmts: Parameters<ReturnTy
   }
 }
 
+/** `/orgs/{orgId}/teams…` routes. */
 export const teamsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
   .openapi(
     orgRoute("viewer", {
@@ -78,7 +77,7 @@ export const teamsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook
       tags: ["teams"],
       summary: "List the org's teams",
       request: { params: orgParams, query: pageQuery },
-      responses: { 200: json(z.object({ data: z.array(teamSchema), next_cursor: z.string().nullable() }), "A page of teams") },
+      responses: { 200: jsonResponse(z.object({ data: z.array(teamSchema), next_cursor: z.string().nullable() }), "A page of teams") },
     }),
     async (c) => {
       const { orgId } = c.var.org;
@@ -94,15 +93,15 @@ export const teamsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook
       tags: ["teams"],
       summary: "Create a team",
       request: { params: orgParams, body: jsonBody(z.object({ name: teamName, description: teamDescription.optional() })) },
-      responses: { 201: json(teamDetailSchema, "The new team") },
+      responses: { 201: jsonResponse(teamDetailSchema, "The new team") },
     }),
     async (c) => {
       const { orgId } = c.var.org;
       const body = c.req.valid("json");
       const db = getDb(c.env.DB);
       await assertNameFree(db, orgId, body.name);
-      const team: TeamRow = { id: newId("team"), orgId, name: body.name, description: body.description ?? null, createdAt: Date.now(), updatedAt: Date.now() };
-      team.updatedAt = team.createdAt;
+      const now = Date.now();
+      const team: TeamRow = { id: newId("team"), orgId, name: body.name, description: body.description ?? null, createdAt: now, updatedAt: now };
       await runBatch(db, [
         insertTeamStmt(db, team),
         auditInsert(db, orgId, auditActorOf(c), { action: "team.create", targetType: "team", targetId: team.id, after: teamAudit(team) }),
@@ -117,7 +116,7 @@ export const teamsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook
       tags: ["teams"],
       summary: "Get a team with its members",
       request: { params: teamParams },
-      responses: { 200: json(teamDetailSchema, "The team") },
+      responses: { 200: jsonResponse(teamDetailSchema, "The team") },
     }),
     async (c) => {
       const { orgId } = c.var.org;
@@ -132,7 +131,7 @@ export const teamsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook
       tags: ["teams"],
       summary: "Rename or describe a team",
       request: { params: teamParams, body: jsonBody(z.object({ name: teamName.optional(), description: teamDescription.optional() })) },
-      responses: { 200: json(teamDetailSchema, "The updated team") },
+      responses: { 200: jsonResponse(teamDetailSchema, "The updated team") },
     }),
     async (c) => {
       const { orgId } = c.var.org;
@@ -158,7 +157,7 @@ export const teamsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook
       tags: ["teams"],
       summary: "Delete a team (its keys keep working without a team; its team budgets are removed)",
       request: { params: teamParams },
-      responses: { 200: json(z.object({ id: z.string(), deleted: z.literal(true), detached_key_ids: z.array(z.string()) }), "Deleted") },
+      responses: { 200: jsonResponse(z.object({ id: z.string(), deleted: z.literal(true), detached_key_ids: z.array(z.string()) }), "Deleted") },
     }),
     async (c) => {
       const { orgId } = c.var.org;
@@ -180,7 +179,7 @@ export const teamsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook
       tags: ["teams"],
       summary: "Add an org member to a team (idempotent)",
       request: { params: teamMemberParams },
-      responses: { 200: json(teamDetailSchema, "The team with its members") },
+      responses: { 200: jsonResponse(teamDetailSchema, "The team with its members") },
     }),
     async (c) => {
       const { orgId } = c.var.org;
@@ -205,7 +204,7 @@ export const teamsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook
       tags: ["teams"],
       summary: "Remove a user from a team",
       request: { params: teamMemberParams },
-      responses: { 200: json(teamDetailSchema, "The team with its members") },
+      responses: { 200: jsonResponse(teamDetailSchema, "The team with its members") },
     }),
     async (c) => {
       const { orgId } = c.var.org;
