@@ -159,3 +159,31 @@ describe("creating virtual keys", () => {
     expect((await call(owner, "POST", `${keysPath(org.id)}/${ghost}/revoke`)).status).toBe(404);
   });
 });
+
+describe("limits under concurrency", () => {
+  it("concurrent creations never exceed the plan's key limit", async () => {
+    const owner = await createUser();
+    const org = await createOrg(owner, { plan: "free" });
+    for (let i = 0; i < 7; i++) await createKey(org, owner);
+    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => call(owner, "POST", keysPath(org.id), { name: `race-${i}` })));
+    const statuses = results.map((r) => r.status).sort();
+    expect(statuses.filter((s) => s === 201)).toHaveLength(3);
+    expect(statuses.filter((s) => s === 403)).toHaveLength(5);
+    for (const r of results) if (r.status === 403) expect(r.body.error.code).toBe("plan_limit_reached");
+    expect(await snapshotTable("api_keys", org.id)).toHaveLength(10);
+    expect(await auditRows(org.id, "key.create")).toHaveLength(3);
+  });
+
+  it("concurrent creations of teams and providers with one name: one wins, the rest get 409", async () => {
+    const { org, admin } = await createOrgWithCast();
+    const teams = await Promise.all(Array.from({ length: 4 }, () => call(admin, "POST", `/api/orgs/${org.id}/teams`, { name: "Same" })));
+    expect(teams.map((r) => r.status).sort()).toEqual([201, 409, 409, 409]);
+    const provs = await Promise.all(Array.from({ length: 4 }, () => call(admin, "POST", `/api/orgs/${org.id}/providers`, { name: "same", type: "openai", api_key: "k" })));
+    expect(provs.map((r) => r.status).sort()).toEqual([201, 409, 409, 409]);
+    expect(await snapshotTable("teams", org.id)).toHaveLength(1);
+    const prov = (await snapshotTable("providers", org.id)) as Array<{ is_default: number }>;
+    expect(prov).toHaveLength(1);
+    expect(prov[0]!.is_default).toBe(1);
+    expect(await auditRows(org.id)).toHaveLength(2);
+  });
+});

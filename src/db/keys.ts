@@ -2,7 +2,7 @@
  * Org-scoped queries for virtual keys (and the key-scoped budget created with a key).
  * Every statement filters by `org_id`. `*Stmt` builders return statements for `db.batch([...])`.
  */
-import { and, count, desc, eq, isNull, lt, or } from "drizzle-orm";
+import { and, count, desc, eq, isNull, lt, or, sql } from "drizzle-orm";
 import type { GateKey } from "../durable-objects/org-gate";
 import type { PagePosition } from "../lib/page-cursor";
 import type { Db } from "./client";
@@ -56,6 +56,20 @@ export async function listKeyBudgets(db: Db, orgId: string, keyId: string): Prom
 /** Insert of a new key row (hash and hint only, never the key). */
 export function insertKeyStmt(db: Db, row: typeof apiKeys.$inferInsert) {
   return db.insert(apiKeys).values(row);
+}
+
+/** The error message by which a batch built with {@link insertKeyWithinLimitStmt} reports the limit. */
+export const KEY_LIMIT_VIOLATION = "NOT NULL constraint failed: api_keys.id";
+
+/**
+ * Insert of a new key that fails (NOT NULL on `id`, aborting the whole batch) when the org already has
+ * `limit` non-revoked keys. The count and the insert are one statement, so concurrent creations cannot
+ * overshoot the plan's limit the way a separate check-then-insert could.
+ */
+export function insertKeyWithinLimitStmt(db: Db, row: typeof apiKeys.$inferInsert & { orgId: string }, limit: number | null) {
+  if (limit === null) return insertKeyStmt(db, row);
+  const guardedId = sql<string>`CASE WHEN (SELECT COUNT(*) FROM api_keys WHERE org_id = ${row.orgId} AND revoked_at IS NULL) < ${limit} THEN ${row.id} ELSE NULL END`;
+  return db.insert(apiKeys).values({ ...row, id: guardedId });
 }
 
 /** Insert of the key-scoped budget created together with a key. */

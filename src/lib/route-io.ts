@@ -24,3 +24,10 @@ export function presentPage<R extends { createdAt: number; id: string }, O>(rows
   const page = toPage(rows, limit, (r) => ({ at: r.createdAt, id: r.id }));
   return { data: page.data.map(present), next_cursor: page.next_cursor };
 }
+
+/** Messages of an error and its `cause` chain (Drizzle wraps D1's constraint errors), for matching constraint names. */
+export function errorChainText(err: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = err, i = 0; e && i < 5; e = (e as { cause?: unknown }).cause, i++) parts.push(e instanceof Error ? e.message : String(e));
+  return parts.join(" | ");
+}

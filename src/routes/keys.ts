@@ -10,7 +10,7 @@ import type { AppEnv } from "../app-env";
 import { auditActorOf, auditInsert } from "../db/audit";
 import { getDb, type Db } from "../db/client";
 import {
-  countActiveKeys, countBudgets, findKey, insertKeyBudgetStmt, insertKeyStmt, listKeyBudgets, listKeys, revokeKeyStmt,
+  countActiveKeys, countBudgets, findKey, insertKeyBudgetStmt, insertKeyWithinLimitStmt, KEY_LIMIT_VIOLATION, listKeyBudgets, listKeys, revokeKeyStmt,
   toGateKey, updateKeyStmt, type BudgetRow, type KeyRow,
 } from "../db/keys";
 import { findTeam } from "../db/teams";
@@ -21,7 +21,7 @@ import { newId } from "../lib/ids";
 import { decodeCursor, pageQuery } from "../lib/page-cursor";
 import { roleAtLeast } from "../lib/roles";
 import { orgRoute } from "../lib/route";
-import { isoTime, jsonBody, jsonResponse, orgParams, presentPage } from "../lib/route-io";
+import { errorChainText, isoTime, jsonBody, jsonResponse, orgParams, presentPage } from "../lib/route-io";
 import { formatMicrosAsUsd, parseUsdToMicros } from "../lib/usd";
 import { mintVirtualKey, virtualKeyHint } from "../lib/virtual-key";
 import { planOf } from "../plans";
@@ -153,9 +153,9 @@ export const keysRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook 
       if (expiry != null && expiry <= now) throw new ApiError("invalid_request", "expires_at: must be in the future", { param: "expires_at" });
       if (body.team_id) await requireTeamOfOrg(db, orgId, body.team_id);
       const plan = planOf(orgPlan);
-      if (plan.keys !== null && (await countActiveKeys(db, orgId)) >= plan.keys) {
-        throw new ApiError("plan_limit_reached", `The ${plan.name} plan allows ${plan.keys} active keys; revoke one or upgrade`, { limit: plan.keys });
-      }
+      const keyLimitReached = () =>
+        new ApiError("plan_limit_reached", `The ${plan.name} plan allows ${plan.keys} active keys; revoke one or upgrade`, { limit: plan.keys });
+      if (plan.keys !== null && (await countActiveKeys(db, orgId)) >= plan.keys) throw keyLimitReached();
       if (body.budget && plan.budgets !== null && (await countBudgets(db, orgId)) >= plan.budgets) {
         throw new ApiError("plan_limit_reached", `The ${plan.name} plan allows ${plan.budgets} budgets`, { param: "budget", limit: plan.budgets });
       }
@@ -175,14 +175,17 @@ export const keysRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook 
             velocityCooldownSeconds: null, createdBy, createdAt: now, updatedAt: now,
           }
         : null;
+      // The early check gives the usual answer; the guarded insert holds the limit under concurrent creates.
       await db.batch([
-        insertKeyStmt(db, row),
+        insertKeyWithinLimitStmt(db, row, plan.keys),
         ...(budget ? [insertKeyBudgetStmt(db, { ...budget, scope: "key" })] : []),
         auditInsert(db, orgId, auditActorOf(c), {
           action: "key.create", targetType: "key", targetId: id,
           after: { ...keyAudit(row), budget: budget ? { id: budget.id, limit_usd: formatMicrosAsUsd(budget.limitMicros!), period: budget.period, mode: budget.mode } : null },
         }),
-      ]);
+      ]).catch((err: unknown) => {
+        throw errorChainText(err).includes(KEY_LIMIT_VIOLATION) ? keyLimitReached() : err;
+      });
       const gate = orgGate(c.env, orgId);
       await gate.syncKey(orgId, toGateKey(row));
       if (budget) await gate.refresh(orgId, ["budgets"]);

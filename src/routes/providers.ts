@@ -19,7 +19,7 @@ import { encryptSecret } from "../lib/crypto";
 import { newId } from "../lib/ids";
 import { decodeCursor, pageQuery } from "../lib/page-cursor";
 import { orgRoute } from "../lib/route";
-import { isoTime, jsonBody, jsonResponse, orgParams, presentPage } from "../lib/route-io";
+import { errorChainText, isoTime, jsonBody, jsonResponse, orgParams, presentPage } from "../lib/route-io";
 import { checkUpstreamUrl } from "../lib/upstream-url";
 
 const PROVIDER_TYPES = ["openai", "anthropic", "openai_compatible"] as const;
@@ -79,7 +79,7 @@ async function runBatch(db: Db, stmts: Parameters<Db["batch"]>[0]) {
   try {
     await db.batch(stmts);
   } catch (err) {
-    if (String((err as Error)?.message ?? err).includes("UNIQUE constraint failed: providers.org_id, providers.name")) {
+    if (errorChainText(err).includes("UNIQUE constraint failed: providers.org_id, providers.name")) {
       throw new ApiError("conflict", "A provider with this name already exists in this org", { param: "name" });
     }
     throw err;

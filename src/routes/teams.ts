@@ -15,7 +15,7 @@ import { ApiError, validationHook } from "../errors";
 import { newId } from "../lib/ids";
 import { decodeCursor, pageQuery } from "../lib/page-cursor";
 import { orgRoute } from "../lib/route";
-import { isoTime, jsonBody, jsonResponse, orgParams, presentPage } from "../lib/route-io";
+import { errorChainText, isoTime, jsonBody, jsonResponse, orgParams, presentPage } from "../lib/route-io";
 
 const teamParams = orgParams.extend({ teamId: z.string() });
 const teamMemberParams = teamParams.extend({ userId: z.string() });
@@ -61,7 +61,7 @@ async function runBatch(db: ReturnType<typeof getDb>, stmts: Parameters<ReturnTy
   try {
     await db.batch(stmts);
   } catch (err) {
-    if (String((err as Error)?.message ?? err).includes("UNIQUE constraint failed: teams.org_id, teams.name")) {
+    if (errorChainText(err).includes("UNIQUE constraint failed: teams.org_id, teams.name")) {
       throw new ApiError("conflict", "A team with this name already exists in this org", { param: "name" });
     }
     throw err;
