@@ -7,7 +7,10 @@ import type { AppEnv } from "./app-env";
 import { ApiError, renderError, validationHook } from "./errors";
 import { authenticate } from "./middleware/auth";
 import { requestContext } from "./middleware/request-context";
+import { budgetsRoutes } from "./routes/budgets";
 import { healthRoutes } from "./routes/health";
+import { pricingRoutes } from "./routes/pricing";
+import { usageRoutes } from "./routes/usage";
 
 export { OrgGate } from "./durable-objects/org-gate";
 
@@ -17,6 +20,9 @@ app.use("*", requestContext);
 app.use("/api/*", authenticate);
 
 app.route("/api", healthRoutes);
+app.route("/api", budgetsRoutes);
+app.route("/api", pricingRoutes);
+app.route("/api", usageRoutes);
 
 app.doc31("/api/openapi.json", {
   openapi: "3.1.0",

@@ -5,9 +5,9 @@
 import { env, runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { orgGate } from "../src/durable-objects/org-gate-client";
-import type { AdmitOk, AdmitRequest, AdmitResult } from "../src/durable-objects/gate-protocol";
+import type { AdmitOk, AdmitResult } from "../src/durable-objects/gate-protocol";
 import { createOrg, createUser } from "./factories";
-import { admitRequest, createBudgetRow, createProvider, settleRequest, usageAtEstimate } from "./factories/gate";
+import { admitRequest, admittedPairs, createBudgetRow, createProvider, settleRequest, usageAtEstimate } from "./factories/gate";
 import { createKey } from "./factories/keys";
 
 // gpt-4o-mini: 1000 × $0.15/M + 1000 × $0.60/M = 750 µ$ per request at the default estimate.
@@ -32,7 +32,7 @@ describe("gate concurrency", () => {
     const budgetId = await createBudgetRow(org, owner, { limitMicros: limit, period: "monthly" });
     const reqs = await Promise.all(Array.from({ length: 1000 }, () => admitRequest(key)));
     const results = await Promise.all(reqs.map((r) => gate.admit(r)));
-    const admitted = results.map((r, i) => [reqs[i]!, r] as const).filter(([, r]) => r.ok) as Array<[AdmitRequest, AdmitOk]>;
+    const admitted = admittedPairs(reqs, results);
     expect(admitted.length).toBe(Math.floor(limit / ESTIMATE));
     const denied = results.filter((r) => !r.ok) as Array<Extract<AdmitResult, { ok: false }>>;
     expect(denied.every((d) => d.denial.kind === "budget_exceeded" && d.denial.budgetId === budgetId && d.denial.limitMicros === limit)).toBe(true);
@@ -107,7 +107,7 @@ describe("gate concurrency", () => {
     const budgetId = await createBudgetRow(org, owner, { limitMicros: 10 * ESTIMATE, alertThresholds: [50, 80, 90, 100] });
     const reqs = await Promise.all(Array.from({ length: 200 }, () => admitRequest(key)));
     const results = await Promise.all(reqs.map((r) => gate.admit(r)));
-    const admitted = results.map((r, i) => [reqs[i]!, r] as const).filter(([, r]) => r.ok) as Array<[AdmitRequest, AdmitOk]>;
+    const admitted = admittedPairs(reqs, results);
     expect(admitted.length).toBe(10);
     await Promise.all(admitted.map(([req, ok]) => gate.settle(settleRequest(req, ok, usageAtEstimate(req)))));
     // A second wave, all refused, must not add alerts either.
