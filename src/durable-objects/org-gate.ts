@@ -1,7 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
 import { admitTx, checkKey } from "./gate-admit";
-import { isoOrNull, periodBounds } from "./gate-budgets";
+import { indexBudgets, isoOrNull, periodBounds, type BudgetIndex } from "./gate-budgets";
 import { ALL_PARTS, applyParts, fetchParts, readBudgets, readOrg, upsertKey, type GateKey, type HotPart } from "./gate-hot-copy";
 import { expireTx, nextExpiry, pruneLedger, releaseTx, settleTx } from "./gate-ledger";
 import { flushOutbox, outboxDepth } from "./gate-outbox";
@@ -49,6 +49,8 @@ export class OrgGate extends DurableObject<Env> {
   private loading: Promise<void> | null = null;
   /** The alarm time we last set (null: none). Mirrors storage so the hot path never awaits getAlarm. */
   private alarmAt: number | null = null;
+  /** Parsed, indexed budgets of the hot copy; rebuilt lazily after any change to the budgets table. */
+  private budgetIndex: BudgetIndex | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -71,12 +73,18 @@ export class OrgGate extends DurableObject<Env> {
           applyParts(this.sql, loaded);
           writeMeta(this.sql, "loaded_org", orgId);
         });
+        this.budgetIndex = null;
         this.loadedOrg = orgId;
       } finally {
         this.loading = null;
       }
     })();
     await this.loading;
+  }
+
+  private budgets(): BudgetIndex {
+    this.budgetIndex ??= indexBudgets(readBudgets(this.sql));
+    return this.budgetIndex;
   }
 
   /** Arms the alarm for `at` unless an earlier one is already set. */
@@ -94,7 +102,7 @@ export class OrgGate extends DurableObject<Env> {
   async admit(req: AdmitRequest, now = Date.now()): Promise<AdmitResult> {
     await this.ensureLoaded(req.orgId);
     if (req.orgId !== this.loadedOrg) return { ok: false, denial: { kind: "invalid_key", reason: "unknown" } };
-    const result = this.ctx.storage.transactionSync(() => admitTx(this.sql, req, now));
+    const result = this.ctx.storage.transactionSync(() => admitTx(this.sql, this.budgets(), req, now));
     if (result.ok) await this.armAlarm(result.reservationExpiresAt);
     return result;
   }
@@ -102,7 +110,7 @@ export class OrgGate extends DurableObject<Env> {
   /** Replaces a reservation with the exact cost; idempotent; records late settles. */
   async settle(req: SettleRequest, now = Date.now()): Promise<SettleResult> {
     await this.ensureLoaded(req.orgId);
-    const result = this.ctx.storage.transactionSync(() => settleTx(this.sql, req.orgId, req, now));
+    const result = this.ctx.storage.transactionSync(() => settleTx(this.sql, this.budgets(), req.orgId, req, now));
     if (!result.duplicate) await this.armAlarm(Date.now() + FLUSH_DELAY_MS);
     return result;
   }
@@ -175,6 +183,7 @@ export class OrgGate extends DurableObject<Env> {
     if (!parts.length) return;
     const loaded = await fetchParts(this.env.DB, orgId, parts);
     this.ctx.storage.transactionSync(() => applyParts(this.sql, loaded));
+    this.budgetIndex = null;
   }
 
   /** The org was deleted: refuse every key from now on, and drop the hot state and unsent events. */
@@ -184,12 +193,13 @@ export class OrgGate extends DurableObject<Env> {
       for (const t of ["keys", "providers", "pricing", "budgets", "reservations", "outbox_cost", "outbox_budget"]) this.sql.exec(`DELETE FROM ${t}`);
       writeMeta(this.sql, "deleted_at", String(at));
     });
+    this.budgetIndex = null;
   }
 
   /** Live spend, reservations and breaker state of one budget in its current period. */
   async budgetStatus(orgId: string, budgetId: string, now = Date.now()): Promise<BudgetStatus> {
     await this.ensureLoaded(orgId);
-    const budget = readBudgets(this.sql).find((b) => b.id === budgetId);
+    const budget = this.budgets().byId.get(budgetId);
     if (!budget) return { ok: false, reason: "not_found" };
     const { start, end } = periodBounds(budget.period, now, readOrg(this.sql).billingAnchor);
     const agg = this.sql.exec<{ spent: number; reserved: number; n: number }>(
