@@ -90,6 +90,37 @@ describe("gate outbox", () => {
     expect(n).toEqual({ c: 1, b: 1 });
   });
 
+  it("drains a deep outbox in multi-row statements across alarms", async () => {
+    const owner = await createUser();
+    const org = await createOrg(owner, { plan: "pro" });
+    await createProvider(org);
+    const gate = orgGate(env, org.id);
+    const { queueCostEvent } = await import("../src/durable-objects/gate-outbox");
+    await runInDurableObject(gate, (_: OrgGate, state) => {
+      state.storage.transactionSync(() => {
+        for (let i = 0; i < 12_345; i++) {
+          queueCostEvent(state.storage.sql, {
+            request_id: `req_bulk_${org.id}_${i}`, org_id: org.id, team_id: null, key_id: "key_x", customer_id: i % 2 ? "c" : null,
+            tags: JSON.stringify({ n: String(i % 3) }), trace_id: null, provider: "openai", model: "gpt-4o-mini", endpoint: "chat.completions",
+            status: 200, input_tokens: 1, cached_input_tokens: 0, cache_write_tokens: 0, output_tokens: 1, reasoning_tokens: 0,
+            cost_micros: i % 7, latency_ms: 1, ttfb_ms: null, estimated: 0, created_at: Date.now(),
+          }, Date.now());
+        }
+      });
+      return state.storage.setAlarm(Date.now() + 60_000);
+    });
+    let rounds = 0;
+    while ((await gate.counters()).outbox.cost > 0 && rounds < 10) {
+      await runDurableObjectAlarm(gate);
+      rounds++;
+    }
+    expect(rounds).toBe(2); // 10,000 rows per alarm
+    const d1 = await env.DB.prepare("SELECT COUNT(*) AS n, SUM(cost_micros) AS s, COUNT(customer_id) AS c FROM cost_events WHERE org_id = ?").bind(org.id).first();
+    let expected = 0;
+    for (let i = 0; i < 12_345; i++) expected += i % 7;
+    expect(d1).toEqual({ n: 12_345, s: expected, c: 6172 });
+  });
+
   it("emails the org's owner and admins once per threshold crossing", async () => {
     const { org, owner, admin, member } = await createOrgWithCast();
     await createProvider(org);

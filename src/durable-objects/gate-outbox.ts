@@ -54,8 +54,14 @@ const COST_COLUMNS = [
 
 const BUDGET_COLUMNS = ["id", "org_id", "budget_id", "scope_id", "kind", "period_start", "threshold", "spent_micros", "limit_micros", "created_at"] as const;
 
-/** Rows per D1 batch: one batch is one D1 transaction. */
-export const FLUSH_BATCH = 50;
+/**
+ * Rows per D1 statement. Each statement inserts a whole JSON array through `json_each(?)`, so one
+ * bound parameter carries many rows: a flush stays far below D1's per-invocation query limit
+ * (1,000) and keeps up with thousands of settles per second per org.
+ */
+export const FLUSH_ROWS_PER_STATEMENT = 200;
+/** Statements per D1 batch (one batch = one D1 transaction = one round trip). */
+export const FLUSH_STATEMENTS_PER_BATCH = 10;
 
 /** Queues a cost event (INSERT OR IGNORE: one event per request id, whatever happens). */
 export function queueCostEvent(sql: SqlStorage, row: CostEventRow, now: number): void {
@@ -74,38 +80,51 @@ export function outboxDepth(sql: SqlStorage): { cost: number; budget: number } {
   return { cost, budget };
 }
 
-function insertStatement(db: D1Database, table: string, columns: readonly string[], conflict: string, row: Record<string, unknown>) {
-  const placeholders = columns.map(() => "?").join(", ");
+/**
+ * One idempotent multi-row insert: the rows travel as one JSON array and are unpacked by
+ * `json_each`; `WHERE true` keeps SQLite from reading `ON CONFLICT` as part of the SELECT.
+ */
+function insertJsonRows(db: D1Database, table: string, columns: readonly string[], conflict: string, rows: unknown[]) {
+  const select = columns.map((c) => `json_extract(value, '$.${c}')`).join(", ");
   return db
-    .prepare(`INSERT INTO ${table} (${columns.join(", ")}) VALUES (${placeholders}) ON CONFLICT ${conflict} DO NOTHING`)
-    .bind(...columns.map((c) => (row[c] === undefined ? null : row[c])));
+    .prepare(`INSERT INTO ${table} (${columns.join(", ")}) SELECT ${select} FROM json_each(?) WHERE true ON CONFLICT ${conflict} DO NOTHING`)
+    .bind(JSON.stringify(rows));
+}
+
+function chunk<T>(items: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
 }
 
 /**
- * Copies up to `maxBatches` batches of each outbox to D1 and deletes what D1 committed.
+ * Copies up to `maxBatches` D1 batches of each outbox to D1 and deletes what D1 committed.
  * Returns the budget events written (for alert emails) and whether rows remain.
  */
 export async function flushOutbox(
   sql: SqlStorage,
   db: D1Database,
-  maxBatches = 20,
+  maxBatches = 5,
 ): Promise<{ costRows: number; budgetEvents: BudgetEventRow[]; remaining: boolean }> {
-  let costRows = 0;
+  const perBatch = FLUSH_ROWS_PER_STATEMENT * FLUSH_STATEMENTS_PER_BATCH;
+  // Budget events first: few, and they drive the alert emails.
   const budgetEvents: BudgetEventRow[] = [];
   for (let i = 0; i < maxBatches; i++) {
-    const rows = sql.exec<{ request_id: string; row: string }>("SELECT request_id, row FROM outbox_cost ORDER BY queued_at LIMIT ?", FLUSH_BATCH).toArray();
-    if (!rows.length) break;
-    await db.batch(rows.map((r) => insertStatement(db, "cost_events", COST_COLUMNS, "(request_id)", JSON.parse(r.row) as Record<string, unknown>)));
-    for (const r of rows) sql.exec("DELETE FROM outbox_cost WHERE request_id = ?", r.request_id);
-    costRows += rows.length;
-  }
-  for (let i = 0; i < maxBatches; i++) {
-    const rows = sql.exec<{ id: string; row: string }>("SELECT id, row FROM outbox_budget ORDER BY queued_at LIMIT ?", FLUSH_BATCH).toArray();
+    const rows = sql.exec<{ id: string; row: string }>("SELECT id, row FROM outbox_budget ORDER BY queued_at LIMIT ?", perBatch).toArray();
     if (!rows.length) break;
     const parsed = rows.map((r) => JSON.parse(r.row) as BudgetEventRow);
-    await db.batch(parsed.map((r) => insertStatement(db, "budget_events", BUDGET_COLUMNS, "", r)));
+    await db.batch(chunk(parsed, FLUSH_ROWS_PER_STATEMENT).map((part) => insertJsonRows(db, "budget_events", BUDGET_COLUMNS, "", part)));
     for (const r of rows) sql.exec("DELETE FROM outbox_budget WHERE id = ?", r.id);
     budgetEvents.push(...parsed);
+  }
+  let costRows = 0;
+  for (let i = 0; i < maxBatches; i++) {
+    const rows = sql.exec<{ request_id: string; row: string }>("SELECT request_id, row FROM outbox_cost ORDER BY queued_at LIMIT ?", perBatch).toArray();
+    if (!rows.length) break;
+    const parsed = rows.map((r) => JSON.parse(r.row) as CostEventRow);
+    await db.batch(chunk(parsed, FLUSH_ROWS_PER_STATEMENT).map((part) => insertJsonRows(db, "cost_events", COST_COLUMNS, "(request_id)", part)));
+    for (const r of rows) sql.exec("DELETE FROM outbox_cost WHERE request_id = ?", r.request_id);
+    costRows += rows.length;
   }
   const depth = outboxDepth(sql);
   return { costRows, budgetEvents, remaining: depth.cost + depth.budget > 0 };
