@@ -9,19 +9,22 @@ import { randomBase62 } from "../lib/encoding";
 import { planOf } from "../plans";
 import { catalogPrice } from "../pricing/catalog";
 import { costOfEstimate } from "../pricing/cost";
-import { appliedWithPlan, isoOrNull, labelOf, PLAN_CAP_ID, type AppliedBudget, type BudgetIndex } from "./gate-budgets";
-import { readKey, readOrg, readOverride, readProviders, type GateKey, type GateOrg, type GateProvider } from "./gate-hot-copy";
+import { appliedWithPlan, isoOrNull, labelOf, PLAN_CAP_ID, type AppliedBudget } from "./gate-budgets";
+import type { GateOrg } from "./gate-hot-copy";
+import type { GateKey, GateProvider } from "./gate-hot-copy";
+import type { HotCache } from "./gate-hot-cache";
 import { queueBudgetEvent } from "./gate-outbox";
 import { RESERVATION_TTL_MS, type AdmitRequest, type AdmitResult, type Denial, type Price } from "./gate-protocol";
 import { chargeWindows, firstFullWindow, readWindows, snapshotOf, type RateWindow } from "./gate-windows";
 import { newEventId, readCounter, recordAlertOnce } from "./gate-ledger";
 
 /** Constant-time key check against the hot copy. */
-export function checkKey(sql: SqlStorage, org: GateOrg, keyId: string, keyHash: string, now: number):
+export function checkKey(hot: HotCache, keyId: string, keyHash: string, now: number):
   | { ok: true; key: GateKey }
   | { ok: false; reason: "unknown" | "revoked" | "expired" | "org_deleted" } {
+  const org = hot.org();
   if (org.deletedAt !== null || org.missing) return { ok: false, reason: "org_deleted" };
-  const key = readKey(sql, keyId);
+  const key = hot.key(keyId);
   if (!key || !timingSafeEqual(key.keyHash, keyHash)) return { ok: false, reason: "unknown" };
   if (key.revokedAt !== null) return { ok: false, reason: "revoked" };
   if (key.expiresAt !== null && key.expiresAt <= now) return { ok: false, reason: "expired" };
@@ -50,9 +53,9 @@ export function modelAllowed(allowed: string[] | null, names: string[]): boolean
 }
 
 /** Org override (as addressed, `provider/model`, bare), else the catalog. */
-export function resolvePrice(sql: SqlStorage, names: string[], upstreamModel: string): Price | null {
+export function resolvePrice(hot: HotCache, names: string[], upstreamModel: string): Price | null {
   for (const n of names) {
-    const o = readOverride(sql, n);
+    const o = hot.override(n);
     if (o) return o;
   }
   return catalogPrice(upstreamModel);
@@ -81,18 +84,18 @@ function deny(denial: Denial): AdmitResult {
 }
 
 /** Admits or refuses one request; see the file comment. Call inside `transactionSync`. */
-export function admitTx(sql: SqlStorage, budgets: BudgetIndex, req: AdmitRequest, now: number): AdmitResult {
-  const org = readOrg(sql);
-  const keyCheck = checkKey(sql, org, req.keyId, req.keyHash, now);
+export function admitTx(sql: SqlStorage, hot: HotCache, req: AdmitRequest, now: number): AdmitResult {
+  const org = hot.org();
+  const keyCheck = checkKey(hot, req.keyId, req.keyHash, now);
   if (!keyCheck.ok) return deny({ kind: "invalid_key", reason: keyCheck.reason });
   const key = keyCheck.key;
 
-  const route = resolveRoute(readProviders(sql), req.model);
+  const route = resolveRoute(hot.providers(), req.model);
   if (!route) return deny({ kind: "no_provider", model: req.model });
   const { provider, upstreamModel } = route;
   const names = [...new Set([req.model, `${provider.name}/${upstreamModel}`, upstreamModel])];
   if (!modelAllowed(key.allowedModels, names)) return deny({ kind: "model_not_allowed", model: req.model });
-  const price = resolvePrice(sql, names, upstreamModel);
+  const price = resolvePrice(hot, names, upstreamModel);
   if (!price) return deny({ kind: "model_not_priced", model: req.model });
 
   const inputTokens = Math.max(0, Math.ceil(req.estimate.inputTokens));
@@ -103,7 +106,7 @@ export function admitTx(sql: SqlStorage, budgets: BudgetIndex, req: AdmitRequest
   const estimate = costOfEstimate(inputTokens, outputTokens, price);
   const tokens = inputTokens + outputTokens;
 
-  const applied = appliedWithPlan(budgets, org, { keyId: key.id, teamId: key.teamId, attribution: req.attribution }, now);
+  const applied = appliedWithPlan(hot.budgets(), org, { keyId: key.id, teamId: key.teamId, attribution: req.attribution }, now);
 
   // Money: every hard budget must still fit the estimate; soft budgets only record the crossing.
   for (const a of applied) {

@@ -3,6 +3,7 @@ import type { Env } from "../env";
 import { admitTx, checkKey } from "./gate-admit";
 import { indexBudgets, isoOrNull, periodBounds, planCapBudget, type BudgetIndex } from "./gate-budgets";
 import { ALL_PARTS, anchorFromLoaded, applyParts, budgetsFromRows, fetchParts, readBudgets, readOrg, upsertKey, type GateKey, type HotPart, type Loaded } from "./gate-hot-copy";
+import { HotCache } from "./gate-hot-cache";
 import { applySeed, fetchSeedSpend, seedTargets, type SeedSpend, type SeedTarget } from "./gate-seed";
 import { expireTx, nextExpiry, pruneLedger, releaseTx, settleTx } from "./gate-ledger";
 import { flushOutbox, outboxDepth } from "./gate-outbox";
@@ -50,8 +51,8 @@ export class OrgGate extends DurableObject<Env> {
   private loading: Promise<void> | null = null;
   /** The alarm time we last set (null: none). Mirrors storage so the hot path never awaits getAlarm. */
   private alarmAt: number | null = null;
-  /** Parsed, indexed budgets of the hot copy; rebuilt lazily after any change to the budgets table. */
-  private budgetIndex: BudgetIndex | null = null;
+  /** Parsed hot copy for the admission path; dropped on every change to the hot copy. */
+  private hot: HotCache;
   /** In-flight outbox flush, and how many seedings hold flushes back (see {@link seedFor}). */
   private flushing: Promise<unknown> | null = null;
   private seeding = 0;
@@ -59,6 +60,7 @@ export class OrgGate extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
+    this.hot = new HotCache(this.sql);
     ctx.blockConcurrencyWhile(async () => {
       migrateGateSchema(ctx.storage);
       this.loadedOrg = readMeta(this.sql, "loaded_org") ?? null;
@@ -79,7 +81,7 @@ export class OrgGate extends DurableObject<Env> {
           writeMeta(this.sql, "loaded_org", orgId);
           if (targets.length) applySeed(this.sql, indexBudgets(readBudgets(this.sql)), targets, spend);
         });
-        this.budgetIndex = null;
+        this.hot.invalidate();
         this.loadedOrg = orgId;
       } finally {
         this.loading = null;
@@ -112,8 +114,7 @@ export class OrgGate extends DurableObject<Env> {
   }
 
   private budgets(): BudgetIndex {
-    this.budgetIndex ??= indexBudgets(readBudgets(this.sql));
-    return this.budgetIndex;
+    return this.hot.budgets();
   }
 
   /** Arms the alarm for `at` unless an earlier one is already set. */
@@ -131,7 +132,7 @@ export class OrgGate extends DurableObject<Env> {
   async admit(req: AdmitRequest, now = Date.now()): Promise<AdmitResult> {
     await this.ensureLoaded(req.orgId);
     if (req.orgId !== this.loadedOrg) return { ok: false, denial: { kind: "invalid_key", reason: "unknown" } };
-    const result = this.ctx.storage.transactionSync(() => admitTx(this.sql, this.budgets(), req, now));
+    const result = this.ctx.storage.transactionSync(() => admitTx(this.sql, this.hot, req, now));
     if (result.ok) await this.armAlarm(result.reservationExpiresAt);
     return result;
   }
@@ -139,7 +140,7 @@ export class OrgGate extends DurableObject<Env> {
   /** Replaces a reservation with the exact cost; idempotent; records late settles. */
   async settle(req: SettleRequest, now = Date.now()): Promise<SettleResult> {
     await this.ensureLoaded(req.orgId);
-    const result = this.ctx.storage.transactionSync(() => settleTx(this.sql, this.budgets(), req.orgId, req, now));
+    const result = this.ctx.storage.transactionSync(() => settleTx(this.sql, this.hot, req.orgId, req, now));
     if (!result.duplicate) await this.armAlarm(Date.now() + FLUSH_DELAY_MS);
     return result;
   }
@@ -191,13 +192,14 @@ export class OrgGate extends DurableObject<Env> {
   /** Verifies a presented key (hash compared in constant time, status, expiry). */
   async verifyKey(orgId: string, keyId: string, keyHash: string, now = Date.now()): Promise<KeyCheck> {
     await this.ensureLoaded(orgId);
-    return checkKey(this.sql, readOrg(this.sql), keyId, keyHash, now);
+    return checkKey(this.hot, keyId, keyHash, now);
   }
 
   /** Inserts or replaces the hot copy of a key (create, update, revoke all go through here). */
   async syncKey(orgId: string, key: GateKey): Promise<void> {
     await this.ensureLoaded(orgId);
     upsertKey(this.sql, key);
+    this.hot.invalidate(["keys"]);
   }
 
   /** Marks keys revoked at once (member removal, bulk revoke). */
@@ -206,6 +208,7 @@ export class OrgGate extends DurableObject<Env> {
     this.ctx.storage.transactionSync(() => {
       for (const id of keyIds) this.sql.exec("UPDATE keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?", at, id);
     });
+    for (const id of keyIds) this.hot.forgetKey(id);
   }
 
   /**
@@ -222,7 +225,7 @@ export class OrgGate extends DurableObject<Env> {
       applyParts(this.sql, loaded);
       if (targets.length) applySeed(this.sql, indexBudgets(readBudgets(this.sql)), targets, spend);
     });
-    this.budgetIndex = null;
+    this.hot.invalidate(parts);
   }
 
   /** The org was deleted: refuse every key from now on, and drop the hot state and unsent events. */
@@ -232,7 +235,7 @@ export class OrgGate extends DurableObject<Env> {
       for (const t of ["keys", "providers", "pricing", "budgets", "reservations", "outbox_cost", "outbox_budget"]) this.sql.exec(`DELETE FROM ${t}`);
       writeMeta(this.sql, "deleted_at", String(at));
     });
-    this.budgetIndex = null;
+    this.hot.invalidate();
   }
 
   /** Live spend, reservations and breaker state of one budget in its current period. */
