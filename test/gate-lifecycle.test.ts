@@ -4,7 +4,7 @@
  */
 import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { expireTx } from "../src/durable-objects/gate-ledger";
+import { COUNTER_RETENTION_MS, expireTx, pruneLedger } from "../src/durable-objects/gate-ledger";
 import { orgGate } from "../src/durable-objects/org-gate-client";
 import type { OrgGate } from "../src/durable-objects/org-gate";
 import { RESERVATION_TTL_MS, UPSTREAM_TOTAL_TIMEOUT_MS, type AdmitOk, type AdmitResult } from "../src/durable-objects/gate-protocol";
@@ -40,6 +40,19 @@ describe("reservation lifecycle", () => {
     const c = await gate.counters();
     expect(c.reservations).toBe(0);
     expect(c.counters.find((x) => x.budgetId === budgetId)).toMatchObject({ spent: 0, reserved: 0 });
+  });
+
+  it("pruning drops counters of long-gone periods but keeps total budgets and open reservations", async () => {
+    const { gate } = await setup();
+    const now = Date.now();
+    const old = now - COUNTER_RETENTION_MS - 86_400_000;
+    const left = await runInDurableObject(gate, (_: OrgGate, state) => {
+      const sql = state.storage.sql;
+      sql.exec("INSERT INTO counters (budget_id, subject, period_start, spent, reserved) VALUES ('bud_a', '', ?, 5, 0), ('bud_b', '', ?, 5, 7), ('bud_c', '', 0, 5, 0), ('bud_d', '', ?, 5, 0)", old, old, now - 86_400_000);
+      pruneLedger(sql, now);
+      return sql.exec<{ budget_id: string }>("SELECT budget_id FROM counters WHERE budget_id IN ('bud_a','bud_b','bud_c','bud_d') ORDER BY budget_id").toArray().map((r) => r.budget_id);
+    });
+    expect(left).toEqual(["bud_b", "bud_c", "bud_d"]);
   });
 
   it("a settle after the reservation expired still records the spend (late) and only once", async () => {

@@ -164,8 +164,16 @@ export function nextExpiry(sql: SqlStorage): number | null {
   return sql.exec<{ t: number | null }>("SELECT MIN(expires_at) AS t FROM reservations").one().t;
 }
 
-/** Drops bookkeeping nobody needs any more: old settled ids, velocity samples, ended breakers. */
+/** Counters and alert marks of periods that started this long ago are dropped (D1 keeps the events). */
+export const COUNTER_RETENTION_MS = 400 * 86_400_000;
+
+/**
+ * Drops bookkeeping nobody needs any more: old settled ids, velocity samples, ended breakers, and
+ * counters/alert marks of periods long over (`total` counters, period start 0, are kept forever).
+ */
 export function pruneLedger(sql: SqlStorage, now: number): void {
+  sql.exec("DELETE FROM counters WHERE period_start > 0 AND period_start < ? AND reserved = 0", now - COUNTER_RETENTION_MS);
+  sql.exec("DELETE FROM alerts WHERE period_start > 0 AND period_start < ?", now - COUNTER_RETENTION_MS);
   sql.exec("DELETE FROM settled WHERE settled_at < ?", now - SETTLED_RETENTION_MS);
   const maxWindow = sql.exec<{ w: number | null }>("SELECT MAX(velocity_window_s) AS w FROM budgets").one().w ?? 0;
   sql.exec("DELETE FROM velocity WHERE at <= ? AND ref NOT IN (SELECT id FROM reservations)", now - maxWindow * 1000);
