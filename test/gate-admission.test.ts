@@ -4,7 +4,7 @@ import { orgGate } from "../src/durable-objects/org-gate-client";
 import type { AdmitOk } from "../src/durable-objects/gate-protocol";
 import { RESERVATION_TTL_MS } from "../src/durable-objects/gate-protocol";
 import { createOrg, createUser } from "./factories";
-import { admitRequest, createBudgetRow, createPriceOverride, createProvider, releaseRequest, settleRequest, usage } from "./factories/gate";
+import { admitRequest, createBudgetRow, createPriceOverride, createProvider, createTeamRow, releaseRequest, settleRequest, usage } from "./factories/gate";
 import { createKey } from "./factories/keys";
 
 async function setup(opts: { plan?: string } = {}) {
@@ -75,5 +75,27 @@ describe("gate admission", () => {
     const lonely = await createOrg(owner);
     const lonelyKey = await createKey(lonely, owner);
     expect(await orgGate(env, lonely.id).admit(await admitRequest(lonelyKey))).toEqual({ ok: false, denial: { kind: "no_provider", model: "gpt-4o-mini" } });
+  });
+
+  it("team and tag budgets refuse with their scope, label, spend and reset time", async () => {
+    const { org, owner, gate } = await setup();
+    const team = await createTeamRow(org, "search");
+    const key = await createKey(org, owner, { teamId: team.id });
+    const teamBudget = await createBudgetRow(org, owner, { scope: "team", scopeId: team.id, limitMicros: 1000, period: "daily" });
+    const ok = await gate.admit(await admitRequest(key));
+    expect(ok.ok).toBe(true);
+    const denied = await gate.admit(await admitRequest(key));
+    expect(denied).toEqual({
+      ok: false,
+      denial: {
+        kind: "budget_exceeded", source: "budget", scope: "team", scopeId: team.id, budgetId: teamBudget, limitMicros: 1000, spentMicros: 0,
+        reservedMicros: 750, resetsAt: new Date(Math.floor(Date.now() / 86_400_000 + 1) * 86_400_000).toISOString(), label: "team 'search'", period: "daily",
+      },
+    });
+    const other = await createKey(org, owner);
+    await createBudgetRow(org, owner, { scope: "tag", scopeId: "env=prod", limitMicros: 500, period: "total" });
+    const tagged = await gate.admit(await admitRequest(other, { attribution: { customerId: null, tags: { env: "prod" }, traceId: null } }));
+    expect(tagged).toMatchObject({ ok: false, denial: { kind: "budget_exceeded", scope: "tag", scopeId: "env=prod", label: "tag 'env=prod'", resetsAt: null, period: "total" } });
+    expect((await gate.admit(await admitRequest(other, { attribution: { customerId: null, tags: { env: "dev" }, traceId: null } }))).ok).toBe(true);
   });
 });
