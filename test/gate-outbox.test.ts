@@ -90,6 +90,22 @@ describe("gate outbox", () => {
     expect(n).toEqual({ c: 1, b: 1 });
   });
 
+  it("an org deleted from D1 before the gate heard of it: the failing flush drops its events and refuses its keys", async () => {
+    const owner = await createUser();
+    const org = await createOrg(owner, { plan: "pro" });
+    await createProvider(org);
+    const key = await createKey(org, owner);
+    const gate = orgGate(env, org.id);
+    const req = await admitRequest(key);
+    const ok = (await gate.admit(req)) as AdmitOk;
+    await gate.settle(settleRequest(req, ok, usageAtEstimate(req)));
+    await env.DB.prepare("DELETE FROM orgs WHERE id = ?").bind(org.id).run();
+    await runDurableObjectAlarm(gate);
+    expect((await gate.counters()).outbox.cost).toBe(0);
+    expect(await env.DB.prepare("SELECT COUNT(*) AS n FROM cost_events WHERE org_id = ?").bind(org.id).first()).toEqual({ n: 0 });
+    expect(await gate.admit(await admitRequest(key))).toEqual({ ok: false, denial: { kind: "invalid_key", reason: "org_deleted" } });
+  });
+
   it("drains a deep outbox in multi-row statements across alarms", async () => {
     const owner = await createUser();
     const org = await createOrg(owner, { plan: "pro" });

@@ -180,6 +180,12 @@ export class OrgGate extends DurableObject<Env> {
       } catch (err) {
         console.error("org-gate outbox flush failed", err instanceof Error ? err.message : String(err));
         retryAt = Date.now() + FLUSH_RETRY_MS;
+        // The org row is gone from D1 (deleted before `deleteOrg` reached us): its events can never land.
+        const exists = await this.env.DB.prepare("SELECT 1 AS one FROM orgs WHERE id = ?").bind(orgId).first().catch(() => "unknown");
+        if (exists === null) {
+          await this.deleteOrg(orgId);
+          retryAt = null;
+        }
       } finally {
         this.flushing = null;
       }
