@@ -64,4 +64,23 @@ describe("budget seeding", () => {
     expect(status.body).toMatchObject({ spent_micros: 2 * ESTIMATE });
     expect(Date.parse(status.body.resets_at) - Date.parse(status.body.period_start)).toBe(86_400_000);
   });
+
+  it("a moved billing anchor re-seeds monthly budgets for the new period", async () => {
+    const { org, owner, admin } = await createOrgWithCast();
+    await createProvider(org);
+    const key = await createKey(org, owner);
+    const gate = orgGate(env, org.id);
+    const budgetId = await createBudgetRow(org, owner, { limitMicros: 1_000_000, period: "monthly" });
+    const req = await admitRequest(key);
+    const ok = (await gate.admit(req)) as AdmitOk;
+    await gate.settle(settleRequest(req, ok, usageAtEstimate(req)));
+    await runDurableObjectAlarm(gate);
+    // A subscription starting an hour ago: the new monthly period began then, and the spend above falls inside it.
+    const anchor = Date.now() - 3_600_000;
+    await env.DB.prepare("UPDATE orgs SET billing_anchor = ? WHERE id = ?").bind(anchor, org.id).run();
+    await gate.refresh(org.id, ["org"]);
+    const status = (await call(admin, "GET", `/api/orgs/${org.id}/budgets/${budgetId}/status`)).body;
+    expect(Date.parse(status.period_start)).toBe(anchor);
+    expect(status.spent_micros).toBe(ESTIMATE);
+  });
 });

@@ -96,12 +96,19 @@ export class OrgGate extends DurableObject<Env> {
    * either in the D1 sum or still in the outbox when the seed is applied, never both.
    */
   private async seedFor(orgId: string, loaded: Loaded, before: BudgetIndex | null): Promise<{ targets: SeedTarget[]; spend: SeedSpend[] }> {
-    if (!loaded.budgets) return { targets: [], spend: [] };
+    if (!loaded.budgets && !loaded.org) return { targets: [], spend: [] };
     const now = Date.now();
-    const anchor = anchorFromLoaded(loaded);
-    const org = { ...readOrg(this.sql), ...(loaded.org ? { plan: String(loaded.org[0]?.plan ?? "free"), billingAnchor: anchor ?? null } : {}) };
-    const targets = seedTargets(before, budgetsFromRows(loaded.budgets), now, org.billingAnchor);
-    const cap = before === null ? planCapBudget(org) : null;
+    const current = readOrg(this.sql);
+    const org = { ...current, ...(loaded.org ? { plan: String(loaded.org[0]?.plan ?? "free"), billingAnchor: anchorFromLoaded(loaded) ?? null } : {}) };
+    const list = loaded.budgets ? budgetsFromRows(loaded.budgets) : readBudgets(this.sql);
+    const targets = seedTargets(before, list, now, org.billingAnchor);
+    // A moved billing anchor moves every monthly period: those counters start over from D1.
+    const anchorMoved = before !== null && org.billingAnchor !== current.billingAnchor;
+    if (anchorMoved) {
+      const seeded = new Set(targets.map((t) => t.budget.id));
+      for (const b of list) if (b.period === "monthly" && !seeded.has(b.id)) targets.push({ budget: b, periodStart: periodBounds("monthly", now, org.billingAnchor).start });
+    }
+    const cap = before === null || anchorMoved || org.plan !== current.plan ? planCapBudget(org) : null;
     if (cap) targets.push({ budget: cap, periodStart: periodBounds("monthly", now, org.billingAnchor).start });
     if (!targets.length) return { targets, spend: [] };
     this.seeding++;
