@@ -5,9 +5,10 @@
  */
 import type { TestProject } from "vitest/node";
 import { startEchoServer } from "./mock-servers/echo";
+import { startSendGridServer } from "./mock-servers/sendgrid";
 import type { MockServer } from "./mock-servers/types";
 
-const starters: Array<() => Promise<MockServer>> = [startEchoServer];
+const starters: Array<() => Promise<MockServer>> = [startEchoServer, startSendGridServer];
 
 declare module "vitest" {
   export interface ProvidedContext {

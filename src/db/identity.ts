@@ -37,3 +37,8 @@ export async function findOrgBasics(db: Db, orgId: string) {
   const rows = await db.select({ kind: orgs.kind, plan: orgs.plan }).from(orgs).where(eq(orgs.id, orgId)).limit(1);
   return rows[0];
 }
+
+/** Records that a management token was just used (callers throttle: the list view only needs minute precision). */
+export async function touchManagementToken(db: Db, tokenId: string, now = Date.now()): Promise<void> {
+  await db.update(managementTokens).set({ lastUsedAt: now }).where(eq(managementTokens.id, tokenId));
+}

@@ -2,7 +2,7 @@ import type { MiddlewareHandler } from "hono";
 import { getCookie } from "hono/cookie";
 import type { Actor, AppEnv } from "../app-env";
 import { getDb } from "../db/client";
-import { findLiveManagementToken, findLiveSession, findMembership, findOrgBasics } from "../db/identity";
+import { findLiveManagementToken, findLiveSession, findMembership, findOrgBasics, touchManagementToken } from "../db/identity";
 import type { Role } from "../db/schema";
 import { ApiError } from "../errors";
 import { sha256Hex } from "../lib/crypto";
@@ -24,6 +24,8 @@ export const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
     if (!m) throw new ApiError("invalid_api_key", "Authorization must be 'Bearer tgm_…' (an org management token)");
     const token = await findLiveManagementToken(db, await sha256Hex(m[1]!));
     if (!token) throw new ApiError("invalid_api_key", "Management token is invalid, revoked or expired");
+    // At most one write per token per minute: enough for "last used" in the dashboard, cheap for busy automation.
+    if (token.lastUsedAt === null || Date.now() - token.lastUsedAt > 60_000) await touchManagementToken(db, token.id);
     actor = { type: "management_token", tokenId: token.id, orgId: token.orgId, role: token.role, createdBy: token.createdBy };
   } else {
     const jwt = getCookie(c, SESSION_JWT.cookie);

@@ -14,9 +14,17 @@ function parseFrom(from: string): { email: string; name?: string } {
   return m ? { name: m[1] || undefined, email: m[2]! } : { email: from.trim() };
 }
 
+/** What the outbox keeps of an email handed to SendGrid: links in account emails carry live tokens. */
+export const SENDGRID_BODY_PLACEHOLDER = "(body not stored: handed to SendGrid)";
+
+/** SendGrid gets this long to answer before the send counts as failed. */
+const SENDGRID_TIMEOUT_MS = 10_000;
+
 /**
  * Sends through SendGrid's v3 HTTP API when `SENDGRID_API_KEY` is set, else stores the email in the local
- * outbox (readable through the dev-only `/api/dev/outbox`). Every email, sent or stored, leaves an outbox row.
+ * outbox (readable through the dev-only `/api/dev/outbox`). Every email, sent or stored, leaves an outbox row;
+ * for SendGrid sends the row keeps recipient, subject and outcome but not the body (its links hold single-use
+ * tokens that must exist only as hashes in D1).
  */
 export async function sendEmail(cfg: Config, db: Db, email: Email): Promise<SendResult> {
   const id = newId("eml");
@@ -31,11 +39,12 @@ export async function sendEmail(cfg: Config, db: Db, email: Email): Promise<Send
       method: "POST",
       headers: { authorization: `Bearer ${cfg.SENDGRID_API_KEY}`, "content-type": "application/json" },
       body: JSON.stringify({ personalizations: [{ to: [{ email: email.to }] }], from: parseFrom(cfg.EMAIL_FROM), subject: email.subject, content }),
+      signal: AbortSignal.timeout(SENDGRID_TIMEOUT_MS),
     });
     if (res.status !== 202 && !res.ok) error = `SendGrid answered ${res.status}: ${(await res.text()).slice(0, 200)}`;
   } catch (e) {
     error = `SendGrid unreachable: ${e instanceof Error ? e.message : String(e)}`;
   }
-  await db.insert(emailOutbox).values({ id, toAddress: email.to, subject: email.subject, text: email.text, html: email.html ?? null, transport: "sendgrid", status: error ? "failed" : "sent", error });
+  await db.insert(emailOutbox).values({ id, toAddress: email.to, subject: email.subject, text: SENDGRID_BODY_PLACEHOLDER, html: null, transport: "sendgrid", status: error ? "failed" : "sent", error });
   return error ? { ok: false, transport: "sendgrid", error } : { ok: true, transport: "sendgrid" };
 }
