@@ -1,6 +1,6 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { orgGate } from "../src/durable-objects/org-gate-client";
+import { gateAdmit, gateSettle, isGateUnavailable, orgGate } from "../src/durable-objects/org-gate-client";
 import type { AdmitOk } from "../src/durable-objects/gate-protocol";
 import { RESERVATION_TTL_MS } from "../src/durable-objects/gate-protocol";
 import { createOrg, createUser } from "./factories";
@@ -97,5 +97,22 @@ describe("gate admission", () => {
     const tagged = await gate.admit(await admitRequest(other, { attribution: { customerId: null, tags: { env: "prod" }, traceId: null } }));
     expect(tagged).toMatchObject({ ok: false, denial: { kind: "budget_exceeded", scope: "tag", scopeId: "env=prod", label: "tag 'env=prod'", resetsAt: null, period: "total" } });
     expect((await gate.admit(await admitRequest(other, { attribution: { customerId: null, tags: { env: "dev" }, traceId: null } }))).ok).toBe(true);
+  });
+
+  it("the client wrapper turns a gate failure into {reason: 'unavailable'} and the failed transaction changes nothing", async () => {
+    const { key, gate, org, owner } = await setup();
+    const budgetId = await createBudgetRow(org, owner, { limitMicros: 10_000 });
+    const req = await admitRequest(key);
+    const first = await gateAdmit(env, req);
+    expect(first.ok).toBe(true);
+    // The same request id again violates the reservation's unique request id: the gate throws mid-transaction.
+    const again = await gateAdmit(env, req);
+    expect(isGateUnavailable(again)).toBe(true);
+    expect(again).toMatchObject({ ok: false, reason: "unavailable", overloaded: false });
+    const c = await gate.counters();
+    expect(c.reservations).toBe(1);
+    expect(c.counters.find((x) => x.budgetId === budgetId)).toMatchObject({ reserved: 750 });
+    const s = await gateSettle(env, settleRequest(req, first as AdmitOk, usage({ outputTokens: 1 })));
+    expect(s).toMatchObject({ ok: true, costMicros: 1, duplicate: false });
   });
 });
