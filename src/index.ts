@@ -8,6 +8,8 @@ import { ApiError, renderError, validationHook } from "./errors";
 import { authenticate } from "./middleware/auth";
 import { requestContext } from "./middleware/request-context";
 import { healthRoutes } from "./routes/health";
+import { v1AnthropicRoutes } from "./routes/v1-anthropic";
+import { v1OpenaiRoutes } from "./routes/v1-openai";
 
 export { OrgGate } from "./durable-objects/org-gate";
 
@@ -17,6 +19,8 @@ app.use("*", requestContext);
 app.use("/api/*", authenticate);
 
 app.route("/api", healthRoutes);
+app.route("/v1", v1OpenaiRoutes);
+app.route("/v1", v1AnthropicRoutes);
 
 app.doc31("/api/openapi.json", {
   openapi: "3.1.0",
