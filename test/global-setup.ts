@@ -4,10 +4,12 @@
  * To add one: write `test/mock-servers/<name>.ts` exporting a start function and list it here.
  */
 import type { TestProject } from "vitest/node";
+import { startAnthropicMock } from "./mock-servers/anthropic";
 import { startEchoServer } from "./mock-servers/echo";
+import { startOpenAiMock } from "./mock-servers/openai";
 import type { MockServer } from "./mock-servers/types";
 
-const starters: Array<() => Promise<MockServer>> = [startEchoServer];
+const starters: Array<() => Promise<MockServer>> = [startEchoServer, () => startOpenAiMock(), () => startAnthropicMock()];
 
 declare module "vitest" {
   export interface ProvidedContext {

@@ -11,10 +11,10 @@ import type { z } from "zod";
 import type { AppEnv } from "../app-env";
 import type { AdmitOk, AdmitRequest, Endpoint, SettleRequest, UpstreamRoute, Usage } from "../durable-objects/gate-protocol";
 import { ApiError } from "../errors";
+import { costOfUsage } from "../pricing/cost";
 import { readAttribution, stripTollgateMetadata } from "./attribution";
 import { presentedKey } from "./authenticate-key";
 import { readJsonObject } from "./body";
-import { costMicros } from "./cost";
 import { denialToError } from "./denial";
 import { proxyErrorResponse, toApiError, type Flavor } from "./error-response";
 import { estimateRequest, type RequestEstimate } from "./estimate";
@@ -161,7 +161,9 @@ async function forward(
 
   const out = responseHeaders(res.headers, requestId, fx.attribution.traceId!);
   setRateLimitHeaders(out, verdict.rateLimit);
-  const reservedOutput = est.outputCapFromModel ? verdict.price.maxOutputTokens * est.choices : est.estimate.outputTokens;
+  // The output tokens the gate reserved (it clamps the request's cap to the model's cap).
+  const cap = verdict.price.maxOutputTokens;
+  const reservedOutput = est.outputCapFromModel ? cap : cap > 0 ? Math.min(est.estimate.outputTokens, cap) : est.estimate.outputTokens;
   const settleWith = (usage: Usage, estimated: boolean, status: number) =>
     settle(c.env, { ...base, status, usage, estimated, latencyMs: Date.now() - fx.t0, ttfbMs, context });
 
@@ -198,7 +200,7 @@ async function forward(
   }
   const exact = json ? usageFromBody(spec.endpoint, json) : null;
   const usage = exact ?? estimatedUsage(null, est.estimate.inputTokens, json ? outputBytesOfBody(spec.endpoint, json) : bytes.byteLength, reservedOutput);
-  out.set("X-Tollgate-Cost-Micros", String(costMicros(usage, verdict.price)));
+  out.set("X-Tollgate-Cost-Micros", String(costOfUsage(usage, verdict.price)));
   if (!exact) out.set("X-Tollgate-Cost-Estimated", "true");
   const total = Date.now() - fx.t0;
   out.set("Server-Timing", serverTiming({ ...fx.phases, upstream: ttfbMs, total }));

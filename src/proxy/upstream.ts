@@ -1,23 +1,21 @@
 /**
  * Calls the provider. Two deadlines, enforced with one AbortController:
  * - first byte: response headers must arrive within {@link UPSTREAM_FIRST_BYTE_TIMEOUT_MS} → else 504;
- * - total: the whole exchange, body and stream included, within {@link UPSTREAM_TOTAL_TIMEOUT_MS}.
+ * - total: the whole exchange, body and stream included, within `UPSTREAM_TOTAL_TIMEOUT_MS` (the
+ *   same constant, from gate-protocol.ts, that sizes the gate's reservation lifetime).
  * The gate expires a reservation only after the total timeout plus a margin (design §2), and the
- * Worker additionally never waits past `reservationExpiresAt − SETTLE_MARGIN_MS`, so a settle
+ * Worker additionally never waits past `reservationExpiresAt − RESERVATION_MARGIN_MS`, so a settle
  * always finds its reservation in the normal case. A client may LOWER both deadlines with
  * `X-Tollgate-Timeout-Ms`, never raise them.
  */
-import type { UpstreamRoute } from "../durable-objects/gate-protocol";
+import { RESERVATION_MARGIN_MS, UPSTREAM_TOTAL_TIMEOUT_MS, type UpstreamRoute } from "../durable-objects/gate-protocol";
 import { ApiError } from "../errors";
 import { decryptSecret } from "../lib/crypto";
 import { retryAfterHeaders } from "./denial";
 
 /** Time allowed until the provider's response headers. */
 export const UPSTREAM_FIRST_BYTE_TIMEOUT_MS = 60_000;
-/** Time allowed for the whole upstream exchange (the gate's reservation expiry is based on it). */
-export const UPSTREAM_TOTAL_TIMEOUT_MS = 600_000;
-/** Head-room kept between the Worker's deadline and the reservation's expiry for the settle RPC. */
-export const SETTLE_MARGIN_MS = 30_000;
+export { UPSTREAM_TOTAL_TIMEOUT_MS };
 
 /** Why an upstream call ended without a usable response. */
 export type UpstreamAbort = "first_byte_timeout" | "total_timeout";
@@ -27,7 +25,7 @@ export type UpstreamCall = { res: Response; ttfbMs: number; signal: AbortSignal;
 
 /** Deadlines for one call, from the defaults, the client's header and the reservation expiry. */
 export function deadlines(clientTimeoutMs: number | null, reservationExpiresAt: number, now = Date.now()) {
-  let total = Math.min(UPSTREAM_TOTAL_TIMEOUT_MS, reservationExpiresAt - SETTLE_MARGIN_MS - now);
+  let total = Math.min(UPSTREAM_TOTAL_TIMEOUT_MS, reservationExpiresAt - RESERVATION_MARGIN_MS - now);
   let firstByte = UPSTREAM_FIRST_BYTE_TIMEOUT_MS;
   if (clientTimeoutMs !== null) {
     total = Math.min(total, clientTimeoutMs);
