@@ -5,8 +5,8 @@
  * refused with 503 `budget_unavailable`; `admit` is never retried (a lost answer would reserve twice),
  * settle/release are retried once by the client unless overloaded (they are idempotent).
  */
-import type { AdmitRequest, AdmitResult, Denial, ReleaseRequest, SettleRequest } from "../durable-objects/gate-protocol";
-import { gateAdmit, gateRelease, gateSettle, isGateUnavailable, orgGate } from "../durable-objects/org-gate-client";
+import type { AdmitRequest, AdmitResult, ReleaseRequest, SettleRequest } from "../durable-objects/gate-protocol";
+import { gateAdmit, gateRelease, gateSettle, isGateUnavailable } from "../durable-objects/org-gate-client";
 import type { Env } from "../env";
 import { ApiError } from "../errors";
 
@@ -32,19 +32,4 @@ export async function settle(env: Env, req: SettleRequest): Promise<void> {
 export async function release(env: Env, req: ReleaseRequest): Promise<void> {
   const r = await gateRelease(env, req);
   if (isGateUnavailable(r)) console.error("gate release failed; the reservation will expire", req.reservationId, r.overloaded ? "overloaded" : r.message);
-}
-
-/** Requested protocol addition (docs/protocol-requests.md): the models a key may use. */
-export type ModelsRequest = { orgId: string; keyId: string; keyHash: string };
-export type ModelsResult = { ok: true; models: Array<{ id: string; provider: string }> } | { ok: false; denial: Denial };
-type ModelsRpc = { listModels(req: ModelsRequest): Promise<ModelsResult> };
-
-/** The models a key may use (one RPC; fail closed like `admit`). */
-export async function listGateModels(env: Env, req: ModelsRequest): Promise<ModelsResult> {
-  try {
-    return await (orgGate(env, req.orgId) as unknown as ModelsRpc).listModels(req);
-  } catch (e) {
-    console.error("gate listModels failed", e instanceof Error ? e.message : String(e));
-    throw unavailable();
-  }
 }

@@ -9,6 +9,8 @@ import type { AddressInfo } from "node:net";
 import { contentPieces, directivesOf, json, promptTokensOf, readBody, RequestLog, sleep, sseData, sseNamed, stringsOf, writeSse, type Directives } from "./llm-common";
 import type { MockServer } from "./types";
 
+const EMBEDDING = [0.0023064255, -0.009327292, 0.015797347];
+
 /** Output tokens the mock reports: one per content piece, or the request's cap with `fill`. */
 function outputTokens(d: Directives, cap: number | undefined): number {
   return d.fill && cap ? cap : d.chunks;
@@ -55,7 +57,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, log: RequestLog
     const inputs = Array.isArray(body.input) && typeof body.input[0] !== "number" ? body.input : [body.input];
     return json(res, 200, {
       object: "list",
-      data: inputs.map((_: unknown, index: number) => ({ object: "embedding", index, embedding: [0.0023064255, -0.009327292, 0.015797347] })),
+      data: inputs.map((_: unknown, index: number) => ({ object: "embedding", index, embedding: body.encoding_format === "base64" ? Buffer.from(new Float32Array(EMBEDDING).buffer).toString("base64") : EMBEDDING })),
       model,
       usage: { prompt_tokens: prompt, total_tokens: prompt },
     });
