@@ -43,3 +43,19 @@ export function toApiError(e: unknown): ApiError {
   console.error("proxy: unhandled error", e instanceof Error ? `${e.name}: ${e.message}` : String(e));
   return new ApiError("internal_error" satisfies ErrorCode, "Internal error");
 }
+
+const encoder = new TextEncoder();
+
+/**
+ * The SSE event sent when a stream breaks after it started (the status is already 200): OpenAI
+ * streams get `data: {"error":{…}}`, Anthropic streams `event: error` with the envelope. Prefixed
+ * with a blank line so it never glues onto a partial event.
+ */
+export function streamErrorEvent(err: ApiError, flavor: Flavor, requestId: string): Uint8Array {
+  const openai = errorBody(err.code, err.message, err.extra, requestId);
+  const text =
+    flavor === "openai"
+      ? `\n\ndata: ${JSON.stringify(openai)}\n\n`
+      : `\n\nevent: error\ndata: ${JSON.stringify({ type: "error", error: { ...openai.error, type: ANTHROPIC_TYPE[err.status] ?? "api_error", code: err.code } })}\n\n`;
+  return encoder.encode(text);
+}

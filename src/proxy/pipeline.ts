@@ -16,7 +16,7 @@ import { readAttribution, stripTollgateMetadata } from "./attribution";
 import { presentedKey } from "./authenticate-key";
 import { readJsonObject } from "./body";
 import { denialToError } from "./denial";
-import { proxyErrorResponse, toApiError, type Flavor } from "./error-response";
+import { proxyErrorResponse, streamErrorEvent, toApiError, type Flavor } from "./error-response";
 import { estimateRequest, type RequestEstimate } from "./estimate";
 import { admit, release, settle } from "./gate-calls";
 import { responseHeaders, serverTiming, setRateLimitHeaders } from "./headers";
@@ -172,7 +172,8 @@ async function forward(
     out.set("Server-Timing", serverTiming({ ...fx.phases, upstream: ttfbMs, total: null }));
     out.set("cache-control", "no-cache");
     const tracker = streamTrackerFor(spec.endpoint);
-    const relay = relayStream(res.body, tracker, !clientWantsUsage);
+    const broken = streamErrorEvent(new ApiError("upstream_error", `The stream from provider '${route.providerName}' broke off`), spec.flavor, requestId);
+    const relay = relayStream(res.body, tracker, !clientWantsUsage, broken);
     const finished = relay.outcome.then((o) => {
       call.finish();
       if (o.kind === "complete" && tracker.usage) return settleWith(tracker.usage, false, res.status);

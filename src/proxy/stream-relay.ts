@@ -11,7 +11,7 @@ import type { StreamUsageTracker } from "./usage";
 export type StreamOutcome = { kind: "complete" | "upstream_error" | "client_abort"; firstChunkAt: number | null };
 
 /** Starts relaying `upstream` through a TransformStream; the caller returns `readable` to the client. */
-export function relayStream(upstream: ReadableStream<Uint8Array>, tracker: StreamUsageTracker, stripUsageChunk: boolean): { readable: ReadableStream<Uint8Array>; outcome: Promise<StreamOutcome> } {
+export function relayStream(upstream: ReadableStream<Uint8Array>, tracker: StreamUsageTracker, stripUsageChunk: boolean, errorEvent: Uint8Array): { readable: ReadableStream<Uint8Array>; outcome: Promise<StreamOutcome> } {
   const parser = new SseParser();
   let firstChunkAt: number | null = null;
   let clientGone = false;
@@ -38,22 +38,35 @@ export function relayStream(upstream: ReadableStream<Uint8Array>, tracker: Strea
     },
   });
   // A reader that cancels (client disconnect) makes pipeTo reject; so does an upstream read error.
+  // The client's cancel wins: the upstream side may then end either way.
   const outcome = upstream.pipeTo(ts.writable).then(
-    () => ({ kind: "complete" as const, firstChunkAt }),
-    () => ({ kind: clientGone ? ("client_abort" as const) : ("upstream_error" as const), firstChunkAt }),
+    (): StreamOutcome => ({ kind: clientGone ? "client_abort" : "complete", firstChunkAt }),
+    (): StreamOutcome => ({ kind: clientGone ? "client_abort" : "upstream_error", firstChunkAt }),
   );
-  return { readable: cancelAware(ts.readable, () => (clientGone = true)), outcome };
+  return { readable: cancelAware(ts.readable, () => (clientGone = true), errorEvent), outcome };
 }
 
-/** Wraps a readable so a client cancel is noticed (and passed on, which aborts the upstream pipe). */
-function cancelAware(src: ReadableStream<Uint8Array>, onCancel: () => void): ReadableStream<Uint8Array> {
+/**
+ * Wraps a readable so a client cancel is noticed (and passed on, which aborts the upstream pipe),
+ * and so an upstream failure mid-stream reaches the client as an SSE error event (which both SDKs
+ * raise as an APIError) followed by a clean close, rather than a torn connection.
+ */
+function cancelAware(src: ReadableStream<Uint8Array>, onCancel: () => void, errorEvent: Uint8Array): ReadableStream<Uint8Array> {
   const reader = src.getReader();
+  reader.closed.catch(() => {}); // an upstream error surfaces through read(); don't report it twice
   return new ReadableStream<Uint8Array>(
     {
       async pull(ctl) {
-        const { done, value } = await reader.read();
-        if (done) ctl.close();
-        else ctl.enqueue(value);
+        let r: ReadableStreamReadResult<Uint8Array>;
+        try {
+          r = await reader.read();
+        } catch {
+          ctl.enqueue(errorEvent);
+          ctl.close();
+          return;
+        }
+        if (r.done) ctl.close();
+        else ctl.enqueue(r.value);
       },
       cancel(reason) {
         onCancel();
