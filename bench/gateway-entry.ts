@@ -3,7 +3,7 @@
  * `POST /__bench/admit-rate?n=&concurrency=&org=&key=&hash=`, which drives `admit` (then `release`)
  * against one org's gate from inside workerd to measure per-org admissions per second.
  */
-import { gateAdmit, gateRelease } from "../src/durable-objects/org-gate-client";
+import { gateAdmit, gateRelease, orgGate } from "../src/durable-objects/org-gate-client";
 import type { AdmitOk } from "../src/durable-objects/gate-protocol";
 import type { Env } from "../src/env";
 import app from "../src/index";
@@ -38,10 +38,21 @@ async function admitRate(url: URL, env: Env): Promise<Response> {
   return Response.json({ n, admitted: ok.length, denied, ms, admitsPerSecond: Math.round((n / Math.max(ms, 1)) * 1000) });
 }
 
+/** Round trip of a read-only gate RPC (`verifyKey`: no storage write, so no commit to wait for). */
+async function readRtt(url: URL, env: Env): Promise<Response> {
+  const n = Number(url.searchParams.get("n") ?? 1000);
+  const orgId = url.searchParams.get("org")!;
+  const stub = orgGate(env, orgId);
+  const t0 = Date.now();
+  for (let i = 0; i < n; i++) await stub.verifyKey(orgId, url.searchParams.get("key")!, url.searchParams.get("hash")!);
+  return Response.json({ n, ms: Date.now() - t0 });
+}
+
 export default {
   fetch(request: Request, env: Env, ctx: ExecutionContext) {
     const url = new URL(request.url);
     if (url.pathname === "/__bench/admit-rate") return admitRate(url, env);
+    if (url.pathname === "/__bench/read-rtt") return readRtt(url, env);
     return app.fetch(request, env, ctx);
   },
 };

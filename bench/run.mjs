@@ -229,7 +229,10 @@ async function main() {
     }
 
     // 4. Per-org admits/second through the DO (driven from inside workerd).
-    const admit = JSON.parse((await request(`${base.gateway}/__bench/admit-rate?n=5000&concurrency=64&org=${s.orgId}&key=${s.keyId}&hash=${s.keyHash}`, { body: "" })).body);
+    const admitAt = (n, c) => request(`${base.gateway}/__bench/admit-rate?n=${n}&concurrency=${c}&org=${s.orgId}&key=${s.keyId}&hash=${s.keyHash}`, { body: "" }).then((r) => JSON.parse(r.body));
+    const admit = await admitAt(5000, 64);
+    const admitSerial = await admitAt(1000, 1);
+    const readRtt = JSON.parse((await request(`${base.gateway}/__bench/read-rtt?n=1000&org=${s.orgId}&key=${s.keyId}&hash=${s.keyHash}`, { body: "" })).body);
 
     const rows = targets.map((t) => ({
       target: t,
@@ -250,9 +253,11 @@ async function main() {
       d1_queries_per_proxied_request: (d1After - d1Before) / REQUESTS,
       do_admits_per_second_one_org: admit.admitsPerSecond,
       do_admit_run: admit,
+      do_admit_round_trip_ms_c1: r2(admitSerial.ms / admitSerial.n),
+      do_read_only_rpc_round_trip_ms_c1: r2(readRtt.ms / readRtt.n),
     };
     console.table(rows);
-    console.log(JSON.stringify({ gateway_minus_noop: summary.gateway_minus_noop, server_timing: summary.gateway_server_timing_p50_ms, d1_queries_per_proxied_request: summary.d1_queries_per_proxied_request, do_admits_per_second_one_org: summary.do_admits_per_second_one_org }, null, 2));
+    console.log(JSON.stringify({ gateway_minus_noop: summary.gateway_minus_noop, server_timing: summary.gateway_server_timing_p50_ms, d1_queries_per_proxied_request: summary.d1_queries_per_proxied_request, do_admits_per_second_one_org: summary.do_admits_per_second_one_org, do_admit_round_trip_ms_c1: summary.do_admit_round_trip_ms_c1, do_read_only_rpc_round_trip_ms_c1: summary.do_read_only_rpc_round_trip_ms_c1 }, null, 2));
     writeFileSync(join(here, "results", "latest.json"), JSON.stringify(summary, null, 2));
   } finally {
     stop();
