@@ -5,13 +5,13 @@ const config :Workerd.Config = (
     (name = "gateway", worker = .gateway),
     (name = "noop", worker = .noop),
     (name = "d1", worker = .d1),
-    (name = "do-disk", disk = (path = "/dev/shm/tollgate-bench-24399", writable = true)),
+    (name = "do-disk", disk = (path = "/dev/shm/tollgate-bench-25018", writable = true)),
     (name = "internet", network = (allow = ["public", "private", "local"])),
   ],
   sockets = [
-    (name = "gateway", address = "127.0.0.1:34933", http = (), service = "gateway"),
-    (name = "noop", address = "127.0.0.1:37485", http = (), service = "noop"),
-    (name = "d1", address = "127.0.0.1:41301", http = (), service = "d1"),
+    (name = "gateway", address = "127.0.0.1:44105", http = (), service = "gateway"),
+    (name = "noop", address = "127.0.0.1:45427", http = (), service = "noop"),
+    (name = "d1", address = "127.0.0.1:41545", http = (), service = "d1"),
   ],
   extensions = [(modules = [(name = "bench:d1-shim", esModule = embed "../d1-shim.js", internal = true)])],
 );
@@ -40,7 +40,7 @@ const gateway :Workerd.Worker = (
 const noop :Workerd.Worker = (
   modules = [(name = "worker.js", esModule = embed "../noop-worker.js")],
   compatibilityDate = "2026-10-15",
-  bindings = [(name = "UPSTREAM", text = "http://127.0.0.1:38447")],
+  bindings = [(name = "UPSTREAM", text = "http://127.0.0.1:37681")],
 );
 
 const d1 :Workerd.Worker = (
