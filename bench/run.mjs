@@ -40,6 +40,9 @@ async function bundle() {
   mkdirSync(out, { recursive: true });
   const common = { bundle: true, format: "esm", target: "es2022", logLevel: "error" };
   await build({ ...common, entryPoints: [join(here, "gateway-entry.ts")], outfile: join(out, "gateway.js"), platform: "neutral", conditions: ["workerd", "worker", "browser"], mainFields: ["module", "main"], external: ["cloudflare:*", "node:*"], minify: true });
+  // Diagnostic twin: same Worker with the gate calls stubbed (bench/fake-gate-calls.ts).
+  const fakeGate = { name: "fake-gate", setup(b) { b.onResolve({ filter: /\/gate-calls$/ }, () => ({ path: join(here, "fake-gate-calls.ts") })); } };
+  await build({ ...common, entryPoints: [join(here, "gateway-entry.ts")], outfile: join(out, "gateway-nogate.js"), platform: "neutral", conditions: ["workerd", "worker", "browser"], mainFields: ["module", "main"], external: ["cloudflare:*", "node:*"], minify: true, plugins: [fakeGate] });
   await build({ ...common, entryPoints: [join(here, "seed-helpers.ts")], outfile: join(out, "seed-helpers.mjs"), platform: "node" });
 }
 
@@ -55,6 +58,7 @@ function capnp(ports, upstreamUrl) {
 const config :Workerd.Config = (
   services = [
     (name = "gateway", worker = .gateway),
+    (name = "gateway-nogate", worker = .gatewayNogate),
     (name = "noop", worker = .noop),
     (name = "d1", worker = .d1),
     (name = "do-disk", disk = (path = ${JSON.stringify(state)}, writable = true)),
@@ -63,6 +67,7 @@ const config :Workerd.Config = (
   sockets = [
     (name = "gateway", address = "127.0.0.1:${ports.gateway}", http = (), service = "gateway"),
     (name = "noop", address = "127.0.0.1:${ports.noop}", http = (), service = "noop"),
+    (name = "gateway-nogate", address = "127.0.0.1:${ports.nogate}", http = (), service = "gateway-nogate"),
     (name = "d1", address = "127.0.0.1:${ports.d1}", http = (), service = "d1"),
   ],
   extensions = [(modules = [(name = "bench:d1-shim", esModule = embed "../d1-shim.js", internal = true)])],
@@ -79,6 +84,16 @@ const gateway :Workerd.Worker = (
   ],
   durableObjectNamespaces = [(className = "OrgGate", uniqueKey = "bench-org-gate", enableSql = true)],
   durableObjectStorage = (localDisk = "do-disk"),
+);
+
+const gatewayNogate :Workerd.Worker = (
+  modules = [(name = "worker.js", esModule = embed "gateway-nogate.js")],
+  compatibilityDate = "2026-10-15",
+  bindings = [
+    (name = "DB", wrapped = (moduleName = "bench:d1-shim", innerBindings = [(name = "ns", durableObjectNamespace = (className = "D1Store", serviceName = "d1"))])),
+    (name = "ORG_GATE", durableObjectNamespace = (className = "OrgGate", serviceName = "gateway")),
+    ${Object.entries(vars).map(([k, v]) => text(k, v)).join(",\n    ")},
+  ],
 );
 
 const noop :Workerd.Worker = (
@@ -173,14 +188,14 @@ async function main() {
   mkdirSync(state, { recursive: true });
   mkdirSync(join(here, "results"), { recursive: true });
   const upstream = await startUpstream();
-  const ports = { gateway: await freePort(), noop: await freePort(), d1: await freePort() };
+  const ports = { gateway: await freePort(), noop: await freePort(), d1: await freePort(), nogate: await freePort() };
   writeFileSync(join(out, "bench.capnp"), capnp(ports, upstream.url));
   const workerdBin = join(root, "node_modules", ".bin", "workerd");
   const wd = spawn(workerdBin, ["serve", join(out, "bench.capnp"), "--experimental"], { stdio: ["ignore", "inherit", "inherit"] });
   const stop = () => { try { wd.kill("SIGTERM"); } catch { /* gone */ } };
   process.on("exit", stop);
   try {
-    const base = { direct: upstream.url, noop: `http://127.0.0.1:${ports.noop}`, gateway: `http://127.0.0.1:${ports.gateway}` };
+    const base = { direct: upstream.url, noop: `http://127.0.0.1:${ports.noop}`, gateway: `http://127.0.0.1:${ports.gateway}`, "gateway-nogate": `http://127.0.0.1:${ports.nogate}` };
     const d1Url = `http://127.0.0.1:${ports.d1}`;
     await waitFor(`${d1Url}/stats`);
     await waitFor(`${base.noop}/`);
@@ -188,7 +203,8 @@ async function main() {
     const payload = JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "Say hello to the benchmark." }], max_tokens: 64 });
     const streamPayload = JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "Say hello to the benchmark." }], max_tokens: 64, stream: true });
     const headers = { "content-type": "application/json", authorization: `Bearer ${s.key}` };
-    const targets = ["direct", "noop", "gateway"];
+    // "gateway-nogate" is a diagnostic: the same Worker with the DO calls stubbed out.
+    const targets = ["direct", "noop", "gateway", "gateway-nogate"];
     const urlOf = (t) => `${base[t]}/v1/chat/completions`;
 
     // Warm-up (JIT, connection pools, the gate's hot copy, the decrypted-key cache).
@@ -198,7 +214,7 @@ async function main() {
     }
 
     // 1. Latency at concurrency 1, interleaved, plus D1 queries per proxied request.
-    const lat = { direct: [], noop: [], gateway: [] };
+    const lat = Object.fromEntries(targets.map((t) => [t, []]));
     await sleep(2500); // the warm-up's cost events reach D1 before the count starts
     const d1Before = await d1Stats(d1Url);
     const phases = { admit: [], upstream: [], total: [] };
@@ -211,11 +227,11 @@ async function main() {
     const d1After = await d1Stats(d1Url);
 
     // 2. Streaming time to first chunk, interleaved.
-    const ttfc = { direct: [], noop: [], gateway: [] };
+    const ttfc = Object.fromEntries(targets.map((t) => [t, []]));
     for (let i = 0; i < Math.min(REQUESTS, 500); i++) for (const t of targets) ttfc[t].push((await request(urlOf(t), { headers, body: streamPayload })).ttfc);
 
     // 3. Throughput at concurrency 32: rounds rotate the targets so drift hits all equally.
-    const rps = { direct: [], noop: [], gateway: [] };
+    const rps = Object.fromEntries(targets.map((t) => [t, []]));
     for (let round = 0; round < 3; round++) for (const t of targets) {
       let done = 0;
       const until = Date.now() + SECONDS * 1000;
@@ -244,13 +260,14 @@ async function main() {
       stream_ttfc_p50_ms: r2(pct(ttfc[t], 50)),
       stream_ttfc_p99_ms: r2(pct(ttfc[t], 99)),
     }));
-    const g = rows[2], n = rows[1];
+    const g = rows[2], n = rows[1], ng = rows[3];
     const summary = {
       when: new Date().toISOString(),
       requests_per_target_c1: REQUESTS,
       rows,
       gateway_minus_noop: { p50_ms: r2(g.p50_ms - n.p50_ms), p99_ms: r2(g.p99_ms - n.p99_ms), rps_ratio: r2(g.rps_c32 / n.rps_c32), ttfc_p50_ms: r2(g.stream_ttfc_p50_ms - n.stream_ttfc_p50_ms) },
       targets: { p50_ms: 0.5, p99_ms: 2, rps_ratio: 0.6 },
+      gateway_nogate_minus_noop: { p50_ms: r2(ng.p50_ms - n.p50_ms), p99_ms: r2(ng.p99_ms - n.p99_ms), rps_ratio: r2(ng.rps_c32 / n.rps_c32) },
       gateway_server_timing_p50_ms: { admit: pct(phases.admit, 50), upstream: pct(phases.upstream, 50), total: pct(phases.total, 50) },
       // All of it is the gate's alarm copying cost events (1 row per request) to D1 in batches, after the
       // responses; the request path itself makes no D1 call (test/proxy-d1-zero.test.ts proves it).
@@ -262,7 +279,7 @@ async function main() {
       do_read_only_rpc_round_trip_ms_c1: r2(readRtt.ms / readRtt.n),
     };
     console.table(rows);
-    console.log(JSON.stringify({ gateway_minus_noop: summary.gateway_minus_noop, server_timing: summary.gateway_server_timing_p50_ms, d1_statements: summary.d1_statements_per_proxied_request_async_outbox, d1_round_trips: summary.d1_round_trips_per_proxied_request_async_outbox, do_admits_per_second_one_org: summary.do_admits_per_second_one_org, do_admit_round_trip_ms_c1: summary.do_admit_round_trip_ms_c1, do_read_only_rpc_round_trip_ms_c1: summary.do_read_only_rpc_round_trip_ms_c1 }, null, 2));
+    console.log(JSON.stringify({ gateway_minus_noop: summary.gateway_minus_noop, gateway_nogate_minus_noop: summary.gateway_nogate_minus_noop, server_timing: summary.gateway_server_timing_p50_ms, d1_statements: summary.d1_statements_per_proxied_request_async_outbox, d1_round_trips: summary.d1_round_trips_per_proxied_request_async_outbox, do_admits_per_second_one_org: summary.do_admits_per_second_one_org, do_admit_round_trip_ms_c1: summary.do_admit_round_trip_ms_c1, do_read_only_rpc_round_trip_ms_c1: summary.do_read_only_rpc_round_trip_ms_c1 }, null, 2));
     writeFileSync(join(here, "results", "latest.json"), JSON.stringify(summary, null, 2));
   } finally {
     stop();
