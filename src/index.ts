@@ -7,7 +7,10 @@ import type { AppEnv } from "./app-env";
 import { ApiError, renderError, validationHook } from "./errors";
 import { authenticate } from "./middleware/auth";
 import { requestContext } from "./middleware/request-context";
+import { budgetsRoutes } from "./routes/budgets";
 import { healthRoutes } from "./routes/health";
+import { pricingRoutes } from "./routes/pricing";
+import { usageRoutes } from "./routes/usage";
 import { v1AnthropicRoutes } from "./routes/v1-anthropic";
 import { v1OpenaiRoutes } from "./routes/v1-openai";
 
@@ -19,6 +22,9 @@ app.use("*", requestContext);
 app.use("/api/*", authenticate);
 
 app.route("/api", healthRoutes);
+app.route("/api", budgetsRoutes);
+app.route("/api", pricingRoutes);
+app.route("/api", usageRoutes);
 app.route("/v1", v1OpenaiRoutes);
 app.route("/v1", v1AnthropicRoutes);
 

@@ -9,8 +9,8 @@ import { randomBase62 } from "../lib/encoding";
 import { planOf } from "../plans";
 import { catalogPrice } from "../pricing/catalog";
 import { costOfEstimate } from "../pricing/cost";
-import { appliedWithPlan, isoOrNull, labelOf, PLAN_CAP_ID, type AppliedBudget } from "./gate-budgets";
-import { readBudgets, readKey, readOrg, readOverride, readProviders, type GateKey, type GateOrg, type GateProvider } from "./gate-hot-copy";
+import { appliedWithPlan, isoOrNull, labelOf, PLAN_CAP_ID, type AppliedBudget, type BudgetIndex } from "./gate-budgets";
+import { readKey, readOrg, readOverride, readProviders, type GateKey, type GateOrg, type GateProvider } from "./gate-hot-copy";
 import { queueBudgetEvent } from "./gate-outbox";
 import { RESERVATION_TTL_MS, type AdmitRequest, type AdmitResult, type Denial, type Price } from "./gate-protocol";
 import { chargeWindows, firstFullWindow, readWindows, snapshotOf, type RateWindow } from "./gate-windows";
@@ -81,7 +81,7 @@ function deny(denial: Denial): AdmitResult {
 }
 
 /** Admits or refuses one request; see the file comment. Call inside `transactionSync`. */
-export function admitTx(sql: SqlStorage, req: AdmitRequest, now: number): AdmitResult {
+export function admitTx(sql: SqlStorage, budgets: BudgetIndex, req: AdmitRequest, now: number): AdmitResult {
   const org = readOrg(sql);
   const keyCheck = checkKey(sql, org, req.keyId, req.keyHash, now);
   if (!keyCheck.ok) return deny({ kind: "invalid_key", reason: keyCheck.reason });
@@ -103,7 +103,7 @@ export function admitTx(sql: SqlStorage, req: AdmitRequest, now: number): AdmitR
   const estimate = costOfEstimate(inputTokens, outputTokens, price);
   const tokens = inputTokens + outputTokens;
 
-  const applied = appliedWithPlan(readBudgets(sql), org, { keyId: key.id, teamId: key.teamId, attribution: req.attribution }, now);
+  const applied = appliedWithPlan(budgets, org, { keyId: key.id, teamId: key.teamId, attribution: req.attribution }, now);
 
   // Money: every hard budget must still fit the estimate; soft budgets only record the crossing.
   for (const a of applied) {

@@ -88,29 +88,59 @@ export function isoOrNull(ms: number | null): string | null {
 /** What a request is attributed to, as far as budgets are concerned. */
 export type BudgetSubject = { keyId: string; teamId: string | null; attribution: Pick<Attribution, "customerId" | "tags"> };
 
+/** Budgets indexed by what they apply to, so an admission looks at its own budgets only. */
+export type BudgetIndex = {
+  all: GateBudget[];
+  byId: Map<string, GateBudget>;
+  org: GateBudget[];
+  team: Map<string, GateBudget[]>;
+  key: Map<string, GateBudget[]>;
+  customer: Map<string, GateBudget[]>;
+  customerDefault: GateBudget[];
+  tag: Map<string, GateBudget[]>;
+};
+
+/** Builds the index (once per load/refresh of the hot copy). */
+export function indexBudgets(all: GateBudget[]): BudgetIndex {
+  const idx: BudgetIndex = { all, byId: new Map(), org: [], team: new Map(), key: new Map(), customer: new Map(), customerDefault: [], tag: new Map() };
+  const add = (m: Map<string, GateBudget[]>, k: string, b: GateBudget) => m.set(k, [...(m.get(k) ?? []), b]);
+  for (const b of all) {
+    idx.byId.set(b.id, b);
+    if (b.scope === "org") idx.org.push(b);
+    else if (b.scopeId === null) {
+      if (b.scope === "customer") idx.customerDefault.push(b);
+    } else add(idx[b.scope], b.scopeId, b);
+  }
+  return idx;
+}
+
 /**
  * The budgets that apply to a request, in the order denials are reported: org, team, key, customer,
  * tag. A customer with a budget of its own uses it; any other customer gets the default customer
  * budget (scope `customer`, no scope id), one instance per customer id.
  */
-export function applicableBudgets(all: GateBudget[], s: BudgetSubject, now: number, billingAnchor: number | null): AppliedBudget[] {
+export function applicableBudgets(idx: BudgetIndex, s: BudgetSubject, now: number, billingAnchor: number | null): AppliedBudget[] {
   const out: AppliedBudget[] = [];
   const push = (budget: GateBudget, subject: string) => {
     const { start, end } = periodBounds(budget.period, now, billingAnchor);
     out.push({ budget, subject, periodStart: start, resetsAt: end });
   };
-  for (const b of all) if (b.scope === "org") push(b, "");
-  if (s.teamId) for (const b of all) if (b.scope === "team" && b.scopeId === s.teamId) push(b, "");
-  for (const b of all) if (b.scope === "key" && b.scopeId === s.keyId) push(b, "");
+  for (const b of idx.org) push(b, "");
+  if (s.teamId) for (const b of idx.team.get(s.teamId) ?? []) push(b, "");
+  for (const b of idx.key.get(s.keyId) ?? []) push(b, "");
   const customerId = s.attribution.customerId;
   if (customerId) {
-    const own = all.filter((b) => b.scope === "customer" && b.scopeId === customerId);
-    if (own.length) for (const b of own) push(b, "");
-    else for (const b of all) if (b.scope === "customer" && b.scopeId === null) push(b, customerId);
+    const own = idx.customer.get(customerId);
+    if (own?.length) for (const b of own) push(b, "");
+    else for (const b of idx.customerDefault) push(b, customerId);
   }
-  const tags = s.attribution.tags ?? {};
-  const tagIds = new Set(Object.entries(tags).map(([k, v]) => `${k}=${v}`));
-  if (tagIds.size) for (const b of all) if (b.scope === "tag" && b.scopeId !== null && tagIds.has(b.scopeId)) push(b, "");
+  const seen = new Set<string>();
+  for (const [k, v] of Object.entries(s.attribution.tags ?? {})) {
+    const id = `${k}=${v}`;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    for (const b of idx.tag.get(id) ?? []) push(b, "");
+  }
   return out;
 }
 
@@ -131,7 +161,7 @@ export function planCapBudget(org: GateOrg): GateBudget | null {
 }
 
 /** Every budget instance a request charges: its budgets, then the plan cap. */
-export function appliedWithPlan(budgets: GateBudget[], org: GateOrg, s: BudgetSubject, at: number): AppliedBudget[] {
+export function appliedWithPlan(budgets: BudgetIndex, org: GateOrg, s: BudgetSubject, at: number): AppliedBudget[] {
   const applied = applicableBudgets(budgets, s, at, org.billingAnchor);
   const cap = planCapBudget(org);
   if (cap) {

@@ -162,9 +162,33 @@ export function readOverride(sql: SqlStorage, model: string): Price | null {
   };
 }
 
+/** Budgets as they will be once `loaded.budgets` is applied (for seeding before the apply). */
+export function budgetsFromRows(rows: Row[]): GateBudget[] {
+  return rows.map((r) => toBudget({
+    id: r.id as string, scope: r.scope as string, scope_id: (r.scope_id as string | null) ?? null, limit_micros: (r.limit_micros as number | null) ?? null,
+    period: r.period as string, mode: r.mode as string, rpm: (r.rpm as number | null) ?? null, tpm: (r.tpm as number | null) ?? null,
+    thresholds: String(r.alert_thresholds ?? "[50,80,90,100]"), velocity_limit: (r.velocity_limit_micros as number | null) ?? null,
+    velocity_window_s: (r.velocity_window_seconds as number | null) ?? null, velocity_cooldown_s: (r.velocity_cooldown_seconds as number | null) ?? null,
+    label: budgetLabel(r),
+  }));
+}
+
+/** The billing anchor carried by a loaded `org` part, or undefined when the part was not loaded. */
+export function anchorFromLoaded(loaded: Loaded): number | null | undefined {
+  if (!loaded.org) return undefined;
+  const a = loaded.org[0]?.billing_anchor;
+  return a === null || a === undefined ? null : Number(a);
+}
+
+export type { Loaded };
+
 /** Every budget of the org. */
 export function readBudgets(sql: SqlStorage): GateBudget[] {
-  return sql.exec<Record<string, string | number | null>>("SELECT * FROM budgets ORDER BY id").toArray().map((r) => ({
+  return sql.exec<Record<string, string | number | null>>("SELECT * FROM budgets ORDER BY id").toArray().map(toBudget);
+}
+
+function toBudget(r: Record<string, string | number | null>): GateBudget {
+  return ({
     id: r.id as string, scope: r.scope as GateBudget["scope"], scopeId: r.scope_id as string | null, limitMicros: r.limit_micros as number | null,
     period: r.period as Period, mode: r.mode as "hard" | "soft", rpm: r.rpm as number | null, tpm: r.tpm as number | null,
     thresholds: JSON.parse(r.thresholds as string) as number[],
@@ -172,7 +196,7 @@ export function readBudgets(sql: SqlStorage): GateBudget[] {
       ? { limitMicros: r.velocity_limit as number, windowSeconds: r.velocity_window_s as number, cooldownSeconds: (r.velocity_cooldown_s as number | null) ?? 300 }
       : null,
     label: r.label as string,
-  }));
+  });
 }
 
 /** Plan, billing anchor and deletion state of the org. */

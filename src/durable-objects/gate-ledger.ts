@@ -5,8 +5,8 @@
  */
 import { randomBase62 } from "../lib/encoding";
 import { costOfUsage, tokensOfUsage } from "../pricing/cost";
-import { appliedWithPlan, PLAN_CAP_ID, type AppliedBudget, type GateBudget } from "./gate-budgets";
-import { readBudgets, readOrg } from "./gate-hot-copy";
+import { appliedWithPlan, PLAN_CAP_ID, type AppliedBudget, type BudgetIndex } from "./gate-budgets";
+import { readOrg } from "./gate-hot-copy";
 import { queueBudgetEvent, queueCostEvent, type CostEventRow } from "./gate-outbox";
 import type { Price, ReleaseRequest, ReleaseResult, SettleRequest, SettleResult, Usage } from "./gate-protocol";
 import { correctTokenWindows } from "./gate-windows";
@@ -93,19 +93,18 @@ function costRow(orgId: string, ctx: SettleRequest["context"], status: number, u
  * reservation id and the request id. A settle whose reservation already expired still records the
  * spend (`late`), charged to the budgets that apply to its context at the time it was created.
  */
-export function settleTx(sql: SqlStorage, orgId: string, req: SettleRequest, now: number): SettleResult {
+export function settleTx(sql: SqlStorage, budgets: BudgetIndex, orgId: string, req: SettleRequest, now: number): SettleResult {
   const dup = findSettled(sql, req.reservationId, req.context.requestId);
   if (dup) return { ok: true, costMicros: dup.cost, duplicate: true, late: dup.late === 1 };
 
   const r = readReservation(sql, req.reservationId);
   const price = r ? (JSON.parse(r.price) as Price) : req.context.price;
   const cost = costOfUsage(req.usage, price);
-  const byId = new Map<string, GateBudget>(readBudgets(sql).map((b) => [b.id, b]));
   const touched: AppliedBudget[] = [];
 
   if (r) {
     for (const [budgetId, subject, periodStart] of unwind(sql, r, cost)) {
-      const budget = byId.get(budgetId);
+      const budget = budgets.byId.get(budgetId);
       if (budget) touched.push({ budget, subject, periodStart, resetsAt: null });
     }
     const windows = JSON.parse(r.windows) as Array<{ wkey: string; windowStart: number }>;
@@ -114,7 +113,7 @@ export function settleTx(sql: SqlStorage, orgId: string, req: SettleRequest, now
   } else {
     const org = readOrg(sql);
     const ctx = req.context;
-    const applied = appliedWithPlan([...byId.values()], org, { keyId: ctx.keyId, teamId: ctx.teamId, attribution: ctx.attribution }, ctx.createdAt);
+    const applied = appliedWithPlan(budgets, org, { keyId: ctx.keyId, teamId: ctx.teamId, attribution: ctx.attribution }, ctx.createdAt);
     for (const a of applied) {
       sql.exec(
         `INSERT INTO counters (budget_id, subject, period_start, spent, reserved) VALUES (?, ?, ?, ?, 0)

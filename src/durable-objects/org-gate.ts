@@ -1,8 +1,9 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
 import { admitTx, checkKey } from "./gate-admit";
-import { isoOrNull, periodBounds } from "./gate-budgets";
-import { ALL_PARTS, applyParts, fetchParts, readBudgets, readOrg, upsertKey, type GateKey, type HotPart } from "./gate-hot-copy";
+import { indexBudgets, isoOrNull, periodBounds, planCapBudget, type BudgetIndex } from "./gate-budgets";
+import { ALL_PARTS, anchorFromLoaded, applyParts, budgetsFromRows, fetchParts, readBudgets, readOrg, upsertKey, type GateKey, type HotPart, type Loaded } from "./gate-hot-copy";
+import { applySeed, fetchSeedSpend, seedTargets, type SeedSpend, type SeedTarget } from "./gate-seed";
 import { expireTx, nextExpiry, pruneLedger, releaseTx, settleTx } from "./gate-ledger";
 import { flushOutbox, outboxDepth } from "./gate-outbox";
 import type { AdmitRequest, AdmitResult, ReleaseRequest, ReleaseResult, SettleRequest, SettleResult } from "./gate-protocol";
@@ -49,6 +50,11 @@ export class OrgGate extends DurableObject<Env> {
   private loading: Promise<void> | null = null;
   /** The alarm time we last set (null: none). Mirrors storage so the hot path never awaits getAlarm. */
   private alarmAt: number | null = null;
+  /** Parsed, indexed budgets of the hot copy; rebuilt lazily after any change to the budgets table. */
+  private budgetIndex: BudgetIndex | null = null;
+  /** In-flight outbox flush, and how many seedings hold flushes back (see {@link seedFor}). */
+  private flushing: Promise<unknown> | null = null;
+  private seeding = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -66,17 +72,48 @@ export class OrgGate extends DurableObject<Env> {
     this.loading ??= (async () => {
       try {
         const loaded = await fetchParts(this.env.DB, orgId, ALL_PARTS);
+        const { targets, spend } = await this.seedFor(orgId, loaded, null);
         this.ctx.storage.transactionSync(() => {
           if (readMeta(this.sql, "loaded_org")) return;
           applyParts(this.sql, loaded);
           writeMeta(this.sql, "loaded_org", orgId);
+          if (targets.length) applySeed(this.sql, indexBudgets(readBudgets(this.sql)), targets, spend);
         });
+        this.budgetIndex = null;
         this.loadedOrg = orgId;
       } finally {
         this.loading = null;
       }
     })();
     await this.loading;
+  }
+
+  /**
+   * Budgets in `loaded` that the gate has not counted yet (all of them, plus the plan cap, on a cold
+   * load) and their current-period spend from D1. Outbox flushes wait meanwhile, so an event is
+   * either in the D1 sum or still in the outbox when the seed is applied, never both.
+   */
+  private async seedFor(orgId: string, loaded: Loaded, before: BudgetIndex | null): Promise<{ targets: SeedTarget[]; spend: SeedSpend[] }> {
+    if (!loaded.budgets) return { targets: [], spend: [] };
+    const now = Date.now();
+    const anchor = anchorFromLoaded(loaded);
+    const org = { ...readOrg(this.sql), ...(loaded.org ? { plan: String(loaded.org[0]?.plan ?? "free"), billingAnchor: anchor ?? null } : {}) };
+    const targets = seedTargets(before, budgetsFromRows(loaded.budgets), now, org.billingAnchor);
+    const cap = before === null ? planCapBudget(org) : null;
+    if (cap) targets.push({ budget: cap, periodStart: periodBounds("monthly", now, org.billingAnchor).start });
+    if (!targets.length) return { targets, spend: [] };
+    this.seeding++;
+    try {
+      await this.flushing;
+      return { targets, spend: await fetchSeedSpend(this.env.DB, orgId, targets) };
+    } finally {
+      this.seeding--;
+    }
+  }
+
+  private budgets(): BudgetIndex {
+    this.budgetIndex ??= indexBudgets(readBudgets(this.sql));
+    return this.budgetIndex;
   }
 
   /** Arms the alarm for `at` unless an earlier one is already set. */
@@ -94,7 +131,7 @@ export class OrgGate extends DurableObject<Env> {
   async admit(req: AdmitRequest, now = Date.now()): Promise<AdmitResult> {
     await this.ensureLoaded(req.orgId);
     if (req.orgId !== this.loadedOrg) return { ok: false, denial: { kind: "invalid_key", reason: "unknown" } };
-    const result = this.ctx.storage.transactionSync(() => admitTx(this.sql, req, now));
+    const result = this.ctx.storage.transactionSync(() => admitTx(this.sql, this.budgets(), req, now));
     if (result.ok) await this.armAlarm(result.reservationExpiresAt);
     return result;
   }
@@ -102,7 +139,7 @@ export class OrgGate extends DurableObject<Env> {
   /** Replaces a reservation with the exact cost; idempotent; records late settles. */
   async settle(req: SettleRequest, now = Date.now()): Promise<SettleResult> {
     await this.ensureLoaded(req.orgId);
-    const result = this.ctx.storage.transactionSync(() => settleTx(this.sql, req.orgId, req, now));
+    const result = this.ctx.storage.transactionSync(() => settleTx(this.sql, this.budgets(), req.orgId, req, now));
     if (!result.duplicate) await this.armAlarm(Date.now() + FLUSH_DELAY_MS);
     return result;
   }
@@ -130,14 +167,20 @@ export class OrgGate extends DurableObject<Env> {
     });
     let retryAt: number | null = null;
     const orgId = this.loadedOrg;
-    if (orgId && readOrg(this.sql).deletedAt === null) {
+    if (orgId && this.seeding > 0) {
+      retryAt = Date.now() + FLUSH_DELAY_MS;
+    } else if (orgId && readOrg(this.sql).deletedAt === null) {
       try {
-        const flushed = await flushOutbox(this.sql, this.env.DB);
+        const flushing = flushOutbox(this.sql, this.env.DB);
+        this.flushing = flushing.catch(() => undefined);
+        const flushed = await flushing;
         if (flushed.remaining) retryAt = Date.now() + FLUSH_DELAY_MS;
         if (flushed.budgetEvents.length) await notifyBudgetEvents(this.env, orgId, flushed.budgetEvents);
       } catch (err) {
         console.error("org-gate outbox flush failed", err instanceof Error ? err.message : String(err));
         retryAt = Date.now() + FLUSH_RETRY_MS;
+      } finally {
+        this.flushing = null;
       }
     }
     const expiry = nextExpiry(this.sql);
@@ -174,7 +217,12 @@ export class OrgGate extends DurableObject<Env> {
     if (!this.loadedOrg) return this.ensureLoaded(orgId);
     if (!parts.length) return;
     const loaded = await fetchParts(this.env.DB, orgId, parts);
-    this.ctx.storage.transactionSync(() => applyParts(this.sql, loaded));
+    const { targets, spend } = await this.seedFor(orgId, loaded, this.budgets());
+    this.ctx.storage.transactionSync(() => {
+      applyParts(this.sql, loaded);
+      if (targets.length) applySeed(this.sql, indexBudgets(readBudgets(this.sql)), targets, spend);
+    });
+    this.budgetIndex = null;
   }
 
   /** The org was deleted: refuse every key from now on, and drop the hot state and unsent events. */
@@ -184,12 +232,13 @@ export class OrgGate extends DurableObject<Env> {
       for (const t of ["keys", "providers", "pricing", "budgets", "reservations", "outbox_cost", "outbox_budget"]) this.sql.exec(`DELETE FROM ${t}`);
       writeMeta(this.sql, "deleted_at", String(at));
     });
+    this.budgetIndex = null;
   }
 
   /** Live spend, reservations and breaker state of one budget in its current period. */
   async budgetStatus(orgId: string, budgetId: string, now = Date.now()): Promise<BudgetStatus> {
     await this.ensureLoaded(orgId);
-    const budget = readBudgets(this.sql).find((b) => b.id === budgetId);
+    const budget = this.budgets().byId.get(budgetId);
     if (!budget) return { ok: false, reason: "not_found" };
     const { start, end } = periodBounds(budget.period, now, readOrg(this.sql).billingAnchor);
     const agg = this.sql.exec<{ spent: number; reserved: number; n: number }>(

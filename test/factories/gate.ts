@@ -95,3 +95,26 @@ export function releaseRequest(req: AdmitRequest, ok: AdmitOk, status = 502): Re
 export function usageAtEstimate(req: AdmitRequest): Usage {
   return usage({ uncachedInputTokens: req.estimate.inputTokens, outputTokens: req.estimate.outputTokens });
 }
+
+/** The (request, admission) pairs that were admitted, in order. */
+export function admittedPairs(reqs: AdmitRequest[], results: Array<{ ok: boolean }>): Array<[AdmitRequest, AdmitOk]> {
+  const out: Array<[AdmitRequest, AdmitOk]> = [];
+  results.forEach((r, i) => {
+    if (r.ok) out.push([reqs[i]!, r as AdmitOk]);
+  });
+  return out;
+}
+
+/** A team row in D1 (the teams route belongs to another area; budgets only need the row). */
+export async function createTeamRow(org: TestOrg, name = `team-${Math.random().toString(36).slice(2, 8)}`) {
+  const { teams } = await import("../../src/db/schema");
+  const id = newId("team");
+  await getDb(env.DB).insert(teams).values({ id, orgId: org.id, name });
+  return { id, name };
+}
+
+/** Audit actions recorded for a target in an org, oldest first. */
+export async function auditActions(orgId: string, targetId: string): Promise<string[]> {
+  const { results } = await env.DB.prepare("SELECT action FROM audit_log WHERE org_id = ? AND target_id = ? ORDER BY created_at, rowid").bind(orgId, targetId).all<{ action: string }>();
+  return results.map((r) => r.action);
+}
