@@ -11,7 +11,9 @@
  *   4. one interleaved run: p50/p99 at concurrency 1, RPS at concurrency 32, streaming time to first
  *      chunk, D1 queries per proxied request, per-org admits/second through the DO.
  * Results print as a table and are written to bench/results/latest.json.
- * Options (env): BENCH_REQUESTS (c=1 samples per target, default 2000), BENCH_SECONDS (per RPS round, default 4).
+ * Options (env): BENCH_REQUESTS (c=1 samples per target, default 2000), BENCH_SECONDS (per RPS round, default 4),
+ * BENCH_PROFILE=<target> (instead of the run: CPU-profile that Worker under load through workerd's
+ * inspector and print the functions with the most self time).
  */
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -30,6 +32,7 @@ const out = join(here, ".build");
 const state = process.env.BENCH_STATE_DIR ? resolve(process.env.BENCH_STATE_DIR) : existsSync("/dev/shm") ? `/dev/shm/tollgate-bench-${process.pid}` : join(here, ".state");
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 2000);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
+const PROFILE = process.env.BENCH_PROFILE ?? null;
 const ENCRYPTION_KEY = "YmVuY2gtb25seS1lbmNyeXB0aW9uLWtleS0zMi1ieXQ=";
 
 const freePort = () => new Promise((r) => { const s = createServer(); s.listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => r(p)); }); });
@@ -39,10 +42,10 @@ async function bundle() {
   rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
   const common = { bundle: true, format: "esm", target: "es2022", logLevel: "error" };
-  await build({ ...common, entryPoints: [join(here, "gateway-entry.ts")], outfile: join(out, "gateway.js"), platform: "neutral", conditions: ["workerd", "worker", "browser"], mainFields: ["module", "main"], external: ["cloudflare:*", "node:*"], minify: true });
+  await build({ ...common, entryPoints: [join(here, "gateway-entry.ts")], outfile: join(out, "gateway.js"), platform: "neutral", conditions: ["workerd", "worker", "browser"], mainFields: ["module", "main"], external: ["cloudflare:*", "node:*"], minify: !PROFILE });
   // Diagnostic twin: same Worker with the gate calls stubbed (bench/fake-gate-calls.ts).
   const fakeGate = { name: "fake-gate", setup(b) { b.onResolve({ filter: /\/gate-calls$/ }, () => ({ path: join(here, "fake-gate-calls.ts") })); } };
-  await build({ ...common, entryPoints: [join(here, "gateway-entry.ts")], outfile: join(out, "gateway-nogate.js"), platform: "neutral", conditions: ["workerd", "worker", "browser"], mainFields: ["module", "main"], external: ["cloudflare:*", "node:*"], minify: true, plugins: [fakeGate] });
+  await build({ ...common, entryPoints: [join(here, "gateway-entry.ts")], outfile: join(out, "gateway-nogate.js"), platform: "neutral", conditions: ["workerd", "worker", "browser"], mainFields: ["module", "main"], external: ["cloudflare:*", "node:*"], minify: !PROFILE, plugins: [fakeGate] });
   await build({ ...common, entryPoints: [join(here, "seed-helpers.ts")], outfile: join(out, "seed-helpers.mjs"), platform: "node" });
 }
 
@@ -182,6 +185,38 @@ async function d1Stats(d1Url) {
   return JSON.parse((await request(`${d1Url}/stats`, { method: "GET" })).body);
 }
 
+/** CPU-profiles one Worker (by service name) under c=16 load via the inspector; prints top self time. */
+async function profileTarget(port, service, once) {
+  const list = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json();
+  const target = list.find((t) => t.id === service || t.title === service) ?? list.find((t) => String(t.webSocketDebuggerUrl).endsWith(`/${service}`));
+  if (!target) throw new Error(`no inspector target ${service}: ${list.map((t) => t.id).join(", ")}`);
+  const ws = new WebSocket(target.webSocketDebuggerUrl);
+  let seq = 0;
+  const pending = new Map();
+  ws.onmessage = (m) => {
+    const d = JSON.parse(m.data);
+    if (d.id && pending.has(d.id)) pending.get(d.id)(d.result), pending.delete(d.id);
+  };
+  await new Promise((r) => (ws.onopen = r));
+  const send = (method, params = {}) => new Promise((r) => { const i = ++seq; pending.set(i, r); ws.send(JSON.stringify({ id: i, method, params })); });
+  await send("Profiler.enable");
+  await send("Profiler.setSamplingInterval", { interval: 100 });
+  await send("Profiler.start");
+  await Promise.all(Array.from({ length: 16 }, async () => { for (let i = 0; i < 300; i++) await once(); }));
+  const { profile } = await send("Profiler.stop");
+  ws.close();
+  const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
+  const self = new Map();
+  for (const s of profile.samples) {
+    const f = nodes.get(s).callFrame;
+    const k = `${f.functionName || "(anonymous)"} ${f.url.split("/").pop()}:${f.lineNumber + 1}`;
+    self.set(k, (self.get(k) ?? 0) + 1);
+  }
+  const total = profile.samples.length;
+  console.log(`CPU profile of ${service}: ${total} samples (100 µs)`);
+  for (const [k, c] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 40)) console.log(`${((100 * c) / total).toFixed(1).padStart(5)}%  ${k}`);
+}
+
 async function main() {
   await bundle();
   rmSync(state, { recursive: true, force: true });
@@ -191,7 +226,8 @@ async function main() {
   const ports = { gateway: await freePort(), noop: await freePort(), d1: await freePort(), nogate: await freePort() };
   writeFileSync(join(out, "bench.capnp"), capnp(ports, upstream.url));
   const workerdBin = join(root, "node_modules", ".bin", "workerd");
-  const wd = spawn(workerdBin, ["serve", join(out, "bench.capnp"), "--experimental"], { stdio: ["ignore", "inherit", "inherit"] });
+  const inspectorPort = await freePort();
+  const wd = spawn(workerdBin, ["serve", join(out, "bench.capnp"), "--experimental", ...(PROFILE ? [`--inspector-addr=127.0.0.1:${inspectorPort}`] : [])], { stdio: ["ignore", "inherit", "inherit"] });
   const stop = () => { try { wd.kill("SIGTERM"); } catch { /* gone */ } };
   process.on("exit", stop);
   try {
@@ -211,6 +247,11 @@ async function main() {
     for (let i = 0; i < 300; i++) for (const t of targets) {
       const r = await request(urlOf(t), { headers, body: payload });
       if (r.status !== 200) throw new Error(`${t} warm-up answered ${r.status}: ${r.body.slice(0, 300)}`);
+    }
+
+    if (PROFILE) {
+      await profileTarget(inspectorPort, PROFILE, () => request(urlOf(PROFILE), { headers, body: payload }));
+      return;
     }
 
     // 1. Latency at concurrency 1, interleaved, plus D1 queries per proxied request.

@@ -109,6 +109,17 @@ describe("streams that end without usage", () => {
     expect(s).toEqual({ spent: ev.cost_micros, reserved: 0, reservations: 0 });
   });
 
+  it("a stream that stalls past the total deadline is cut, ends with an error event, and is charged as delivered", async () => {
+    const f = await setup();
+    const res = await v1(f.key, "/chat/completions", chat("#mock:stall", { stream: true }), { "X-Tollgate-Timeout-Ms": "400" });
+    expect(res.status).toBe(200);
+    const text = await drain(res);
+    expect(text).toContain("wörld");
+    expect(text).toContain('"code":"upstream_error"');
+    const ev = (await costEventOf(f.org.id, res.headers.get("x-request-id")!))!;
+    expect(ev).toMatchObject({ estimated: 1, output_tokens: 13, status: 502 });
+  });
+
   it("a stream that completes without any usage is charged for its delivered output", async () => {
     const f = await setup();
     const res = await v1(f.key, "/chat/completions", chat("#mock:no-usage", { stream: true }));

@@ -6,14 +6,14 @@ const config :Workerd.Config = (
     (name = "gateway-nogate", worker = .gatewayNogate),
     (name = "noop", worker = .noop),
     (name = "d1", worker = .d1),
-    (name = "do-disk", disk = (path = "/dev/shm/tollgate-bench-26278", writable = true)),
+    (name = "do-disk", disk = (path = "/dev/shm/tollgate-bench-30915", writable = true)),
     (name = "internet", network = (allow = ["public", "private", "local"])),
   ],
   sockets = [
-    (name = "gateway", address = "127.0.0.1:40643", http = (), service = "gateway"),
-    (name = "noop", address = "127.0.0.1:45915", http = (), service = "noop"),
-    (name = "gateway-nogate", address = "127.0.0.1:39291", http = (), service = "gateway-nogate"),
-    (name = "d1", address = "127.0.0.1:35939", http = (), service = "d1"),
+    (name = "gateway", address = "127.0.0.1:42293", http = (), service = "gateway"),
+    (name = "noop", address = "127.0.0.1:32967", http = (), service = "noop"),
+    (name = "gateway-nogate", address = "127.0.0.1:38795", http = (), service = "gateway-nogate"),
+    (name = "d1", address = "127.0.0.1:40933", http = (), service = "d1"),
   ],
   extensions = [(modules = [(name = "bench:d1-shim", esModule = embed "../d1-shim.js", internal = true)])],
 );
@@ -60,7 +60,7 @@ const gatewayNogate :Workerd.Worker = (
 const noop :Workerd.Worker = (
   modules = [(name = "worker.js", esModule = embed "../noop-worker.js")],
   compatibilityDate = "2026-10-15",
-  bindings = [(name = "UPSTREAM", text = "http://127.0.0.1:43513")],
+  bindings = [(name = "UPSTREAM", text = "http://127.0.0.1:35057")],
 );
 
 const d1 :Workerd.Worker = (
