@@ -7,7 +7,7 @@
 import { createExecutionContext, env, SELF, waitOnExecutionContext } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import worker from "../src/index";
-import { createGatewayOrg, upstreamRecord } from "./factories/gateway";
+import { createGatewayOrg, gateCounters, upstreamRecord } from "./factories/gateway";
 
 function failingGate(flags: { overloaded?: boolean; retryable?: boolean }) {
   const calls: string[] = [];
@@ -52,6 +52,25 @@ describe("the data plane fails closed", () => {
     expect(body.error.code).toBe("budget_unavailable");
     expect(gate.calls).toEqual(["admit"]);
     expect(await upstreamRecord("openai", res.headers.get("x-request-id")!)).toBeNull();
+  });
+
+  it("a provider on a loopback address is refused when ALLOW_PRIVATE_UPSTREAMS is off (502, released)", async () => {
+    const { org, key } = await createGatewayOrg();
+    const ctx = createExecutionContext();
+    const res = await worker.fetch(
+      new Request("http://localhost/v1/chat/completions", {
+        method: "POST",
+        headers: { authorization: `Bearer ${key.key}`, "content-type": "application/json" },
+        body: JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }], max_tokens: 5 }),
+      }),
+      { ...env, ALLOW_PRIVATE_UPSTREAMS: "false" },
+      ctx,
+    );
+    await waitOnExecutionContext(ctx);
+    expect(res.status).toBe(502);
+    expect(((await res.json()) as any).error.message).toMatch(/refused: it must use https/);
+    expect(await upstreamRecord("openai", res.headers.get("x-request-id")!)).toBeNull();
+    expect((await gateCounters(org.id)).reservations).toBe(0);
   });
 
   it("a body without Content-Length is still held to the size limit (413)", async () => {

@@ -22,7 +22,7 @@ import { admit, release, settle } from "./gate-calls";
 import { responseHeaders, serverTiming, setRateLimitHeaders } from "./headers";
 import { forceIncludeUsage } from "./openai-stream";
 import { relayStream } from "./stream-relay";
-import { deadlines, fetchUpstream, providerApiKey, upstreamErrorToApiError, upstreamHeaders, upstreamUrl } from "./upstream";
+import { deadlines, fetchUpstream, providerApiKey, refusedUpstream, upstreamErrorToApiError, upstreamHeaders, upstreamUrl } from "./upstream";
 import { estimatedUsage, outputBytesOfBody, streamTrackerFor, usageFromBody } from "./usage";
 
 /** What differs between the proxied endpoints. */
@@ -125,6 +125,9 @@ async function forward(
     const hint = route.type === "anthropic" ? "call POST /v1/messages (Anthropic format) for this provider" : "call the OpenAI-format endpoints for this provider";
     return fail(new ApiError("invalid_request", `Model '${body.model as string}' is served by ${route.type} provider '${route.providerName}', which does not speak this endpoint's format: ${hint}`, { param: "model" }), 400);
   }
+
+  const refused = refusedUpstream(route.baseUrl, c.var.config.ALLOW_PRIVATE_UPSTREAMS);
+  if (refused) return fail(new ApiError("upstream_error", `The base URL of provider '${route.providerName}' is refused: it ${refused}`), 502);
 
   let apiKey: string;
   try {

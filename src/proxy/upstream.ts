@@ -11,6 +11,7 @@
 import { RESERVATION_MARGIN_MS, UPSTREAM_TOTAL_TIMEOUT_MS, type UpstreamRoute } from "../durable-objects/gate-protocol";
 import { ApiError } from "../errors";
 import { decryptSecret } from "../lib/crypto";
+import { checkUpstreamUrl } from "../lib/upstream-url";
 import { retryAfterHeaders } from "./denial";
 
 /** Time allowed until the provider's response headers. */
@@ -92,6 +93,25 @@ export function providerApiKey(encryptionKey: string, route: UpstreamRoute): Pro
     p.catch(() => keyCache.delete(cacheKey));
   }
   return p;
+}
+
+const urlVerdicts = new Map<string, string | null>();
+
+/**
+ * Defence in depth for design §3: the providers route refuses private/loopback base URLs unless
+ * ALLOW_PRIVATE_UPSTREAMS=true, and the data plane re-checks before every call (cached per URL), so
+ * a row written under another setting can never reach an internal address. Returns why, or null.
+ */
+export function refusedUpstream(baseUrl: string, allowPrivate: boolean): string | null {
+  const k = `${allowPrivate ? 1 : 0}${baseUrl}`;
+  let v = urlVerdicts.get(k);
+  if (v === undefined) {
+    const check = checkUpstreamUrl(baseUrl, allowPrivate);
+    v = check.ok ? null : check.message;
+    if (urlVerdicts.size > 1024) urlVerdicts.clear();
+    urlVerdicts.set(k, v);
+  }
+  return v;
 }
 
 /** Joins a provider base URL and an API path (`https://api.openai.com/v1` + `/chat/completions`). */
