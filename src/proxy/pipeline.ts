@@ -116,11 +116,35 @@ async function forward(
     createdAt: fx.t0,
   };
   const base = { orgId: fx.orgId, reservationId: verdict.reservationId };
-  const fail = (err: ApiError, status: number) => ({
+  const fail: Fail = (err, status) => ({
     response: proxyErrorResponse(err, spec.flavor, requestId, { "X-Tollgate-Trace-Id": fx.attribution.traceId! }),
     finished: release(c.env, { ...base, status, latencyMs: Date.now() - fx.t0, context }),
   });
 
+  try {
+    return await forwardAdmitted(c, spec, body, verdict, est, fx, fail, base, context);
+  } catch (e) {
+    // Anything unexpected after admission still gives the reservation back.
+    const err = toApiError(e);
+    return fail(err, err.status);
+  }
+}
+
+type Fail = (err: ApiError, status: number) => { response: Response; finished: Promise<unknown> };
+
+async function forwardAdmitted(
+  c: Context<AppEnv>,
+  spec: EndpointSpec,
+  body: Record<string, unknown>,
+  verdict: AdmitOk,
+  est: RequestEstimate,
+  fx: ForwardCtx,
+  fail: Fail,
+  base: { orgId: string; reservationId: string },
+  context: SettleRequest["context"],
+): Promise<{ response: Response; finished: Promise<unknown> }> {
+  const requestId = c.var.requestId;
+  const route = verdict.route;
   if (!spec.providerTypes.includes(route.type)) {
     const hint = route.type === "anthropic" ? "call POST /v1/messages (Anthropic format) for this provider" : "call the OpenAI-format endpoints for this provider";
     return fail(new ApiError("invalid_request", `Model '${body.model as string}' is served by ${route.type} provider '${route.providerName}', which does not speak this endpoint's format: ${hint}`, { param: "model" }), 400);
