@@ -4,7 +4,7 @@
  * passthrough Worker, both Workers served by the `workerd` binary itself (no wrangler, no Miniflare).
  *
  *   1. bundle the gateway (bench/gateway-entry.ts → src/index.ts) and the bench D1 store with esbuild;
- *   2. generate bench/.build/bench.capnp: gateway (+ OrgGate DO, SQLite on local disk), no-op Worker,
+ *   2. generate dist/bench/bench.capnp: gateway (+ OrgGate DO, SQLite on local disk), no-op Worker,
  *      D1 stand-in (bench/d1-shim.js over a SQLite DO), loopback network;
  *   3. start the Node upstream (bench/upstream.mjs) and workerd; apply migrations/*.sql and seed an
  *      org (enterprise plan: no plan RPM), a key, a provider (sealed key) and use a catalog-priced model;
@@ -19,14 +19,15 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import { createServer } from "node:net";
-import { dirname, join, resolve } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { build } from "esbuild";
 import { startUpstream } from "./upstream.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, "..");
-const out = join(here, ".build");
+// Build output goes under dist/ (git-ignored).
+const out = join(root, "dist", "bench");
 // SQLite-backed DOs need localDisk; on tmpfs (/dev/shm) their commits cost memory, not fsyncs.
 // BENCH_STATE_DIR=bench/.state measures on the real disk instead.
 const state = process.env.BENCH_STATE_DIR ? resolve(process.env.BENCH_STATE_DIR) : existsSync("/dev/shm") ? `/dev/shm/tollgate-bench-${process.pid}` : join(here, ".state");
@@ -73,7 +74,7 @@ const config :Workerd.Config = (
     (name = "gateway-nogate", address = "127.0.0.1:${ports.nogate}", http = (), service = "gateway-nogate"),
     (name = "d1", address = "127.0.0.1:${ports.d1}", http = (), service = "d1"),
   ],
-  extensions = [(modules = [(name = "bench:d1-shim", esModule = embed "../d1-shim.js", internal = true)])],
+  extensions = [(modules = [(name = "bench:d1-shim", esModule = embed "${relative(out, join(here, "d1-shim.js"))}", internal = true)])],
 );
 
 const gateway :Workerd.Worker = (
@@ -100,13 +101,13 @@ const gatewayNogate :Workerd.Worker = (
 );
 
 const noop :Workerd.Worker = (
-  modules = [(name = "worker.js", esModule = embed "../noop-worker.js")],
+  modules = [(name = "worker.js", esModule = embed "${relative(out, join(here, "noop-worker.js"))}")],
   compatibilityDate = "2026-10-15",
   bindings = [${text("UPSTREAM", upstreamUrl)}],
 );
 
 const d1 :Workerd.Worker = (
-  modules = [(name = "worker.js", esModule = embed "../d1-store.js")],
+  modules = [(name = "worker.js", esModule = embed "${relative(out, join(here, "d1-store.js"))}")],
   compatibilityDate = "2026-10-15",
   bindings = [(name = "STORE", durableObjectNamespace = "D1Store")],
   durableObjectNamespaces = [(className = "D1Store", uniqueKey = "bench-d1-store", enableSql = true)],
