@@ -1,3 +1,4 @@
+import { SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { costEventOf, createGatewayOrg, gateCounters, OPENAI_UPSTREAM_KEY, sseData, upstreamRecord, v1, waitForSettled } from "./factories/gateway";
 
@@ -101,6 +102,16 @@ describe("OpenAI-format proxying", () => {
     expect(embEv).toMatchObject({ endpoint: "embeddings", input_tokens: 1, output_tokens: 0, estimated: 0 });
     const rsEv = (await costEventOf(org.id, rsId))!;
     expect(rsEv).toMatchObject({ endpoint: "responses", input_tokens: 2, output_tokens: 5, estimated: 0 });
+  });
+
+  it("documents the data-plane routes in the OpenAPI spec", async () => {
+    const res = await SELF.fetch("http://localhost/api/openapi.json");
+    expect(res.status).toBe(200);
+    const spec = (await res.json()) as any;
+    for (const p of ["/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/responses", "/v1/messages"]) expect(spec.paths[p]?.post).toBeTruthy();
+    expect(spec.paths["/v1/models"]?.get).toBeTruthy();
+    expect(spec.components.securitySchemes.bearerAuth).toMatchObject({ type: "http", scheme: "bearer" });
+    expect(spec.paths["/v1/chat/completions"].post.requestBody.content["application/json"].schema.properties.messages).toBeTruthy();
   });
 
   it("refuses an OpenAI-format call to an Anthropic provider with a clear 400 and releases", async () => {

@@ -32,7 +32,7 @@ export const v1AnthropicRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validati
 
 v1AnthropicRoutes.openAPIRegistry.registerPath({
   method: "post",
-  path: "/v1/messages",
+  path: "/messages",
   summary: "Anthropic Messages API (streamed with `stream: true`)",
   tags: ["data plane"],
   request: { body: { content: { "application/json": { schema: MessagesBody } }, required: true } },

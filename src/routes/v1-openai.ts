@@ -96,6 +96,8 @@ const SPECS = {
 /** OpenAI-format data-plane routes, mounted under `/v1`. */
 export const v1OpenaiRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 
+v1OpenaiRoutes.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", { type: "http", scheme: "bearer", description: "A Tollgate virtual key (sk-tg-…)" });
+
 const docs: Array<[string, z.ZodType, string]> = [
   ["/chat/completions", ChatCompletionBody, "Chat completion (streamed with `stream: true`)"],
   ["/completions", CompletionBody, "Legacy text completion"],
@@ -105,7 +107,7 @@ const docs: Array<[string, z.ZodType, string]> = [
 for (const [path, schema, summary] of docs) {
   v1OpenaiRoutes.openAPIRegistry.registerPath({
     method: "post",
-    path: `/v1${path}`,
+    path,
     summary,
     tags: ["data plane"],
     security: [{ bearerAuth: [] }],
@@ -121,7 +123,7 @@ v1OpenaiRoutes.post("/responses", (c) => proxyRequest(c, SPECS.responses));
 
 v1OpenaiRoutes.openAPIRegistry.registerPath({
   method: "get",
-  path: "/v1/models",
+  path: "/models",
   summary: "Models this key may use",
   tags: ["data plane"],
   security: [{ bearerAuth: [] }],
