@@ -7,7 +7,8 @@ import { describe, expect, it } from "vitest";
 import { orgGate } from "../src/durable-objects/org-gate-client";
 import type { AdmitOk } from "../src/durable-objects/gate-protocol";
 import { CATALOG, catalogKeyOf, catalogPrice } from "../src/pricing/catalog";
-import { ceilDivMtok, costOfEstimate, costOfUsage, microsToUsd, usdToMicros } from "../src/pricing/cost";
+import { ceilDivMtok, costOfEstimate, costOfUsage } from "../src/pricing/cost";
+import { formatMicrosFixed, parseUsdToMicros } from "../src/lib/usd";
 import { createOrg, createUser } from "./factories";
 import { admitRequest, createProvider, settleRequest, usage } from "./factories/gate";
 import { createKey } from "./factories/keys";
@@ -101,14 +102,14 @@ describe("cost accuracy", () => {
   });
 
   it("parses USD to micros without floats", () => {
-    expect(usdToMicros("12.5")).toBe(12_500_000);
-    expect(usdToMicros("0.000001")).toBe(1);
-    expect(usdToMicros(0.1)).toBe(100_000);
-    expect(usdToMicros(500)).toBe(500_000_000);
-    expect(usdToMicros("1.0000001")).toBeNull();
-    expect(usdToMicros("-1")).toBeNull();
-    expect(usdToMicros("1e3")).toBeNull();
-    expect(microsToUsd(1_500_001)).toBe("1.500001");
+    expect(parseUsdToMicros("12.5")).toBe(12_500_000);
+    expect(parseUsdToMicros("0.000001")).toBe(1);
+    expect(parseUsdToMicros(0.1)).toBe(100_000);
+    expect(parseUsdToMicros(500)).toBe(500_000_000);
+    expect(parseUsdToMicros("1.0000001")).toBeNull();
+    expect(parseUsdToMicros("-1")).toBeNull();
+    expect(parseUsdToMicros("1e3")).toBeNull();
+    expect(formatMicrosFixed(1_500_001)).toBe("1.500001");
   });
 
   it("the gate settles an Anthropic request at exactly the hand-computed cost", async () => {

@@ -1,7 +1,8 @@
 /** Denials and upstream failures map to the documented statuses, codes, fields and headers. */
 import { describe, expect, it } from "vitest";
 import type { Denial } from "../src/durable-objects/gate-protocol";
-import { denialToError, formatUsd } from "../src/proxy/denial";
+import { denialToError } from "../src/proxy/denial";
+import { formatUsdLabel } from "../src/lib/usd";
 import { proxyErrorResponse } from "../src/proxy/error-response";
 import { formatResetDuration } from "../src/proxy/headers";
 import { upstreamErrorToApiError } from "../src/proxy/upstream";
@@ -41,7 +42,7 @@ describe("denial → error", () => {
   });
 
   it("formats money and reset durations", () => {
-    expect(formatUsd(1_234_567_890)).toBe("$1,234.56");
+    expect(formatUsdLabel(1_234_567_890)).toBe("$1,234.56");
     expect(formatResetDuration(20)).toBe("20ms");
     expect(formatResetDuration(1000)).toBe("1s");
     expect(formatResetDuration(360_000)).toBe("6m0s");

@@ -6,13 +6,13 @@
 import { getDb } from "../db/client";
 import { listAlertRecipients } from "../db/budgets";
 import { getConfig, type Env } from "../env";
-import { microsToDollarsLabel } from "../pricing/cost";
+import { formatUsdLabel } from "../lib/usd";
 import { sendEmail } from "../services/mailer";
 import type { BudgetEventRow } from "./gate-outbox";
 
 function describe(e: BudgetEventRow): { subject: string; text: string } {
-  const limit = e.limit_micros === null ? "no limit" : microsToDollarsLabel(e.limit_micros);
-  const spent = microsToDollarsLabel(e.spent_micros);
+  const limit = e.limit_micros === null ? "no limit" : formatUsdLabel(e.limit_micros);
+  const spent = formatUsdLabel(e.spent_micros);
   const target = `budget ${e.budget_id}${e.scope_id ? ` (${e.scope_id})` : ""}`;
   switch (e.kind) {
     case "threshold":

@@ -4,14 +4,8 @@
  */
 import type { Denial } from "../durable-objects/gate-protocol";
 import { ApiError } from "../errors";
+import { formatUsdLabel } from "../lib/usd";
 
-/** `$1,234.56` from integer micro-dollars (display only; integer arithmetic, no floats). */
-export function formatUsd(micros: number): string {
-  const neg = micros < 0;
-  const cents = Math.floor(Math.abs(micros) / 10_000);
-  const dollars = Math.floor(cents / 100).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ",");
-  return `${neg ? "-" : ""}$${dollars}.${String(cents % 100).padStart(2, "0")}`;
-}
 
 const PERIOD_LABEL = { daily: "Daily", weekly: "Weekly", monthly: "Monthly", total: "Total" } as const;
 const KEY_REASON = {
@@ -43,7 +37,7 @@ export function denialToError(d: Denial): ApiError {
       const what =
         d.source === "plan_cap" ? "The plan's monthly spend cap" : d.source === "prepaid" ? "The prepaid balance" : `${PERIOD_LABEL[d.period]} budget of ${d.label}`;
       const resets = d.resetsAt ? `; resets ${d.resetsAt}` : "";
-      return new ApiError("budget_exceeded", `${what} exhausted (${formatUsd(used)} of ${formatUsd(d.limitMicros)})${resets}`, {
+      return new ApiError("budget_exceeded", `${what} exhausted (${formatUsdLabel(used)} of ${formatUsdLabel(d.limitMicros)})${resets}`, {
         source: d.source,
         scope: d.scope,
         scope_id: d.scopeId,

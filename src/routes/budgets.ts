@@ -17,7 +17,7 @@ import { ApiError, validationHook } from "../errors";
 import { newId } from "../lib/ids";
 import { orgRoute } from "../lib/route";
 import { planOf } from "../plans";
-import { microsToUsd, usdToMicros } from "../pricing/cost";
+import { formatMicrosFixed, parseUsdToMicros } from "../lib/usd";
 
 const orgParams = z.object({ orgId: z.string() });
 const budgetParams = orgParams.extend({ budgetId: z.string() });
@@ -106,10 +106,10 @@ const body = <T extends z.ZodType>(schema: T) => ({ content: { "application/json
 
 function present(b: BudgetRow) {
   return {
-    id: b.id, scope: b.scope, scope_id: b.scopeId, limit_micros: b.limitMicros, limit_usd: b.limitMicros === null ? null : microsToUsd(b.limitMicros),
+    id: b.id, scope: b.scope, scope_id: b.scopeId, limit_micros: b.limitMicros, limit_usd: b.limitMicros === null ? null : formatMicrosFixed(b.limitMicros),
     period: b.period, mode: b.mode, rpm: b.rpm, tpm: b.tpm, alert_thresholds: b.alertThresholds,
     velocity: b.velocityLimitMicros !== null && b.velocityWindowSeconds !== null
-      ? { limit_micros: b.velocityLimitMicros, limit_usd: microsToUsd(b.velocityLimitMicros), window_seconds: b.velocityWindowSeconds, cooldown_seconds: b.velocityCooldownSeconds ?? 300 }
+      ? { limit_micros: b.velocityLimitMicros, limit_usd: formatMicrosFixed(b.velocityLimitMicros), window_seconds: b.velocityWindowSeconds, cooldown_seconds: b.velocityCooldownSeconds ?? 300 }
       : null,
     created_by: b.createdBy, created_at: new Date(b.createdAt).toISOString(), updated_at: new Date(b.updatedAt).toISOString(),
   };
@@ -122,7 +122,7 @@ const auditView = (b: BudgetRow) => {
 };
 
 function parseUsd(value: string | number, param: string): number {
-  const micros = usdToMicros(value);
+  const micros = parseUsdToMicros(value);
   if (micros === null) throw new ApiError("invalid_request", `${param}: expected a non-negative USD amount with at most 6 decimals`, { param });
   return micros;
 }
@@ -328,7 +328,7 @@ export const budgetsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHo
       if (!s.ok) throw new ApiError("not_found", "Budget not found", { param: "budgetId" });
       return c.json({
         budget_id: b.id, spent_micros: s.spentMicros, reserved_micros: s.reservedMicros, limit_micros: s.limitMicros,
-        spent_usd: microsToUsd(s.spentMicros), limit_usd: s.limitMicros === null ? null : microsToUsd(s.limitMicros),
+        spent_usd: formatMicrosFixed(s.spentMicros), limit_usd: s.limitMicros === null ? null : formatMicrosFixed(s.limitMicros),
         period_start: s.periodStart, resets_at: s.resetsAt, instances: s.instances,
         breaker: { tripped: s.breaker.tripped, tripped_until: s.breaker.trippedUntil },
       }, 200);

@@ -13,7 +13,7 @@ import { orgGate } from "../durable-objects/org-gate-client";
 import { ApiError, validationHook } from "../errors";
 import { orgRoute } from "../lib/route";
 import { CATALOG, type CatalogEntry } from "../pricing/catalog";
-import { microsToUsd, usdToMicros } from "../pricing/cost";
+import { formatMicrosFixed, parseUsdToMicros } from "../lib/usd";
 
 const orgParams = z.object({ orgId: z.string() });
 const modelParams = orgParams.extend({
@@ -56,12 +56,12 @@ const priceSchema = z
   .openapi("ModelPrice");
 
 const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
-const usdOrNull = (m: number | null | undefined) => (m === null || m === undefined ? null : microsToUsd(m));
+const usdOrNull = (m: number | null | undefined) => (m === null || m === undefined ? null : formatMicrosFixed(m));
 
 function fromCatalog(model: string, e: CatalogEntry) {
   return {
-    model, source: "catalog" as const, provider: e.provider, input_usd: microsToUsd(e.inputPerMtok), cached_input_usd: microsToUsd(e.cachedInputPerMtok),
-    cache_write_usd: microsToUsd(e.cacheWritePerMtok), cache_write_1h_usd: microsToUsd(e.cacheWrite1hPerMtok), output_usd: microsToUsd(e.outputPerMtok),
+    model, source: "catalog" as const, provider: e.provider, input_usd: formatMicrosFixed(e.inputPerMtok), cached_input_usd: formatMicrosFixed(e.cachedInputPerMtok),
+    cache_write_usd: formatMicrosFixed(e.cacheWritePerMtok), cache_write_1h_usd: formatMicrosFixed(e.cacheWrite1hPerMtok), output_usd: formatMicrosFixed(e.outputPerMtok),
     input_micros_per_mtok: e.inputPerMtok, output_micros_per_mtok: e.outputPerMtok, max_output_tokens: e.maxOutputTokens || null, catalog: null,
   };
 }
@@ -69,15 +69,15 @@ function fromCatalog(model: string, e: CatalogEntry) {
 function fromOverride(o: PriceOverrideRow) {
   const cat = CATALOG[o.model];
   return {
-    model: o.model, source: "override" as const, provider: cat?.provider ?? null, input_usd: microsToUsd(o.inputPerMtok),
+    model: o.model, source: "override" as const, provider: cat?.provider ?? null, input_usd: formatMicrosFixed(o.inputPerMtok),
     cached_input_usd: usdOrNull(o.cachedInputPerMtok), cache_write_usd: usdOrNull(o.cacheWritePerMtok), cache_write_1h_usd: usdOrNull(o.cacheWrite1hPerMtok),
-    output_usd: microsToUsd(o.outputPerMtok), input_micros_per_mtok: o.inputPerMtok, output_micros_per_mtok: o.outputPerMtok,
-    max_output_tokens: o.maxOutputTokens, catalog: cat ? { input_usd: microsToUsd(cat.inputPerMtok), output_usd: microsToUsd(cat.outputPerMtok) } : null,
+    output_usd: formatMicrosFixed(o.outputPerMtok), input_micros_per_mtok: o.inputPerMtok, output_micros_per_mtok: o.outputPerMtok,
+    max_output_tokens: o.maxOutputTokens, catalog: cat ? { input_usd: formatMicrosFixed(cat.inputPerMtok), output_usd: formatMicrosFixed(cat.outputPerMtok) } : null,
   };
 }
 
 function price(value: string | number, param: string): number {
-  const micros = usdToMicros(value);
+  const micros = parseUsdToMicros(value);
   if (micros === null) throw new ApiError("invalid_request", `${param}: expected a non-negative USD amount per million tokens (at most 6 decimals)`, { param });
   return micros;
 }

@@ -8,7 +8,7 @@ import { getDb } from "../db/client";
 import { aggregateUsage, decodeEventCursor, encodeEventCursor, listCostEvents, type CostEventRow, type UsageAggregate, type UsageGroupBy } from "../db/usage";
 import { ApiError, validationHook } from "../errors";
 import { orgRoute } from "../lib/route";
-import { microsToUsd } from "../pricing/cost";
+import { formatMicrosFixed } from "../lib/usd";
 
 const orgParams = z.object({ orgId: z.string() });
 const GROUPS = ["day", "model", "key", "team", "customer", "tag"] as const;
@@ -93,7 +93,7 @@ const EMPTY: UsageAggregate = {
 
 function presentAggregate(a: UsageAggregate) {
   const { group: _g, ...rest } = a;
-  return { ...rest, cost_usd: microsToUsd(a.cost_micros) };
+  return { ...rest, cost_usd: formatMicrosFixed(a.cost_micros) };
 }
 
 function presentEvent(e: CostEventRow) {
@@ -101,7 +101,7 @@ function presentEvent(e: CostEventRow) {
     request_id: e.requestId, key_id: e.keyId, team_id: e.teamId, customer_id: e.customerId, tags: e.tags ?? {}, trace_id: e.traceId,
     provider: e.provider, model: e.model, endpoint: e.endpoint, status: e.status, input_tokens: e.inputTokens, cached_input_tokens: e.cachedInputTokens,
     cache_write_tokens: e.cacheWriteTokens, output_tokens: e.outputTokens, reasoning_tokens: e.reasoningTokens, cost_micros: e.costMicros,
-    cost_usd: microsToUsd(e.costMicros), latency_ms: e.latencyMs, ttfb_ms: e.ttfbMs, estimated: e.estimated, created_at: new Date(e.createdAt).toISOString(),
+    cost_usd: formatMicrosFixed(e.costMicros), latency_ms: e.latencyMs, ttfb_ms: e.ttfbMs, estimated: e.estimated, created_at: new Date(e.createdAt).toISOString(),
   };
 }
 
@@ -155,7 +155,7 @@ export const usageRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook
       if (q.group_by) {
         out += csvLine([q.group_by, "requests", "errors", "input_tokens", "output_tokens", "cached_input_tokens", "cost_micros", "cost_usd", "avg_latency_ms", "p50_latency_ms", "p95_latency_ms"]);
         for (const g of await aggregateUsage(db, orgId, range, q.group_by as UsageGroupBy, CSV_MAX_ROWS)) {
-          out += csvLine([g.group, g.requests, g.errors, g.input_tokens, g.output_tokens, g.cached_input_tokens, g.cost_micros, microsToUsd(g.cost_micros), g.avg_latency_ms, g.p50_latency_ms, g.p95_latency_ms]);
+          out += csvLine([g.group, g.requests, g.errors, g.input_tokens, g.output_tokens, g.cached_input_tokens, g.cost_micros, formatMicrosFixed(g.cost_micros), g.avg_latency_ms, g.p50_latency_ms, g.p95_latency_ms]);
         }
       } else {
         const cols = ["created_at", "request_id", "key_id", "team_id", "customer_id", "tags", "trace_id", "provider", "model", "endpoint", "status",
