@@ -12,6 +12,13 @@ import { authEmailRoutes } from "./routes/auth-email";
 import { devRoutes } from "./routes/dev";
 import { healthRoutes } from "./routes/health";
 import { managementTokenRoutes } from "./routes/management-tokens";
+import { invitationAcceptRoutes } from "./routes/invitation-accept";
+import { invitationRoutes } from "./routes/invitations";
+import { inviteLinkRoutes } from "./routes/invite-link";
+import { memberRoutes } from "./routes/members";
+import { orgMembershipRoutes } from "./routes/org-membership";
+import { orgSettingsRoutes } from "./routes/org-settings";
+import { orgRoutes } from "./routes/orgs";
 
 export { OrgGate } from "./durable-objects/org-gate";
 
@@ -25,6 +32,13 @@ app.route("/api", authRoutes);
 app.route("/api", authEmailRoutes);
 app.route("/api", managementTokenRoutes);
 app.route("/api", devRoutes);
+app.route("/api", orgRoutes);
+app.route("/api", orgMembershipRoutes);
+app.route("/api", orgSettingsRoutes);
+app.route("/api", memberRoutes);
+app.route("/api", invitationRoutes);
+app.route("/api", invitationAcceptRoutes);
+app.route("/", inviteLinkRoutes);
 
 app.doc31("/api/openapi.json", {
   openapi: "3.1.0",

@@ -1,0 +1,161 @@
+/**
+ * Org settings (design §4): name, slug, branding, data policy, invitation expiry, Slack webhook, alert emails.
+ * Everything but name/slug is stored in `orgs.settings` (JSON, type `OrgSettings`).
+ */
+import { OpenAPIHono, z } from "@hono/zod-openapi";
+import type { AppEnv } from "../app-env";
+import { auditActorOf, auditInsert } from "../db/audit";
+import { getDb } from "../db/client";
+import { findOrg, isUniqueViolation, updateOrg, type OrgRow } from "../db/orgs";
+import type { OrgSettings } from "../db/schema";
+import { orgGate } from "../durable-objects/org-gate-client";
+import type { Config } from "../env";
+import { ApiError, validationHook } from "../errors";
+import { orgRoute } from "../lib/route";
+import { assertSlugFree, assertTeamOrg, OrgNameSchema, SlugSchema } from "./orgs";
+
+const OrgIdParam = z.object({ orgId: z.string().openapi({ param: { name: "orgId", in: "path" } }) });
+const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
+
+const SettingsSchema = z
+  .object({
+    name: z.string(),
+    slug: z.string(),
+    kind: z.enum(["personal", "team"]),
+    branding: z.object({ logo_url: z.string().nullable(), primary_color: z.string().nullable() }),
+    data_policy: z.object({ store_prompts: z.boolean(), retention_days: z.number().int().nullable() }),
+    invitation_expiry_days: z.number().int(),
+    slack_webhook_url: z.string().nullable().openapi({ description: "Masked: the webhook URL is a credential and is never returned whole" }),
+    slack_webhook_configured: z.boolean(),
+    alert_emails: z.array(z.string()),
+  })
+  .openapi("OrgSettings");
+
+const httpsUrl = (what: string) =>
+  z
+    .url({ message: `${what} must be a URL` })
+    .max(2048)
+    .refine((u) => u.startsWith("https://"), { message: `${what} must use https` });
+
+const SettingsPatchSchema = z
+  .object({
+    name: OrgNameSchema.optional(),
+    slug: SlugSchema.optional(),
+    branding: z
+      .object({
+        logo_url: httpsUrl("logo_url").nullable().optional(),
+        primary_color: z.string().regex(/^#[0-9a-fA-F]{6}$/, "primary_color must be a hex color like #1a2b3c").nullable().optional(),
+      })
+      .strict()
+      .optional(),
+    data_policy: z
+      .object({ store_prompts: z.boolean().optional(), retention_days: z.number().int().min(1).max(3650).nullable().optional() })
+      .strict()
+      .optional(),
+    invitation_expiry_days: z.number().int().min(1, "invitation_expiry_days must be 1–90").max(90, "invitation_expiry_days must be 1–90").optional(),
+    slack_webhook_url: httpsUrl("slack_webhook_url").nullable().optional(),
+    alert_emails: z.array(z.email().max(254).toLowerCase()).max(20, "at most 20 alert emails").optional(),
+  })
+  .strict();
+
+/** Slack webhook URLs embed a secret: show only the host and the last 4 characters. */
+function maskUrl(url: string | null | undefined): string | null {
+  if (!url) return null;
+  return `${new URL(url).origin}/…${url.slice(-4)}`;
+}
+
+function isPrivateHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, "").toLowerCase();
+  return (
+    h === "localhost" || h.endsWith(".localhost") || h.endsWith(".internal") || h === "::1" || h.startsWith("fc") || h.startsWith("fd") || h.startsWith("fe80") ||
+    /^(127|10|0)\./.test(h) || /^192\.168\./.test(h) || /^169\.254\./.test(h) || /^172\.(1[6-9]|2\d|3[01])\./.test(h)
+  );
+}
+
+/** The settings view with defaults filled in. */
+function settingsView(org: OrgRow, cfg: Config): z.infer<typeof SettingsSchema> {
+  const s = org.settings ?? {};
+  return {
+    name: org.name,
+    slug: org.slug,
+    kind: org.kind,
+    branding: { logo_url: s.branding?.logo_url ?? null, primary_color: s.branding?.primary_color ?? null },
+    data_policy: { store_prompts: s.data_policy?.store_prompts ?? false, retention_days: s.data_policy?.retention_days ?? null },
+    invitation_expiry_days: s.invitation_expiry_days ?? cfg.INVITE_EXPIRY_DAYS,
+    slack_webhook_url: maskUrl(s.slack_webhook_url),
+    slack_webhook_configured: Boolean(s.slack_webhook_url),
+    alert_emails: s.alert_emails ?? [],
+  };
+}
+
+/** What the audit trail records of the settings: the view, already masked. */
+const auditable = (org: OrgRow, cfg: Config) => {
+  const { slack_webhook_configured: _, ...rest } = settingsView(org, cfg);
+  return rest;
+};
+
+export const orgSettingsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+  .openapi(
+    orgRoute("viewer", {
+      method: "get",
+      path: "/orgs/{orgId}/settings",
+      tags: ["settings"],
+      summary: "The organization's settings",
+      request: { params: OrgIdParam },
+      responses: { 200: json(SettingsSchema, "Settings") },
+    }),
+    async (c) => {
+      const org = await findOrg(getDb(c.env.DB), c.var.org.orgId);
+      if (!org) throw new ApiError("not_found", "Organization not found");
+      return c.json(settingsView(org, c.var.config), 200);
+    },
+  )
+  .openapi(
+    orgRoute("admin", {
+      method: "patch",
+      path: "/orgs/{orgId}/settings",
+      tags: ["settings"],
+      summary: "Change settings; omitted fields stay, null clears",
+      request: { params: OrgIdParam, body: { required: true, content: { "application/json": { schema: SettingsPatchSchema } } } },
+      responses: { 200: json(SettingsSchema, "Updated settings") },
+    }),
+    async (c) => {
+      const { orgId, orgKind } = c.var.org;
+      const body = c.req.valid("json");
+      const cfg = c.var.config;
+      const db = getDb(c.env.DB);
+      const org = await findOrg(db, orgId);
+      if (!org) throw new ApiError("not_found", "Organization not found");
+      const renames = (body.name !== undefined && body.name !== org.name) || (body.slug !== undefined && body.slug !== org.slug);
+      if (renames) assertTeamOrg(orgKind, "renamed");
+      if (body.slug !== undefined && body.slug !== org.slug) await assertSlugFree(db, body.slug, orgId);
+      if (body.slack_webhook_url && !cfg.ALLOW_PRIVATE_UPSTREAMS && isPrivateHost(new URL(body.slack_webhook_url).hostname)) {
+        throw new ApiError("invalid_request", "slack_webhook_url must not point to a private or loopback address", { param: "slack_webhook_url" });
+      }
+
+      const cur: OrgSettings = org.settings ?? {};
+      const next: OrgSettings = { ...cur };
+      if (body.branding) next.branding = { ...cur.branding, ...body.branding };
+      if (body.data_policy) next.data_policy = { store_prompts: cur.data_policy?.store_prompts ?? false, ...cur.data_policy, ...body.data_policy };
+      if (body.invitation_expiry_days !== undefined) next.invitation_expiry_days = body.invitation_expiry_days;
+      if (body.slack_webhook_url !== undefined) next.slack_webhook_url = body.slack_webhook_url;
+      if (body.alert_emails !== undefined) next.alert_emails = [...new Set(body.alert_emails)];
+      const updated: OrgRow = { ...org, name: body.name ?? org.name, slug: body.slug ?? org.slug, settings: next };
+      const before = auditable(org, cfg);
+      const after = auditable(updated, cfg);
+      if (JSON.stringify(before) === JSON.stringify(after) && JSON.stringify(cur) === JSON.stringify(next)) return c.json(settingsView(org, cfg), 200);
+
+      try {
+        await db.batch([
+          updateOrg(db, orgId, { name: updated.name, slug: updated.slug, settings: next }),
+          auditInsert(db, orgId, auditActorOf(c), { action: "org.settings.update", targetType: "org", targetId: orgId, before, after }),
+        ]);
+      } catch (err) {
+        if (isUniqueViolation(err, "orgs.slug")) throw new ApiError("conflict", `The slug '${body.slug}' is already taken`, { param: "slug" });
+        throw err;
+      }
+      // Data policy and alert settings are read by the gate: reload them before answering.
+      await orgGate(c.env, orgId).refresh(orgId, ["org"]);
+      return c.json(settingsView((await findOrg(db, orgId))!, cfg), 200);
+    },
+  );

@@ -1,0 +1,96 @@
+import { describe, expect, it } from "vitest";
+import { call, createOrg, createOrgWithCast, createUser, snapshotTable } from "./factories";
+import { auditRows } from "./factories/orgs";
+
+const SLACK = "https://hooks.slack.com/services/T000/B000/XXXXsecretXXXXabcd";
+
+describe("org settings", () => {
+  it("reads defaults for every role", async () => {
+    const { org, viewer } = await createOrgWithCast();
+    const res = await call(viewer, "GET", `/api/orgs/${org.id}/settings`);
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({
+      name: org.name, slug: org.slug, kind: "team",
+      branding: { logo_url: null, primary_color: null },
+      data_policy: { store_prompts: false, retention_days: null },
+      invitation_expiry_days: 7,
+      slack_webhook_url: null, slack_webhook_configured: false, alert_emails: [],
+    });
+  });
+
+  it("lets an admin change them, merges partial objects, masks the Slack URL and writes one audit row", async () => {
+    const { org, admin } = await createOrgWithCast();
+    const res = await call(admin, "PATCH", `/api/orgs/${org.id}/settings`, {
+      branding: { primary_color: "#12ab34" },
+      data_policy: { store_prompts: true, retention_days: 14 },
+      invitation_expiry_days: 3,
+      slack_webhook_url: SLACK,
+      alert_emails: ["Finance@Example.com", "finance@example.com", "cto@example.com"],
+    });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({
+      branding: { logo_url: null, primary_color: "#12ab34" },
+      data_policy: { store_prompts: true, retention_days: 14 },
+      invitation_expiry_days: 3,
+      slack_webhook_configured: true,
+      alert_emails: ["finance@example.com", "cto@example.com"],
+    });
+    expect(res.body.slack_webhook_url).toBe("https://hooks.slack.com/…abcd");
+    const second = await call(admin, "PATCH", `/api/orgs/${org.id}/settings`, { branding: { logo_url: "https://cdn.example.com/logo.png" } });
+    expect(second.body.branding).toEqual({ logo_url: "https://cdn.example.com/logo.png", primary_color: "#12ab34" });
+    const audit = await auditRows(org.id, "org.settings.update");
+    expect(audit).toHaveLength(2);
+    expect(audit[0]).toMatchObject({ actor_id: admin.id, actor_ip: "203.0.113.7" });
+    expect(audit[0]!.after).not.toContain("XXXXsecret");
+  });
+
+  it("uses the org's invitation expiry for new invitations", async () => {
+    const { org, owner } = await createOrgWithCast();
+    await call(owner, "PATCH", `/api/orgs/${org.id}/settings`, { invitation_expiry_days: 2 });
+    const res = await call(owner, "POST", `/api/orgs/${org.id}/invitations`, { email: `exp-${Date.now()}@example.com`, role: "viewer" });
+    expect(res.status).toBe(201);
+    const days = (Date.parse(res.body.expires_at) - Date.now()) / 86_400_000;
+    expect(days).toBeGreaterThan(1.99);
+    expect(days).toBeLessThanOrEqual(2);
+  });
+
+  it("refuses bad values with 400 naming the field and changes nothing", async () => {
+    const { org, owner } = await createOrgWithCast();
+    const before = await snapshotTable("orgs");
+    for (const [body, param] of [
+      [{ invitation_expiry_days: 0 }, "invitation_expiry_days"],
+      [{ invitation_expiry_days: 91 }, "invitation_expiry_days"],
+      [{ slack_webhook_url: "http://hooks.slack.com/services/x" }, "slack_webhook_url"],
+      [{ branding: { primary_color: "red" } }, "branding.primary_color"],
+      [{ alert_emails: ["not-an-email"] }, "alert_emails.0"],
+      [{ data_policy: { retention_days: -1 } }, "data_policy.retention_days"],
+    ] as const) {
+      const res = await call(owner, "PATCH", `/api/orgs/${org.id}/settings`, body);
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      expect(res.body.error.param).toBe(param);
+    }
+    expect(await snapshotTable("orgs")).toEqual(before);
+  });
+
+  it("is admin+ to change: members and viewers get 403, strangers 404, and nothing changes", async () => {
+    const { org, member, viewer } = await createOrgWithCast();
+    const stranger = await createUser();
+    const before = await snapshotTable("orgs");
+    const auditBefore = await auditRows(org.id);
+    expect((await call(member, "PATCH", `/api/orgs/${org.id}/settings`, { invitation_expiry_days: 9 })).status).toBe(403);
+    expect((await call(viewer, "PATCH", `/api/orgs/${org.id}/settings`, { invitation_expiry_days: 9 })).status).toBe(403);
+    expect((await call(stranger, "PATCH", `/api/orgs/${org.id}/settings`, { invitation_expiry_days: 9 })).status).toBe(404);
+    expect((await call(stranger, "GET", `/api/orgs/${org.id}/settings`)).status).toBe(404);
+    expect(await snapshotTable("orgs")).toEqual(before);
+    expect(await auditRows(org.id)).toEqual(auditBefore);
+  });
+
+  it("keeps a personal org's name but lets its owner change other settings", async () => {
+    const user = await createUser();
+    const personal = await createOrg(user, { kind: "personal" });
+    expect((await call(user, "PATCH", `/api/orgs/${personal.id}/settings`, { name: "Other" })).status).toBe(403);
+    const ok = await call(user, "PATCH", `/api/orgs/${personal.id}/settings`, { alert_emails: [user.email] });
+    expect(ok.status).toBe(200);
+    expect(ok.body.name).toBe(personal.name);
+  });
+});
