@@ -20,13 +20,12 @@ export async function signUp(page: Page, name: string, email: string) {
   await page.getByRole("heading", { name: "Overview" }).waitFor();
 }
 
-/** `fetch` from inside the page: same origin, the page's session cookie, a browser-set Origin header. */
+/** `fetch` from inside the page (credentials default to same-origin): the page's session cookie, a browser-set Origin header. */
 export async function apiAsPage(page: Page, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
   return page.evaluate(
     async ({ method, path, body }) => {
       const res = await fetch(`/api${path}`, {
         method,
-        credentials: "same-origin",
         headers: body === undefined ? {} : { "content-type": "application/json" },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
