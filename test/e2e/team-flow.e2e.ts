@@ -83,8 +83,8 @@ describe.sequential("team flow", () => {
       await owner.getByLabel("Email address").fill(email);
       await owner.getByLabel("Role", { exact: true }).selectOption(role);
       await owner.getByRole("button", { name: "Send invite" }).click();
-      await owner.getByRole("cell", { name: email }).first().waitFor();
-      expect(await owner.getByRole("cell", { name: email }).count()).toBe(1);
+      await owner.getByRole("cell", { name: email, exact: true }).first().waitFor();
+      expect(await owner.getByRole("cell", { name: email, exact: true }).count()).toBe(1);
     }
     await screenshot(owner, "members-pending");
   });
@@ -110,7 +110,7 @@ describe.sequential("team flow", () => {
     await member.getByRole("button", { name: /Copied/ }).waitFor();
     await screenshot(member, "key-created-once");
     await member.getByRole("button", { name: "I've saved it" }).click();
-    await member.getByRole("cell", { name: new RegExp(keyName) }).waitFor();
+    await member.getByRole("cell", { name: new RegExp(`^${keyName}`) }).waitFor();
     expect(await member.content()).not.toContain(secret);
   });
 
@@ -162,7 +162,7 @@ describe.sequential("team flow", () => {
     const teamKeyFetches: number[] = [];
     member.on("request", (r) => r.url().includes(`/api/orgs/${orgId}/keys`) && teamKeyFetches.push(Date.now()));
     await member.goto(`/orgs/${orgId}/keys`);
-    await member.getByRole("cell", { name: new RegExp(keyName) }).waitFor();
+    await member.getByRole("cell", { name: new RegExp(`^${keyName}`) }).waitFor();
     const switchTo = async (name: RegExp) => {
       await member.getByRole("button", { name: /Switch organization/ }).click();
       await member.getByRole("menuitemradio", { name }).click();
@@ -171,7 +171,7 @@ describe.sequential("team flow", () => {
     await member.waitForURL((u) => orgIdOf(u.toString()) !== orgId);
     await member.getByRole("link", { name: "API keys" }).click();
     await member.getByText("No API keys yet").waitFor();
-    expect(await member.getByRole("cell", { name: new RegExp(keyName) }).count()).toBe(0);
+    expect(await member.getByRole("cell", { name: new RegExp(`^${keyName}`) }).count()).toBe(0);
     await screenshot(member, "keys-personal-after-switch");
 
     // Back to the team org, client-side: its key list was dropped on switch, so it is fetched again
@@ -180,7 +180,7 @@ describe.sequential("team flow", () => {
     await switchTo(new RegExp(orgName));
     await member.waitForURL((u) => orgIdOf(u.toString()) === orgId);
     await member.getByRole("link", { name: "API keys" }).click();
-    await member.getByRole("cell", { name: new RegExp(keyName) }).waitFor();
+    await member.getByRole("cell", { name: new RegExp(`^${keyName}`) }).waitFor();
     expect(teamKeyFetches.length).toBeGreaterThan(before);
     expect(member.consoleErrors).toEqual([]);
   });
