@@ -12,6 +12,8 @@ export interface Env {
   APP_URL: string;
   SESSION_TTL_HOURS: string;
   MAX_BODY_BYTES: string;
+  /** "true": `/invite/:token` redirects to the dashboard's accept page instead of the Worker-rendered one. */
+  DASHBOARD_ACCEPT_REDIRECT?: string;
   SESSION_SIGNING_KEYS: string;
   ENCRYPTION_KEY: string;
   SENDGRID_API_KEY?: string;
@@ -27,6 +29,7 @@ const configSchema = z.object({
   APP_URL: z.url(),
   SESSION_TTL_HOURS: z.coerce.number().int().min(1).max(24 * 90),
   MAX_BODY_BYTES: z.coerce.number().int().min(1024),
+  DASHBOARD_ACCEPT_REDIRECT: z.enum(["true", "false"]).default("false").transform((v) => v === "true"),
   SESSION_SIGNING_KEYS: z
     .string()
     .min(1, "SESSION_SIGNING_KEYS is required (kid:base64secret[,kid:base64secret…])")

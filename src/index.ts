@@ -19,6 +19,10 @@ import { memberRoutes } from "./routes/members";
 import { orgMembershipRoutes } from "./routes/org-membership";
 import { orgSettingsRoutes } from "./routes/org-settings";
 import { orgRoutes } from "./routes/orgs";
+import { auditLogRoutes } from "./routes/audit-log";
+import { keysRoutes } from "./routes/keys";
+import { providersRoutes } from "./routes/providers";
+import { teamsRoutes } from "./routes/teams";
 
 export { OrgGate } from "./durable-objects/org-gate";
 
@@ -39,6 +43,10 @@ app.route("/api", memberRoutes);
 app.route("/api", invitationRoutes);
 app.route("/api", invitationAcceptRoutes);
 app.route("/", inviteLinkRoutes);
+app.route("/api", teamsRoutes);
+app.route("/api", keysRoutes);
+app.route("/api", providersRoutes);
+app.route("/api", auditLogRoutes);
 
 app.doc31("/api/openapi.json", {
   openapi: "3.1.0",

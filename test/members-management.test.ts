@@ -149,6 +149,16 @@ describe("removing members", () => {
     expect(teamRows.results).toEqual([]);
   });
 
+  it("revokes the management tokens the removed admin created, so their automation stops with them", async () => {
+    const { org, owner, admin } = await createOrgWithCast();
+    const created = await call(admin, "POST", `/api/orgs/${org.id}/management-tokens`, { name: "ci", role: "member" });
+    expect(created.status).toBe(201);
+    const token = { token: created.body.token as string };
+    expect((await call(token, "GET", `/api/orgs/${org.id}/members`)).status).toBe(200);
+    expect((await call(owner, "DELETE", `/api/orgs/${org.id}/members/${admin.id}`)).status).toBe(200);
+    expect((await call(token, "GET", `/api/orgs/${org.id}/members`)).status).toBe(401);
+  });
+
   it("refuses self removal, admin vs admin and the owner; the preview says why", async () => {
     const { org, owner, admin } = await createOrgWithCast();
     const admin2 = await createMember(org, "admin");

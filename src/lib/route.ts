@@ -13,7 +13,8 @@ type BaseRoute = Omit<RouteConfig, "middleware">;
 export function orgRoute<R extends BaseRoute>(minRole: Role, route: R, opts: { creatorMayAct?: Role } = {}) {
   return createRoute({
     ...route,
-    middleware: requireOrgRole(minRole),
+    // With creatorMayAct the middleware admits the lower role; the handler then checks who created the object.
+    middleware: requireOrgRole(opts.creatorMayAct ?? minRole),
     "x-tollgate-auth": "org",
     "x-tollgate-min-role": minRole,
     ...(opts.creatorMayAct ? { "x-tollgate-creator-role": opts.creatorMayAct } : {}),

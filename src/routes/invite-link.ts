@@ -13,7 +13,6 @@ import { publicRoute } from "../lib/route";
 import { findInvitationByToken, maskEmail, unusableMessage, type TokenInvitation } from "../services/invitation-lookup";
 
 /** Optional var (not in the validated config yet): "true" hands the link to the dashboard's accept page. */
-type InviteLinkEnv = Env & { DASHBOARD_ACCEPT_REDIRECT?: string };
 
 function esc(s: string): string {
   return s.replace(/[&<>"']/g, (ch) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[ch]!);
@@ -72,7 +71,7 @@ export const inviteLinkRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validatio
     // The token is in the URL: never leak it through Referer, caches or frames.
     c.header("Referrer-Policy", "no-referrer");
     c.header("Cache-Control", "no-store");
-    if ((c.env as InviteLinkEnv).DASHBOARD_ACCEPT_REDIRECT === "true") return c.redirect(`${appUrl}/accept-invite?token=${encodeURIComponent(token)}`, 302);
+    if (c.var.config.DASHBOARD_ACCEPT_REDIRECT) return c.redirect(`${appUrl}/accept-invite?token=${encodeURIComponent(token)}`, 302);
     const nonce = randomBase62(22);
     c.header("Content-Security-Policy", `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'nonce-${nonce}'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'`);
     c.header("X-Frame-Options", "DENY");

@@ -9,10 +9,10 @@ import type { AppEnv, OrgAccess } from "../app-env";
 import { auditActorOf, auditInsert } from "../db/audit";
 import { getDb } from "../db/client";
 import {
-  deleteMembershipStatements, findMember, listLiveKeysCreatedBy, listMembers, listTeamsOfUsers, revokeKeysCreatedBy, seatGuardedRole, updateMemberRole, type MemberRow,
+  findMember, listLiveKeysCreatedBy, listMembers, listTeamsOfUsers, seatGuardedRole, updateMemberRole, type MemberRow,
 } from "../db/members";
 import { ROLES } from "../db/schema";
-import { orgGate } from "../durable-objects/org-gate-client";
+import { endMembership } from "../services/end-membership";
 import { ApiError, validationHook } from "../errors";
 import { decodeCursor, pageQuery, toPage } from "../lib/page-cursor";
 import { roleRank } from "../lib/roles";
@@ -173,17 +173,10 @@ export const memberRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHoo
       if (violation) throw new ApiError("permission_denied", violation);
       const actor = auditActorOf(c);
       const keys = await listLiveKeysCreatedBy(db, orgId, userId);
-      const [, , , revoked] = await db.batch([
-        auditInsert(db, orgId, actor, {
-          action: "member.remove", targetType: "member", targetId: userId,
-          before: { email: target.email, role: target.role }, after: { revoked_key_ids: keys.map((k) => k.id) },
-        }),
-        ...deleteMembershipStatements(db, orgId, userId),
-        revokeKeysCreatedBy(db, orgId, userId, actor.actorId),
-      ]);
-      const ids = revoked.map((k) => k.id);
-      // D1 first, then the gate before answering: the removed member's keys fail on the very next request.
-      if (ids.length) await orgGate(c.env, orgId).revokeKeys(orgId, ids);
+      const ids = await endMembership(c.env, db, orgId, userId, actor.actorId, auditInsert(db, orgId, actor, {
+        action: "member.remove", targetType: "member", targetId: userId,
+        before: { email: target.email, role: target.role }, after: { revoked_key_ids: keys.map((k) => k.id) },
+      }));
       return c.json({ user_id: userId, removed: true as const, revoked_key_ids: ids }, 200);
     },
   );

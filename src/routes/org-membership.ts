@@ -6,8 +6,8 @@ import { OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
 import { auditActorOf, auditInsert } from "../db/audit";
 import { getDb } from "../db/client";
-import { deleteMembershipStatements, findMember, listLiveKeysCreatedBy, revokeKeysCreatedBy, updateMemberRole } from "../db/members";
-import { orgGate } from "../durable-objects/org-gate-client";
+import { findMember, listLiveKeysCreatedBy, updateMemberRole } from "../db/members";
+import { endMembership } from "../services/end-membership";
 import { ApiError, validationHook } from "../errors";
 import { orgRoute } from "../lib/route";
 import { userActor } from "../middleware/auth";
@@ -69,16 +69,10 @@ export const orgMembershipRoutes = new OpenAPIHono<AppEnv>({ defaultHook: valida
       }
       const db = getDb(c.env.DB);
       const keys = await listLiveKeysCreatedBy(db, orgId, me.userId);
-      const [, , , revoked] = await db.batch([
-        auditInsert(db, orgId, auditActorOf(c), {
-          action: "member.leave", targetType: "member", targetId: me.userId,
-          before: { role }, after: { revoked_key_ids: keys.map((k) => k.id) },
-        }),
-        ...deleteMembershipStatements(db, orgId, me.userId),
-        revokeKeysCreatedBy(db, orgId, me.userId, me.userId),
-      ]);
-      const ids = revoked.map((k) => k.id);
-      if (ids.length) await orgGate(c.env, orgId).revokeKeys(orgId, ids);
+      const ids = await endMembership(c.env, db, orgId, me.userId, me.userId, auditInsert(db, orgId, auditActorOf(c), {
+        action: "member.leave", targetType: "member", targetId: me.userId,
+        before: { role }, after: { revoked_key_ids: keys.map((k) => k.id) },
+      }));
       return c.json({ left: true as const, revoked_key_ids: ids }, 200);
     },
   );
