@@ -107,7 +107,8 @@ describe.sequential("team flow", () => {
     secret = (await box.textContent())!.trim();
     expect(secret).toMatch(/^sk-tg-/);
     await member.getByRole("button", { name: "Copy API key to clipboard" }).click();
-    await member.getByRole("button", { name: /Copied/ }).waitFor();
+    await member.getByRole("button", { name: "API key copied" }).waitFor();
+    expect(await member.evaluate("navigator.clipboard.readText()")).toBe(secret);
     await screenshot(member, "key-created-once");
     await member.getByRole("button", { name: "I've saved it" }).click();
     await member.getByRole("cell", { name: new RegExp(`^${keyName}`) }).waitFor();

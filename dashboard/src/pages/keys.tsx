@@ -109,12 +109,16 @@ function CreateKeyDialog({ onClose, onCreated }: { onClose: () => void; onCreate
 
 function SecretDialog({ created, onClose }: { created: CreatedKey; onClose: () => void }) {
   const [copied, setCopied] = useState(false);
+  const toast = useToast();
   const copy = async () => {
     try {
       await navigator.clipboard.writeText(created.key);
       setCopied(true);
     } catch {
-      setCopied(false);
+      // Clipboard blocked (permissions, insecure context): select the key so Ctrl/Cmd+C works.
+      const el = document.querySelector("[data-testid=new-key-secret]");
+      if (el) window.getSelection()?.selectAllChildren(el);
+      toast("Copy blocked by the browser: the key is selected, press Ctrl+C", "error");
     }
   };
   return (
@@ -126,7 +130,7 @@ function SecretDialog({ created, onClose }: { created: CreatedKey; onClose: () =
     >
       <div className="secret-box">
         <code data-testid="new-key-secret">{created.key}</code>
-        <Button size="sm" onClick={() => void copy()} aria-label="Copy API key to clipboard">{copied ? <><Icons.check /> Copied</> : <><Icons.copy /> Copy</>}</Button>
+        <Button size="sm" onClick={() => void copy()} aria-label={copied ? "API key copied" : "Copy API key to clipboard"}>{copied ? <><Icons.check /> Copied</> : <><Icons.copy /> Copy</>}</Button>
       </div>
       <Alert tone="warning">Tollgate stores only a hash of this key. If you lose it, revoke it and create a new one.</Alert>
     </Dialog>
