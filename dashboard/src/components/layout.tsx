@@ -195,7 +195,7 @@ export function AppShell({ children }: { children: ReactNode }) {
           {NAV.map((n) => (
             <div key={n.to}>
               {n.section ? <div className="nav-section">{n.section}</div> : null}
-              <Link to={n.to ? `${base}/${n.to}` : base} className={current === n ? "active" : ""} aria-current={current === n ? "page" : undefined}>
+              <Link to={n.to ? `${base}/${n.to}` : base} activeOptions={{ exact: !n.to }} className={current === n ? "active" : ""} aria-current={current === n ? "page" : undefined}>
                 <n.icon />
                 {n.label}
               </Link>
