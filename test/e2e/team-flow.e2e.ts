@@ -185,4 +185,24 @@ describe.sequential("team flow", () => {
     expect(teamKeyFetches.length).toBeGreaterThan(before);
     expect(member.consoleErrors).toEqual([]);
   });
+
+  test("removing the member lists the keys it will revoke, then revokes them", async () => {
+    await owner.goto(`/orgs/${orgId}/members`);
+    await owner.getByRole("button", { name: "Remove Max Member" }).click();
+    const dialog = owner.getByRole("dialog");
+    await dialog.getByRole("list", { name: "Keys that will be revoked" }).getByText(keyName).waitFor();
+    await screenshot(owner, "remove-member-preview");
+    await dialog.getByRole("button", { name: "Remove member" }).click();
+    await dialog.waitFor({ state: "detached" });
+    await owner.goto(`/orgs/${orgId}/keys`);
+    const row = owner.locator("tr", { has: owner.getByRole("cell", { name: new RegExp(`^${keyName}`) }) });
+    await row.getByText("revoked").waitFor();
+    const gateway = await fetch(`${workerUrl}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${secret}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "Hello" }] }),
+    });
+    expect(gateway.status).toBe(401);
+    expect(owner.consoleErrors).toEqual([]);
+  });
 });
