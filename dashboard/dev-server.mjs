@@ -73,14 +73,23 @@ async function serveStatic(req, res, dist) {
   createReadStream(target).pipe(res);
 }
 
+/** Builds the SPA into `dashboard/dist` with Vite (programmatically; same as `vite build --config dashboard/vite.config.ts`). */
+export async function buildDashboard() {
+  const { build } = await import("vite");
+  await build({ configFile: join(HERE, "vite.config.ts"), logLevel: "warn" });
+}
+
 /**
  * Starts the dashboard server. `port` 0 picks a free port. Resolves once listening.
- * @param {{ workerUrl: string, port?: number, host?: string, distDir?: string }} opts
- * @returns {Promise<{ url: string, port: number, close: () => Promise<void> }>}
+ * `build`: "if-missing" (default) builds the SPA when `dist/index.html` is absent; true always builds; false never.
+ * @param {{ workerUrl: string, port?: number, host?: string, distDir?: string, build?: boolean | "if-missing" }} opts
+ * @returns {Promise<{ url: string, port: number, close: () => Promise<void>, kill: () => void }>}
  */
-export async function startDashboard({ workerUrl, port = 5173, host = "localhost", distDir = join(HERE, "dist") }) {
+export async function startDashboard({ workerUrl, port = 5173, host = "localhost", distDir = join(HERE, "dist"), build = "if-missing" }) {
   const worker = new URL(workerUrl);
   const dist = resolve(distDir);
+  const built = await stat(join(dist, "index.html")).then(() => true, () => false);
+  if (build === true || (build === "if-missing" && !built)) await buildDashboard();
   await stat(join(dist, "index.html")).catch(() => {
     throw new Error(`No dashboard build in ${dist}: run \`npx vite build --config dashboard/vite.config.ts\` first`);
   });
@@ -100,11 +109,9 @@ export async function startDashboard({ workerUrl, port = 5173, host = "localhost
     server.listen(port, host, ok);
   });
   const actual = server.address().port;
-  return {
-    url: `http://${host}:${actual}`,
-    port: actual,
-    close: () => new Promise((ok) => { server.closeAllConnections?.(); server.close(() => ok()); }),
-  };
+  const close = () => new Promise((ok) => { server.closeAllConnections?.(); server.close(() => ok()); });
+  // `kill` lets callers that manage child processes (scripts/start.mjs) stop it the same way.
+  return { url: `http://${host}:${actual}`, port: actual, close, kill: () => void close() };
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
