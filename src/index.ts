@@ -23,6 +23,9 @@ import { auditLogRoutes } from "./routes/audit-log";
 import { keysRoutes } from "./routes/keys";
 import { providersRoutes } from "./routes/providers";
 import { teamsRoutes } from "./routes/teams";
+import { budgetsRoutes } from "./routes/budgets";
+import { pricingRoutes } from "./routes/pricing";
+import { usageRoutes } from "./routes/usage";
 
 export { OrgGate } from "./durable-objects/org-gate";
 
@@ -47,6 +50,9 @@ app.route("/api", teamsRoutes);
 app.route("/api", keysRoutes);
 app.route("/api", providersRoutes);
 app.route("/api", auditLogRoutes);
+app.route("/api", budgetsRoutes);
+app.route("/api", pricingRoutes);
+app.route("/api", usageRoutes);
 
 app.doc31("/api/openapi.json", {
   openapi: "3.1.0",

@@ -203,6 +203,8 @@ export const pricingOverrides = sqliteTable("pricing_overrides", {
   inputPerMtok: integer("input_per_mtok").notNull(),
   cachedInputPerMtok: integer("cached_input_per_mtok"),
   cacheWritePerMtok: integer("cache_write_per_mtok"),
+  /** Anthropic 1-hour cache writes (defaults to 2× input when null for Anthropic-style prices). */
+  cacheWrite1hPerMtok: integer("cache_write_1h_per_mtok"),
   outputPerMtok: integer("output_per_mtok").notNull(),
   maxOutputTokens: integer("max_output_tokens"),
   updatedAt: integer("updated_at").notNull().default(now),

@@ -176,3 +176,18 @@ export type ReleaseRequest = {
   latencyMs: number;
   context: SettleRequest["context"];
 };
+
+export type ReleaseResult = { ok: true; duplicate: boolean };
+
+/**
+ * Total time the data plane allows one upstream call (connect + full body/stream). The gate keeps a
+ * reservation at least this long plus {@link RESERVATION_MARGIN_MS}, so it never expires a
+ * reservation whose request may still settle.
+ */
+export const UPSTREAM_TOTAL_TIMEOUT_MS = 120_000;
+
+/** Slack on top of the upstream timeout for the settle RPC itself (waitUntil, retries, clock skew). */
+export const RESERVATION_MARGIN_MS = 60_000;
+
+/** Lifetime of a reservation: upstream total timeout + margin. */
+export const RESERVATION_TTL_MS = UPSTREAM_TOTAL_TIMEOUT_MS + RESERVATION_MARGIN_MS;

@@ -1,112 +1,218 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
-import { timingSafeEqual } from "../lib/crypto";
+import { admitTx, checkKey } from "./gate-admit";
+import { indexBudgets, isoOrNull, periodBounds, planCapBudget, type BudgetIndex } from "./gate-budgets";
+import { ALL_PARTS, anchorFromLoaded, applyParts, budgetsFromRows, fetchParts, readBudgets, readOrg, upsertKey, type GateKey, type HotPart, type Loaded } from "./gate-hot-copy";
+import { HotCache } from "./gate-hot-cache";
+import { applySeed, fetchSeedSpend, seedTargets, type SeedSpend, type SeedTarget } from "./gate-seed";
+import { expireTx, nextExpiry, pruneLedger, releaseTx, settleTx } from "./gate-ledger";
+import { flushOutbox, outboxDepth } from "./gate-outbox";
+import type { AdmitRequest, AdmitResult, ReleaseRequest, ReleaseResult, SettleRequest, SettleResult } from "./gate-protocol";
+import { migrateGateSchema, readMeta, writeMeta } from "./gate-schema";
+import { pruneWindows } from "./gate-windows";
+import { notifyBudgetEvents } from "./gate-alerts";
 
-/** The hot copy of one virtual key held by the org's gate. */
-export type GateKey = {
-  id: string;
-  keyHash: string;
-  teamId: string | null;
-  createdBy: string;
-  allowedModels: string[] | null;
-  rpm: number | null;
-  tpm: number | null;
-  expiresAt: number | null;
-  revokedAt: number | null;
-};
+export type { GateKey } from "./gate-hot-copy";
 
 /** Why a key was refused. Returned, never thrown. */
 export type KeyCheck = { ok: true; key: GateKey } | { ok: false; reason: "unknown" | "revoked" | "expired" | "org_deleted" };
 
-const SCHEMA_VERSION = 1;
+/** Live state of one budget (for `GET /budgets/:id/status`). */
+export type BudgetStatus =
+  | {
+      ok: true;
+      budgetId: string;
+      spentMicros: number;
+      reservedMicros: number;
+      limitMicros: number | null;
+      periodStart: string;
+      resetsAt: string | null;
+      /** Instances counted (customers seen, for the default customer budget; else 1). */
+      instances: number;
+      breaker: { tripped: boolean; trippedUntil: string | null };
+    }
+  | { ok: false; reason: "not_found" };
+
+/** Delay between a settle and the outbox flush (lets one alarm carry many events per D1 batch). */
+export const FLUSH_DELAY_MS = 1_000;
+/** Back-off after a failed flush (D1 unavailable). */
+export const FLUSH_RETRY_MS = 15_000;
 
 /**
- * One per org (named by org id). Holds the org's hot state: keys now; budgets, windows and the
- * cost-event outbox with the gateway. D1 stays the system of record; the control plane writes D1
- * first, then updates this object before it answers, so changes apply to the very next request.
+ * One per org (named by org id), SQLite-backed. Holds the org's hot copy (keys, providers, pricing
+ * overrides, budgets, plan), the money ledger (spend counters, open reservations), RPM/TPM windows,
+ * velocity breakers and the outbox of cost/budget events not yet in D1. D1 stays the system of
+ * record; the control plane writes D1 first, then updates this object before it answers, so every
+ * change applies to the very next request. Layout: docs/storage.md; rules: docs/budgets.md.
  */
 export class OrgGate extends DurableObject<Env> {
   private sql: SqlStorage;
+  private loadedOrg: string | null = null;
+  private loading: Promise<void> | null = null;
+  /** The alarm time we last set (null: none). Mirrors storage so the hot path never awaits getAlarm. */
+  private alarmAt: number | null = null;
+  /** Parsed hot copy for the admission path; dropped on every change to the hot copy. */
+  private hot: HotCache;
+  /** In-flight outbox flush, and how many seedings hold flushes back (see {@link seedFor}). */
+  private flushing: Promise<unknown> | null = null;
+  private seeding = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
-    ctx.blockConcurrencyWhile(async () => this.migrate());
-  }
-
-  private migrate(): void {
-    this.sql.exec("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)");
-    const row = this.sql.exec<{ v: string }>("SELECT v FROM meta WHERE k = 'schema_version'").toArray()[0];
-    const version = row ? Number(row.v) : 0;
-    if (version < 1) {
-      this.sql.exec(`CREATE TABLE IF NOT EXISTS keys (
-        id TEXT PRIMARY KEY, key_hash TEXT NOT NULL, team_id TEXT, created_by TEXT NOT NULL,
-        allowed_models TEXT, rpm INTEGER, tpm INTEGER, expires_at INTEGER, revoked_at INTEGER)`);
-    }
-    this.sql.exec("INSERT OR REPLACE INTO meta (k, v) VALUES ('schema_version', ?)", String(SCHEMA_VERSION));
-  }
-
-  private meta(k: string): string | undefined {
-    return this.sql.exec<{ v: string }>("SELECT v FROM meta WHERE k = ?", k).toArray()[0]?.v;
-  }
-
-  /** Loads the org's keys from D1 the first time this object is used (cold start after creation). */
-  private async ensureLoaded(orgId: string): Promise<void> {
-    if (this.meta("loaded_org")) return;
-    const { results } = await this.env.DB.prepare(
-      "SELECT id, key_hash, team_id, created_by, allowed_models, rpm, tpm, expires_at, revoked_at FROM api_keys WHERE org_id = ?",
-    )
-      .bind(orgId)
-      .all<Record<string, unknown>>();
-    if (this.meta("loaded_org")) return; // another call loaded it while we awaited
-    this.ctx.storage.transactionSync(() => {
-      for (const r of results) {
-        this.sql.exec(
-          "INSERT OR REPLACE INTO keys (id, key_hash, team_id, created_by, allowed_models, rpm, tpm, expires_at, revoked_at) VALUES (?,?,?,?,?,?,?,?,?)",
-          r.id as string, r.key_hash as string, (r.team_id as string | null) ?? null, r.created_by as string,
-          (r.allowed_models as string | null) ?? null, (r.rpm as number | null) ?? null, (r.tpm as number | null) ?? null,
-          (r.expires_at as number | null) ?? null, (r.revoked_at as number | null) ?? null,
-        );
-      }
-      this.sql.exec("INSERT OR REPLACE INTO meta (k, v) VALUES ('loaded_org', ?)", orgId);
+    this.hot = new HotCache(this.sql);
+    ctx.blockConcurrencyWhile(async () => {
+      migrateGateSchema(ctx.storage);
+      this.loadedOrg = readMeta(this.sql, "loaded_org") ?? null;
+      this.alarmAt = await ctx.storage.getAlarm();
     });
   }
 
-  private readKey(keyId: string): GateKey | undefined {
-    const r = this.sql.exec<Record<string, string | number | null>>("SELECT * FROM keys WHERE id = ?", keyId).toArray()[0];
-    if (!r) return undefined;
-    return {
-      id: r.id as string,
-      keyHash: r.key_hash as string,
-      teamId: r.team_id as string | null,
-      createdBy: r.created_by as string,
-      allowedModels: r.allowed_models ? (JSON.parse(r.allowed_models as string) as string[]) : null,
-      rpm: r.rpm as number | null,
-      tpm: r.tpm as number | null,
-      expiresAt: r.expires_at as number | null,
-      revokedAt: r.revoked_at as number | null,
-    };
+  /** Loads the whole hot copy from D1 the first time this object is used (one D1 batch). */
+  private async ensureLoaded(orgId: string): Promise<void> {
+    if (this.loadedOrg) return;
+    this.loading ??= (async () => {
+      try {
+        const loaded = await fetchParts(this.env.DB, orgId, ALL_PARTS);
+        const { targets, spend } = await this.seedFor(orgId, loaded, null);
+        this.ctx.storage.transactionSync(() => {
+          if (readMeta(this.sql, "loaded_org")) return;
+          applyParts(this.sql, loaded);
+          writeMeta(this.sql, "loaded_org", orgId);
+          if (targets.length) applySeed(this.sql, indexBudgets(readBudgets(this.sql)), targets, spend);
+        });
+        this.hot.invalidate();
+        this.loadedOrg = orgId;
+      } finally {
+        this.loading = null;
+      }
+    })();
+    await this.loading;
+  }
+
+  /**
+   * Budgets in `loaded` that the gate has not counted yet (all of them, plus the plan cap, on a cold
+   * load) and their current-period spend from D1. Outbox flushes wait meanwhile, so an event is
+   * either in the D1 sum or still in the outbox when the seed is applied, never both.
+   */
+  private async seedFor(orgId: string, loaded: Loaded, before: BudgetIndex | null): Promise<{ targets: SeedTarget[]; spend: SeedSpend[] }> {
+    if (!loaded.budgets && !loaded.org) return { targets: [], spend: [] };
+    const now = Date.now();
+    const current = readOrg(this.sql);
+    const org = { ...current, ...(loaded.org ? { plan: String(loaded.org[0]?.plan ?? "free"), billingAnchor: anchorFromLoaded(loaded) ?? null } : {}) };
+    const list = loaded.budgets ? budgetsFromRows(loaded.budgets) : readBudgets(this.sql);
+    const targets = seedTargets(before, list, now, org.billingAnchor);
+    // A moved billing anchor moves every monthly period: those counters start over from D1.
+    const anchorMoved = before !== null && org.billingAnchor !== current.billingAnchor;
+    if (anchorMoved) {
+      const seeded = new Set(targets.map((t) => t.budget.id));
+      for (const b of list) if (b.period === "monthly" && !seeded.has(b.id)) targets.push({ budget: b, periodStart: periodBounds("monthly", now, org.billingAnchor).start });
+    }
+    const cap = before === null || anchorMoved || org.plan !== current.plan ? planCapBudget(org) : null;
+    if (cap) targets.push({ budget: cap, periodStart: periodBounds("monthly", now, org.billingAnchor).start });
+    if (!targets.length) return { targets, spend: [] };
+    this.seeding++;
+    try {
+      await this.flushing;
+      return { targets, spend: await fetchSeedSpend(this.env.DB, orgId, targets) };
+    } finally {
+      this.seeding--;
+    }
+  }
+
+  private budgets(): BudgetIndex {
+    return this.hot.budgets();
+  }
+
+  /** Arms the alarm for `at` unless an earlier one is already set. */
+  private async armAlarm(at: number): Promise<void> {
+    if (this.alarmAt !== null && this.alarmAt <= at) return;
+    this.alarmAt = at;
+    await this.ctx.storage.setAlarm(at);
+  }
+
+  /**
+   * Admits a proxied request or refuses it with a typed denial, in one synchronous transaction:
+   * key, route, allowed models, price, every budget, velocity breaker and RPM/TPM window, then the
+   * reservation. `now` exists for tests; the Worker never passes it.
+   */
+  async admit(req: AdmitRequest, now = Date.now()): Promise<AdmitResult> {
+    await this.ensureLoaded(req.orgId);
+    if (req.orgId !== this.loadedOrg) return { ok: false, denial: { kind: "invalid_key", reason: "unknown" } };
+    const result = this.ctx.storage.transactionSync(() => admitTx(this.sql, this.hot, req, now));
+    if (result.ok) await this.armAlarm(result.reservationExpiresAt);
+    return result;
+  }
+
+  /** Replaces a reservation with the exact cost; idempotent; records late settles. */
+  async settle(req: SettleRequest, now = Date.now()): Promise<SettleResult> {
+    await this.ensureLoaded(req.orgId);
+    const result = this.ctx.storage.transactionSync(() => settleTx(this.sql, this.hot, req.orgId, req, now));
+    if (!result.duplicate) await this.armAlarm(Date.now() + FLUSH_DELAY_MS);
+    return result;
+  }
+
+  /** Drops a reservation without charge (upstream failed before any output); idempotent. */
+  async release(req: ReleaseRequest, now = Date.now()): Promise<ReleaseResult> {
+    await this.ensureLoaded(req.orgId);
+    const result = this.ctx.storage.transactionSync(() => releaseTx(this.sql, req.orgId, req, now));
+    if (!result.duplicate) await this.armAlarm(Date.now() + FLUSH_DELAY_MS);
+    return result;
+  }
+
+  /**
+   * Expires reservations past their expiry (never earlier), flushes the outbox to D1 in idempotent
+   * batches, sends alert emails for new budget events, prunes old bookkeeping, and re-arms while
+   * work remains.
+   */
+  override async alarm(): Promise<void> {
+    this.alarmAt = null;
+    const now = Date.now();
+    this.ctx.storage.transactionSync(() => {
+      expireTx(this.sql, now);
+      pruneLedger(this.sql, now);
+      pruneWindows(this.sql, now);
+    });
+    let retryAt: number | null = null;
+    const orgId = this.loadedOrg;
+    if (orgId && this.seeding > 0) {
+      retryAt = Date.now() + FLUSH_DELAY_MS;
+    } else if (orgId && readOrg(this.sql).deletedAt === null) {
+      try {
+        const flushing = flushOutbox(this.sql, this.env.DB);
+        this.flushing = flushing.catch(() => undefined);
+        const flushed = await flushing;
+        if (flushed.remaining) retryAt = Date.now() + FLUSH_DELAY_MS;
+        if (flushed.budgetEvents.length) await notifyBudgetEvents(this.env, orgId, flushed.budgetEvents);
+      } catch (err) {
+        console.error("org-gate outbox flush failed", err instanceof Error ? err.message : String(err));
+        retryAt = Date.now() + FLUSH_RETRY_MS;
+        // The org row is gone from D1 (deleted before `deleteOrg` reached us): its events can never land.
+        const exists = await this.env.DB.prepare("SELECT 1 AS one FROM orgs WHERE id = ?").bind(orgId).first().catch(() => "unknown");
+        if (exists === null) {
+          await this.deleteOrg(orgId);
+          retryAt = null;
+        }
+      } finally {
+        this.flushing = null;
+      }
+    }
+    const expiry = nextExpiry(this.sql);
+    const next = [retryAt, expiry].filter((t): t is number => t !== null);
+    if (next.length) await this.armAlarm(Math.max(Math.min(...next), Date.now() + 1));
   }
 
   /** Verifies a presented key (hash compared in constant time, status, expiry). */
   async verifyKey(orgId: string, keyId: string, keyHash: string, now = Date.now()): Promise<KeyCheck> {
     await this.ensureLoaded(orgId);
-    if (this.meta("deleted_at")) return { ok: false, reason: "org_deleted" };
-    const key = this.readKey(keyId);
-    if (!key || !timingSafeEqual(key.keyHash, keyHash)) return { ok: false, reason: "unknown" };
-    if (key.revokedAt !== null) return { ok: false, reason: "revoked" };
-    if (key.expiresAt !== null && key.expiresAt <= now) return { ok: false, reason: "expired" };
-    return { ok: true, key };
+    return checkKey(this.hot, keyId, keyHash, now);
   }
 
   /** Inserts or replaces the hot copy of a key (create, update, revoke all go through here). */
   async syncKey(orgId: string, key: GateKey): Promise<void> {
     await this.ensureLoaded(orgId);
-    this.sql.exec(
-      "INSERT OR REPLACE INTO keys (id, key_hash, team_id, created_by, allowed_models, rpm, tpm, expires_at, revoked_at) VALUES (?,?,?,?,?,?,?,?,?)",
-      key.id, key.keyHash, key.teamId, key.createdBy, key.allowedModels ? JSON.stringify(key.allowedModels) : null,
-      key.rpm, key.tpm, key.expiresAt, key.revokedAt,
-    );
+    upsertKey(this.sql, key);
+    this.hot.invalidate(["keys"]);
   }
 
   /** Marks keys revoked at once (member removal, bulk revoke). */
@@ -115,26 +221,70 @@ export class OrgGate extends DurableObject<Env> {
     this.ctx.storage.transactionSync(() => {
       for (const id of keyIds) this.sql.exec("UPDATE keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?", at, id);
     });
+    for (const id of keyIds) this.hot.forgetKey(id);
   }
 
   /**
    * Reloads parts of the hot copy from D1 after a control-plane change (keys, providers, budgets,
-   * pricing overrides, org plan/settings). Called by the control plane before it answers.
+   * pricing overrides, org plan/billing anchor). Called by the control plane before it answers.
+   * Counters, reservations and windows are untouched: a changed limit applies to the existing spend.
    */
-  async refresh(orgId: string, parts: Array<"keys" | "providers" | "budgets" | "pricing" | "org">): Promise<void> {
-    if (parts.includes("keys")) {
-      this.sql.exec("DELETE FROM meta WHERE k = 'loaded_org'");
-      this.sql.exec("DELETE FROM keys");
-    }
-    await this.ensureLoaded(orgId);
+  async refresh(orgId: string, parts: HotPart[]): Promise<void> {
+    if (!this.loadedOrg) return this.ensureLoaded(orgId);
+    if (!parts.length) return;
+    const loaded = await fetchParts(this.env.DB, orgId, parts);
+    const { targets, spend } = await this.seedFor(orgId, loaded, this.budgets());
+    this.ctx.storage.transactionSync(() => {
+      applyParts(this.sql, loaded);
+      if (targets.length) applySeed(this.sql, indexBudgets(readBudgets(this.sql)), targets, spend);
+    });
+    this.hot.invalidate(parts);
   }
 
-  /** The org was deleted: refuse every key from now on, and drop the hot state. */
+  /** The org was deleted: refuse every key from now on, and drop the hot state and unsent events. */
   async deleteOrg(orgId: string, at = Date.now()): Promise<void> {
     await this.ensureLoaded(orgId);
     this.ctx.storage.transactionSync(() => {
-      this.sql.exec("DELETE FROM keys");
-      this.sql.exec("INSERT OR REPLACE INTO meta (k, v) VALUES ('deleted_at', ?)", String(at));
+      for (const t of ["keys", "providers", "pricing", "budgets", "reservations", "outbox_cost", "outbox_budget"]) this.sql.exec(`DELETE FROM ${t}`);
+      writeMeta(this.sql, "deleted_at", String(at));
     });
+    this.hot.invalidate();
+  }
+
+  /** Live spend, reservations and breaker state of one budget in its current period. */
+  async budgetStatus(orgId: string, budgetId: string, now = Date.now()): Promise<BudgetStatus> {
+    await this.ensureLoaded(orgId);
+    const budget = this.budgets().byId.get(budgetId);
+    if (!budget) return { ok: false, reason: "not_found" };
+    const { start, end } = periodBounds(budget.period, now, readOrg(this.sql).billingAnchor);
+    const agg = this.sql.exec<{ spent: number; reserved: number; n: number }>(
+      "SELECT COALESCE(SUM(spent), 0) AS spent, COALESCE(SUM(reserved), 0) AS reserved, COUNT(*) AS n FROM counters WHERE budget_id = ? AND period_start = ?",
+      budgetId, start,
+    ).one();
+    const br = this.sql.exec<{ until: number | null }>("SELECT MAX(tripped_until) AS until FROM breakers WHERE budget_id = ?", budgetId).one();
+    const tripped = br.until !== null && br.until > now;
+    return {
+      ok: true, budgetId, spentMicros: agg.spent, reservedMicros: agg.reserved, limitMicros: budget.limitMicros,
+      periodStart: new Date(start).toISOString(), resetsAt: isoOrNull(end), instances: agg.n,
+      breaker: { tripped, trippedUntil: tripped ? new Date(br.until!).toISOString() : null },
+    };
+  }
+
+  /** Diagnostics and tests: every counter, open reservations and outbox depth. */
+  async counters(): Promise<{
+    counters: Array<{ budgetId: string; subject: string; periodStart: number; spent: number; reserved: number }>;
+    reservations: number;
+    reservedMicros: number;
+    outbox: { cost: number; budget: number };
+    customers: number;
+    alarmAt: number | null;
+  }> {
+    const counters = this.sql
+      .exec<{ budget_id: string; subject: string; period_start: number; spent: number; reserved: number }>("SELECT * FROM counters ORDER BY budget_id, subject, period_start")
+      .toArray()
+      .map((r) => ({ budgetId: r.budget_id, subject: r.subject, periodStart: r.period_start, spent: r.spent, reserved: r.reserved }));
+    const res = this.sql.exec<{ n: number; s: number }>("SELECT COUNT(*) AS n, COALESCE(SUM(micros), 0) AS s FROM reservations").one();
+    const customers = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM customers").one().n;
+    return { counters, reservations: res.n, reservedMicros: res.s, outbox: outboxDepth(this.sql), customers, alarmAt: this.alarmAt };
   }
 }

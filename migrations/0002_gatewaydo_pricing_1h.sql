@@ -1,0 +1,1 @@
+ALTER TABLE `pricing_overrides` ADD `cache_write_1h_per_mtok` integer;

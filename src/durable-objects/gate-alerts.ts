@@ -1,0 +1,41 @@
+/**
+ * Budget alert delivery from the OrgGate alarm: after new `budget_events` rows reached D1, email the
+ * org's owner/admins (and the org's configured alert addresses). Exactly-once is decided earlier, in
+ * the gate's `alerts` table; this step is best effort and never blocks or fails the flush.
+ */
+import { getDb } from "../db/client";
+import { listAlertRecipients } from "../db/budgets";
+import { getConfig, type Env } from "../env";
+import { microsToDollarsLabel } from "../pricing/cost";
+import { sendEmail } from "../services/mailer";
+import type { BudgetEventRow } from "./gate-outbox";
+
+function describe(e: BudgetEventRow): { subject: string; text: string } {
+  const limit = e.limit_micros === null ? "no limit" : microsToDollarsLabel(e.limit_micros);
+  const spent = microsToDollarsLabel(e.spent_micros);
+  const target = `budget ${e.budget_id}${e.scope_id ? ` (${e.scope_id})` : ""}`;
+  switch (e.kind) {
+    case "threshold":
+      return { subject: `Tollgate: ${e.threshold}% of ${target} used`, text: `Spend reached ${spent} of ${limit} (${e.threshold}% threshold) on ${target}.` };
+    case "exceeded":
+      return { subject: `Tollgate: ${target} exceeded`, text: `Requests would exceed ${target}: ${spent} spent of ${limit}.` };
+    case "velocity_tripped":
+      return { subject: `Tollgate: spend velocity breaker tripped on ${target}`, text: `Spend in the velocity window reached ${spent} (limit ${limit}); requests are refused for the cool-down.` };
+  }
+}
+
+/** Emails the org's admins about new budget events. Errors are logged, never thrown. */
+export async function notifyBudgetEvents(env: Env, orgId: string, events: BudgetEventRow[]): Promise<void> {
+  try {
+    const db = getDb(env.DB);
+    const recipients = await listAlertRecipients(db, orgId);
+    if (!recipients.length) return;
+    const cfg = getConfig(env);
+    for (const e of events) {
+      const { subject, text } = describe(e);
+      for (const to of recipients) await sendEmail(cfg, db, { to, subject, text });
+    }
+  } catch (err) {
+    console.error("budget alert email failed", err instanceof Error ? err.message : String(err));
+  }
+}

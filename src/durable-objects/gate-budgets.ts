@@ -1,0 +1,173 @@
+/**
+ * Budget periods and scope resolution for the OrgGate: which budgets apply to a request, and which
+ * spend counter (budget instance × period) each one charges.
+ */
+import { planOf } from "../plans";
+import type { GateOrg } from "./gate-hot-copy";
+import type { Attribution, BudgetScope } from "./gate-protocol";
+
+export type Period = "daily" | "weekly" | "monthly" | "total";
+
+const DAY = 86_400_000;
+
+/** A budget as the gate holds it (hot copy of a D1 `budgets` row). */
+export type GateBudget = {
+  id: string;
+  scope: BudgetScope;
+  scopeId: string | null;
+  limitMicros: number | null;
+  period: Period;
+  mode: "hard" | "soft";
+  rpm: number | null;
+  tpm: number | null;
+  thresholds: number[];
+  velocity: { limitMicros: number; windowSeconds: number; cooldownSeconds: number } | null;
+  label: string;
+};
+
+/** Synthetic budget id of the plan's monthly spend cap. */
+export const PLAN_CAP_ID = "$plan";
+
+/** One budget applied to one request: the budget and the instance it charges. */
+export type AppliedBudget = {
+  budget: GateBudget;
+  /** Customer id for the default customer budget (one instance per customer), else ''. */
+  subject: string;
+  periodStart: number;
+  resetsAt: number | null;
+};
+
+/**
+ * Start and end (exclusive) of the period containing `now`. Weekly periods start Monday 00:00 UTC.
+ * Monthly periods are calendar months (UTC), or, when the org has a billing anchor, run from the
+ * anchor's day-of-month and time (clamped to short months: an anchor on the 31st starts Feb 28/29).
+ * Total has no end.
+ */
+export function periodBounds(period: Period, now: number, billingAnchor: number | null): { start: number; end: number | null } {
+  switch (period) {
+    case "daily": {
+      const start = Math.floor(now / DAY) * DAY;
+      return { start, end: start + DAY };
+    }
+    case "weekly": {
+      const day = Math.floor(now / DAY) * DAY;
+      const sinceMonday = (new Date(day).getUTCDay() + 6) % 7;
+      const start = day - sinceMonday * DAY;
+      return { start, end: start + 7 * DAY };
+    }
+    case "monthly":
+      return monthBounds(now, billingAnchor);
+    case "total":
+      return { start: 0, end: null };
+  }
+}
+
+function monthBounds(now: number, anchor: number | null): { start: number; end: number } {
+  const d = new Date(now);
+  const y = d.getUTCFullYear();
+  const m = d.getUTCMonth();
+  if (anchor === null) return { start: Date.UTC(y, m, 1), end: Date.UTC(y, m + 1, 1) };
+  const a = new Date(anchor);
+  const day = a.getUTCDate();
+  const timeOfDay = anchor - Date.UTC(a.getUTCFullYear(), a.getUTCMonth(), day);
+  const at = (month: number) => {
+    const first = new Date(Date.UTC(y, month, 1));
+    const dim = new Date(Date.UTC(first.getUTCFullYear(), first.getUTCMonth() + 1, 0)).getUTCDate();
+    return Date.UTC(first.getUTCFullYear(), first.getUTCMonth(), Math.min(day, dim)) + timeOfDay;
+  };
+  let k = m;
+  if (at(k) > now) k--;
+  return { start: at(k), end: at(k + 1) };
+}
+
+/** ISO string of a period end, or null for total budgets. */
+export function isoOrNull(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}
+
+/** What a request is attributed to, as far as budgets are concerned. */
+export type BudgetSubject = { keyId: string; teamId: string | null; attribution: Pick<Attribution, "customerId" | "tags"> };
+
+/** Budgets indexed by what they apply to, so an admission looks at its own budgets only. */
+export type BudgetIndex = {
+  all: GateBudget[];
+  byId: Map<string, GateBudget>;
+  org: GateBudget[];
+  team: Map<string, GateBudget[]>;
+  key: Map<string, GateBudget[]>;
+  customer: Map<string, GateBudget[]>;
+  customerDefault: GateBudget[];
+  tag: Map<string, GateBudget[]>;
+};
+
+/** Builds the index (once per load/refresh of the hot copy). */
+export function indexBudgets(all: GateBudget[]): BudgetIndex {
+  const idx: BudgetIndex = { all, byId: new Map(), org: [], team: new Map(), key: new Map(), customer: new Map(), customerDefault: [], tag: new Map() };
+  const add = (m: Map<string, GateBudget[]>, k: string, b: GateBudget) => m.set(k, [...(m.get(k) ?? []), b]);
+  for (const b of all) {
+    idx.byId.set(b.id, b);
+    if (b.scope === "org") idx.org.push(b);
+    else if (b.scopeId === null) {
+      if (b.scope === "customer") idx.customerDefault.push(b);
+    } else add(idx[b.scope], b.scopeId, b);
+  }
+  return idx;
+}
+
+/**
+ * The budgets that apply to a request, in the order denials are reported: org, team, key, customer,
+ * tag. A customer with a budget of its own uses it; any other customer gets the default customer
+ * budget (scope `customer`, no scope id), one instance per customer id.
+ */
+export function applicableBudgets(idx: BudgetIndex, s: BudgetSubject, now: number, billingAnchor: number | null): AppliedBudget[] {
+  const out: AppliedBudget[] = [];
+  const push = (budget: GateBudget, subject: string) => {
+    const { start, end } = periodBounds(budget.period, now, billingAnchor);
+    out.push({ budget, subject, periodStart: start, resetsAt: end });
+  };
+  for (const b of idx.org) push(b, "");
+  if (s.teamId) for (const b of idx.team.get(s.teamId) ?? []) push(b, "");
+  for (const b of idx.key.get(s.keyId) ?? []) push(b, "");
+  const customerId = s.attribution.customerId;
+  if (customerId) {
+    const own = idx.customer.get(customerId);
+    if (own?.length) for (const b of own) push(b, "");
+    else for (const b of idx.customerDefault) push(b, customerId);
+  }
+  const seen = new Set<string>();
+  for (const [k, v] of Object.entries(s.attribution.tags ?? {})) {
+    const id = `${k}=${v}`;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    for (const b of idx.tag.get(id) ?? []) push(b, "");
+  }
+  return out;
+}
+
+/** Human label of one budget instance for messages, e.g. "team 'search'" or "customer 'c_1' (default budget)". */
+export function labelOf(applied: AppliedBudget): string {
+  if (applied.subject) return `customer '${applied.subject}' (default customer budget)`;
+  return applied.budget.label;
+}
+
+/** The synthetic budget standing for the plan's monthly spend cap. */
+export function planCapBudget(org: GateOrg): GateBudget | null {
+  const plan = planOf(org.plan);
+  if (plan.monthlySpendCapMicros === null) return null;
+  return {
+    id: PLAN_CAP_ID, scope: "org", scopeId: null, limitMicros: plan.monthlySpendCapMicros, period: "monthly", mode: "hard",
+    rpm: null, tpm: null, thresholds: [], velocity: null, label: `the ${plan.name} plan's monthly spend cap`,
+  };
+}
+
+/** Every budget instance a request charges: its budgets, then the plan cap. */
+export function appliedWithPlan(budgets: BudgetIndex, org: GateOrg, s: BudgetSubject, at: number): AppliedBudget[] {
+  const applied = applicableBudgets(budgets, s, at, org.billingAnchor);
+  const cap = planCapBudget(org);
+  if (cap) {
+    const { start, end } = periodBounds("monthly", at, org.billingAnchor);
+    applied.push({ budget: cap, subject: "", periodStart: start, resetsAt: end });
+  }
+  return applied;
+}
+

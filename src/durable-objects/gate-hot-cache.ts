@@ -1,0 +1,69 @@
+/**
+ * In-memory view of the hot copy for the admission path: parsed keys, providers, price overrides,
+ * org state and the budget index, read from SQLite once and dropped whenever the hot copy changes
+ * (load, refresh, syncKey, revokeKeys, deleteOrg). SQLite stays the durable copy; this only saves
+ * re-reading and re-parsing the same rows on every request.
+ */
+import { indexBudgets, type BudgetIndex } from "./gate-budgets";
+import { readBudgets, readKey, readOrg, readOverride, readProviders, type GateKey, type GateOrg, type GateProvider, type HotPart } from "./gate-hot-copy";
+import type { Price } from "./gate-protocol";
+
+/** Entries kept for lookups by client-supplied names (key ids, model names) before the map is reset. */
+const MAX_LOOKUPS = 5_000;
+
+export class HotCache {
+  private keys = new Map<string, GateKey | null>();
+  private prices = new Map<string, Price | null>();
+  private providerList: GateProvider[] | null = null;
+  private orgState: GateOrg | null = null;
+  private budgetIndex: BudgetIndex | null = null;
+
+  constructor(private readonly sql: SqlStorage) {}
+
+  key(id: string): GateKey | undefined {
+    if (!this.keys.has(id)) {
+      if (this.keys.size >= MAX_LOOKUPS) this.keys.clear();
+      this.keys.set(id, readKey(this.sql, id) ?? null);
+    }
+    return this.keys.get(id) ?? undefined;
+  }
+
+  providers(): GateProvider[] {
+    this.providerList ??= readProviders(this.sql);
+    return this.providerList;
+  }
+
+  override(model: string): Price | null {
+    if (!this.prices.has(model)) {
+      if (this.prices.size >= MAX_LOOKUPS) this.prices.clear();
+      this.prices.set(model, readOverride(this.sql, model));
+    }
+    return this.prices.get(model) ?? null;
+  }
+
+  org(): GateOrg {
+    this.orgState ??= readOrg(this.sql);
+    return this.orgState;
+  }
+
+  budgets(): BudgetIndex {
+    this.budgetIndex ??= indexBudgets(readBudgets(this.sql));
+    return this.budgetIndex;
+  }
+
+  /** Forgets one key (after `syncKey` / `revokeKeys`). */
+  forgetKey(id: string): void {
+    this.keys.delete(id);
+  }
+
+  /** Forgets the given parts of the hot copy, or everything. */
+  invalidate(parts: HotPart[] | "all" = "all"): void {
+    const all = parts === "all";
+    if (all || parts.includes("keys")) this.keys.clear();
+    if (all || parts.includes("providers")) this.providerList = null;
+    if (all || parts.includes("pricing")) this.prices.clear();
+    if (all || parts.includes("org")) this.orgState = null;
+    // Budget labels embed team and key names, so a keys refresh rebuilds the index too.
+    if (all || parts.includes("budgets") || parts.includes("keys")) this.budgetIndex = null;
+  }
+}

@@ -1,0 +1,207 @@
+/**
+ * The hot copy: the org's keys, providers (API keys stay sealed), pricing overrides, budgets, plan
+ * and billing anchor, loaded from D1 once per object (and per `refresh`) and read from the object's
+ * SQLite on every admission, so the hot path never touches D1.
+ */
+import type { Price } from "./gate-protocol";
+import type { GateBudget, Period } from "./gate-budgets";
+import { readMeta, writeMeta } from "./gate-schema";
+
+export type HotPart = "keys" | "providers" | "budgets" | "pricing" | "org";
+export const ALL_PARTS: HotPart[] = ["keys", "providers", "budgets", "pricing", "org"];
+
+/** The hot copy of one virtual key held by the org's gate. */
+export type GateKey = {
+  id: string;
+  keyHash: string;
+  teamId: string | null;
+  createdBy: string;
+  allowedModels: string[] | null;
+  rpm: number | null;
+  tpm: number | null;
+  expiresAt: number | null;
+  revokedAt: number | null;
+  /** Display name (labels in denial messages); optional for callers of `syncKey`. */
+  name?: string;
+};
+
+export type GateProvider = { id: string; name: string; type: "openai" | "anthropic" | "openai_compatible"; baseUrl: string; apiKeySealed: string; isDefault: boolean };
+
+export type GateOrg = { plan: string; billingAnchor: number | null; deletedAt: number | null; missing: boolean };
+
+type Row = Record<string, unknown>;
+type Loaded = Partial<Record<HotPart, Row[]>>;
+
+const QUERIES: Record<HotPart, string> = {
+  keys: "SELECT id, key_hash, team_id, created_by, allowed_models, rpm, tpm, expires_at, revoked_at, name FROM api_keys WHERE org_id = ?1",
+  providers: "SELECT id, name, type, base_url, api_key_sealed, is_default FROM providers WHERE org_id = ?1",
+  pricing: "SELECT model, input_per_mtok, cached_input_per_mtok, cache_write_per_mtok, cache_write_1h_per_mtok, output_per_mtok, max_output_tokens FROM pricing_overrides WHERE org_id = ?1",
+  budgets: `SELECT b.id, b.scope, b.scope_id, b.limit_micros, b.period, b.mode, b.rpm, b.tpm, b.alert_thresholds,
+      b.velocity_limit_micros, b.velocity_window_seconds, b.velocity_cooldown_seconds, t.name AS team_name, k.name AS key_name
+    FROM budgets b
+    LEFT JOIN teams t ON b.scope = 'team' AND t.id = b.scope_id AND t.org_id = b.org_id
+    LEFT JOIN api_keys k ON b.scope = 'key' AND k.id = b.scope_id AND k.org_id = b.org_id
+    WHERE b.org_id = ?1`,
+  org: "SELECT plan, billing_anchor FROM orgs WHERE id = ?1",
+};
+
+/** Reads the named parts from D1 in one batch (one round trip). */
+export async function fetchParts(db: D1Database, orgId: string, parts: HotPart[]): Promise<Loaded> {
+  const unique = [...new Set(parts)];
+  const results = await db.batch(unique.map((p) => db.prepare(QUERIES[p]).bind(orgId)));
+  const out: Loaded = {};
+  unique.forEach((p, i) => (out[p] = (results[i]!.results ?? []) as Row[]));
+  return out;
+}
+
+function budgetLabel(r: Row): string {
+  switch (r.scope) {
+    case "org":
+      return "org";
+    case "team":
+      return `team '${(r.team_name as string | null) ?? r.scope_id}'`;
+    case "key":
+      return `key '${(r.key_name as string | null) ?? r.scope_id}'`;
+    case "customer":
+      return r.scope_id === null ? "default customer budget" : `customer '${r.scope_id}'`;
+    default:
+      return `tag '${r.scope_id}'`;
+  }
+}
+
+/** Replaces the named parts of the hot copy (call inside `transactionSync`). */
+export function applyParts(sql: SqlStorage, loaded: Loaded): void {
+  if (loaded.keys) {
+    sql.exec("DELETE FROM keys");
+    for (const r of loaded.keys) {
+      const allowed = r.allowed_models === null || r.allowed_models === undefined ? null : String(r.allowed_models);
+      upsertKey(sql, {
+        id: r.id as string, keyHash: r.key_hash as string, teamId: (r.team_id as string | null) ?? null, createdBy: r.created_by as string,
+        allowedModels: allowed && allowed !== "null" ? (JSON.parse(allowed) as string[]) : null,
+        rpm: (r.rpm as number | null) ?? null, tpm: (r.tpm as number | null) ?? null, expiresAt: (r.expires_at as number | null) ?? null,
+        revokedAt: (r.revoked_at as number | null) ?? null, name: (r.name as string | null) ?? "",
+      });
+    }
+  }
+  if (loaded.providers) {
+    sql.exec("DELETE FROM providers");
+    for (const r of loaded.providers) {
+      sql.exec("INSERT INTO providers (id, name, type, base_url, api_key_sealed, is_default) VALUES (?,?,?,?,?,?)",
+        r.id as string, r.name as string, r.type as string, r.base_url as string, r.api_key_sealed as string, r.is_default ? 1 : 0);
+    }
+  }
+  if (loaded.pricing) {
+    sql.exec("DELETE FROM pricing");
+    for (const r of loaded.pricing) {
+      sql.exec("INSERT INTO pricing (model, input, cached_input, cache_write, cache_write_1h, output, max_output) VALUES (?,?,?,?,?,?,?)",
+        r.model as string, r.input_per_mtok as number, (r.cached_input_per_mtok as number | null) ?? null, (r.cache_write_per_mtok as number | null) ?? null,
+        (r.cache_write_1h_per_mtok as number | null) ?? null, r.output_per_mtok as number, (r.max_output_tokens as number | null) ?? null);
+    }
+  }
+  if (loaded.budgets) {
+    sql.exec("DELETE FROM budgets");
+    for (const r of loaded.budgets) {
+      sql.exec(
+        `INSERT INTO budgets (id, scope, scope_id, limit_micros, period, mode, rpm, tpm, thresholds, velocity_limit, velocity_window_s, velocity_cooldown_s, label)
+         VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+        r.id as string, r.scope as string, (r.scope_id as string | null) ?? null, (r.limit_micros as number | null) ?? null, r.period as string, r.mode as string,
+        (r.rpm as number | null) ?? null, (r.tpm as number | null) ?? null, String(r.alert_thresholds ?? "[50,80,90,100]"),
+        (r.velocity_limit_micros as number | null) ?? null, (r.velocity_window_seconds as number | null) ?? null, (r.velocity_cooldown_seconds as number | null) ?? null,
+        budgetLabel(r),
+      );
+    }
+  }
+  if (loaded.org) {
+    const r = loaded.org[0];
+    writeMeta(sql, "org_plan", r ? String(r.plan) : "free");
+    writeMeta(sql, "org_billing_anchor", r && r.billing_anchor !== null && r.billing_anchor !== undefined ? String(r.billing_anchor) : "");
+    writeMeta(sql, "org_missing", r ? "" : "1");
+  }
+}
+
+/** Inserts or replaces one key. */
+export function upsertKey(sql: SqlStorage, k: GateKey): void {
+  sql.exec(
+    "INSERT OR REPLACE INTO keys (id, key_hash, team_id, created_by, allowed_models, rpm, tpm, expires_at, revoked_at, name) VALUES (?,?,?,?,?,?,?,?,?,?)",
+    k.id, k.keyHash, k.teamId, k.createdBy, k.allowedModels ? JSON.stringify(k.allowedModels) : null, k.rpm, k.tpm, k.expiresAt, k.revokedAt, k.name ?? "",
+  );
+}
+
+/** One key of the hot copy. */
+export function readKey(sql: SqlStorage, keyId: string): GateKey | undefined {
+  const r = sql.exec<Record<string, string | number | null>>("SELECT * FROM keys WHERE id = ?", keyId).toArray()[0];
+  if (!r) return undefined;
+  return {
+    id: r.id as string, keyHash: r.key_hash as string, teamId: r.team_id as string | null, createdBy: r.created_by as string,
+    allowedModels: r.allowed_models ? (JSON.parse(r.allowed_models as string) as string[]) : null,
+    rpm: r.rpm as number | null, tpm: r.tpm as number | null, expiresAt: r.expires_at as number | null, revokedAt: r.revoked_at as number | null,
+    name: (r.name as string) ?? "",
+  };
+}
+
+/** Every provider of the org. */
+export function readProviders(sql: SqlStorage): GateProvider[] {
+  return sql.exec<Record<string, string | number>>("SELECT * FROM providers ORDER BY name").toArray().map((r) => ({
+    id: r.id as string, name: r.name as string, type: r.type as GateProvider["type"], baseUrl: r.base_url as string,
+    apiKeySealed: r.api_key_sealed as string, isDefault: Number(r.is_default) === 1,
+  }));
+}
+
+/** The org's price override for a model name, or null. Missing cache prices fall back to input-relative defaults. */
+export function readOverride(sql: SqlStorage, model: string): Price | null {
+  const r = sql.exec<Record<string, number | null>>("SELECT * FROM pricing WHERE model = ?", model).toArray()[0];
+  if (!r) return null;
+  const input = r.input as number;
+  return {
+    inputPerMtok: input,
+    cachedInputPerMtok: r.cached_input ?? input,
+    cacheWritePerMtok: r.cache_write ?? input,
+    cacheWrite1hPerMtok: r.cache_write_1h ?? r.cache_write ?? input,
+    outputPerMtok: r.output as number,
+    maxOutputTokens: r.max_output ?? 0,
+  };
+}
+
+/** Budgets as they will be once `loaded.budgets` is applied (for seeding before the apply). */
+export function budgetsFromRows(rows: Row[]): GateBudget[] {
+  return rows.map((r) => toBudget({
+    id: r.id as string, scope: r.scope as string, scope_id: (r.scope_id as string | null) ?? null, limit_micros: (r.limit_micros as number | null) ?? null,
+    period: r.period as string, mode: r.mode as string, rpm: (r.rpm as number | null) ?? null, tpm: (r.tpm as number | null) ?? null,
+    thresholds: String(r.alert_thresholds ?? "[50,80,90,100]"), velocity_limit: (r.velocity_limit_micros as number | null) ?? null,
+    velocity_window_s: (r.velocity_window_seconds as number | null) ?? null, velocity_cooldown_s: (r.velocity_cooldown_seconds as number | null) ?? null,
+    label: budgetLabel(r),
+  }));
+}
+
+/** The billing anchor carried by a loaded `org` part, or undefined when the part was not loaded. */
+export function anchorFromLoaded(loaded: Loaded): number | null | undefined {
+  if (!loaded.org) return undefined;
+  const a = loaded.org[0]?.billing_anchor;
+  return a === null || a === undefined ? null : Number(a);
+}
+
+export type { Loaded };
+
+/** Every budget of the org. */
+export function readBudgets(sql: SqlStorage): GateBudget[] {
+  return sql.exec<Record<string, string | number | null>>("SELECT * FROM budgets ORDER BY id").toArray().map(toBudget);
+}
+
+function toBudget(r: Record<string, string | number | null>): GateBudget {
+  return ({
+    id: r.id as string, scope: r.scope as GateBudget["scope"], scopeId: r.scope_id as string | null, limitMicros: r.limit_micros as number | null,
+    period: r.period as Period, mode: r.mode as "hard" | "soft", rpm: r.rpm as number | null, tpm: r.tpm as number | null,
+    thresholds: JSON.parse(r.thresholds as string) as number[],
+    velocity: r.velocity_limit !== null && r.velocity_window_s !== null
+      ? { limitMicros: r.velocity_limit as number, windowSeconds: r.velocity_window_s as number, cooldownSeconds: (r.velocity_cooldown_s as number | null) ?? 300 }
+      : null,
+    label: r.label as string,
+  });
+}
+
+/** Plan, billing anchor and deletion state of the org. */
+export function readOrg(sql: SqlStorage): GateOrg {
+  const anchor = readMeta(sql, "org_billing_anchor");
+  const deleted = readMeta(sql, "deleted_at");
+  return { plan: readMeta(sql, "org_plan") ?? "free", billingAnchor: anchor ? Number(anchor) : null, deletedAt: deleted ? Number(deleted) : null, missing: readMeta(sql, "org_missing") === "1" };
+}
