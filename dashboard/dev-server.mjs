@@ -1,7 +1,7 @@
 /**
  * Local serving of the dashboard: ONE origin for the SPA, `/api/*` and `/invite/*`, like Pages in production.
  *
- * Serves `dashboard/dist` (SPA fallback to index.html) and forwards `/api/*` and `/invite/*` verbatim (method,
+ * Serves `dashboard/dist` (SPA fallback to index.html) and forwards `/api/*`, `/invite/*` (and `/v1/*`, for local curl) verbatim (method,
  * path, query, headers incl. cookies and Origin, streamed body, status and Set-Cookie/Location back) to the
  * gateway Worker started with `wrangler dev`. In production the Pages Functions in `functions/` do the same
  * through the `API` service binding. The Worker must run with `APP_URL` set to this server's origin (email links
@@ -25,7 +25,8 @@ const TYPES = {
   ".json": "application/json", ".svg": "image/svg+xml", ".png": "image/png", ".ico": "image/x-icon", ".map": "application/json",
   ".woff2": "font/woff2", ".txt": "text/plain; charset=utf-8",
 };
-const FORWARDED = /^\/(api|invite)(\/|$)/;
+// `/v1` too, so the quickstart `curl` against this origin works locally (deployed, `/v1` is on the Worker's own host).
+const FORWARDED = /^\/(api|invite|v1)(\/|$)/;
 // Hop-by-hop headers never cross a proxy.
 const HOP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer"]);
 

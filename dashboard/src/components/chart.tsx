@@ -3,12 +3,19 @@ import { useId } from "react";
 
 export type Point = { label: string; value: number };
 
-export function ColumnChart({ points, format, title }: { points: Point[]; format: (v: number) => string; title: string }) {
+/** Rounds up to 1, 2 or 5 times a power of ten, so gridlines get round labels. */
+function niceCeil(v: number): number {
+  const p = 10 ** Math.floor(Math.log10(v));
+  return ([1, 2, 5, 10].find((m) => m * p >= v) ?? 10) * p;
+}
+
+/** `minScale`: the smallest top of the axis (keeps an all-zero chart from showing micro-cent gridlines). */
+export function ColumnChart({ points, format, title, minScale = 1 }: { points: Point[]; format: (v: number) => string; title: string; minScale?: number }) {
   const descId = useId();
   const W = 720;
   const H = 220;
   const pad = { l: 56, r: 8, t: 12, b: 26 };
-  const max = Math.max(1, ...points.map((p) => p.value));
+  const max = niceCeil(Math.max(minScale, ...points.map((p) => p.value)));
   const innerW = W - pad.l - pad.r;
   const innerH = H - pad.t - pad.b;
   const step = innerW / Math.max(1, points.length);
@@ -17,7 +24,7 @@ export function ColumnChart({ points, format, title }: { points: Point[]; format
   const every = Math.ceil(points.length / 8);
   return (
     <figure style={{ margin: 0 }}>
-      <svg className="chart" viewBox={`0 0 ${W} ${H}`} preserveAspectRatio="none" role="img" aria-label={title} aria-describedby={descId}>
+      <svg className="chart" viewBox={`0 0 ${W} ${H}`} role="img" aria-label={title} aria-describedby={descId}>
         {ticks.map((t) => {
           const y = pad.t + innerH * (1 - t);
           return (

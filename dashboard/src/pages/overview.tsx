@@ -8,6 +8,8 @@ import { ColumnChart } from "../components/chart";
 import { Card, ErrorState, Loading, PageHeader, Stat } from "../components/ui";
 
 const DAY = 86_400_000;
+/** Public base URL of the gateway (`/v1`): set `VITE_GATEWAY_URL` at build time when it is not the dashboard's origin. */
+const GATEWAY_URL = (import.meta.env.VITE_GATEWAY_URL as string | undefined) ?? location.origin;
 
 /** Fills missing days with zero so the chart has one column per day. */
 export function dailySeries(usage: Usage | undefined, from: Date, days: number) {
@@ -24,7 +26,7 @@ function Quickstart({ orgId }: { orgId: string }) {
       <p className="muted" style={{ marginTop: 0 }}>
         Point any OpenAI SDK at Tollgate and use a virtual key. Create one on the <Link to={`/orgs/${orgId}/keys`}>API keys</Link> page.
       </p>
-      <pre className="email-body" style={{ margin: 0, overflowX: "auto" }}>{`curl ${location.origin}/v1/chat/completions \\
+      <pre className="email-body" style={{ margin: 0, overflowX: "auto" }}>{`curl ${GATEWAY_URL}/v1/chat/completions \\
   -H "Authorization: Bearer sk-tg-…" \\
   -H "Content-Type: application/json" \\
   -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello"}]}'`}</pre>
@@ -64,7 +66,7 @@ export function OverviewPage() {
       </div>
       <Card title="Daily spend · last 30 days">
         {series.isPending ? <Loading /> : series.isError ? <ErrorState error={series.error} onRetry={() => void series.refetch()} /> : (
-          <ColumnChart title="Daily spend over the last 30 days" points={dailySeries(series.data, from30, 30)} format={(v) => formatMicros(Math.round(v))} />
+          <ColumnChart title="Daily spend over the last 30 days" points={dailySeries(series.data, from30, 30)} format={(v) => formatMicros(Math.round(v))} minScale={1_000_000} />
         )}
       </Card>
       {t && t.requests === 0 ? <Quickstart orgId={org.id} /> : null}
