@@ -26,6 +26,8 @@ import { teamsRoutes } from "./routes/teams";
 import { budgetsRoutes } from "./routes/budgets";
 import { pricingRoutes } from "./routes/pricing";
 import { usageRoutes } from "./routes/usage";
+import { v1AnthropicRoutes } from "./routes/v1-anthropic";
+import { v1OpenaiRoutes } from "./routes/v1-openai";
 
 export { OrgGate } from "./durable-objects/org-gate";
 
@@ -53,6 +55,8 @@ app.route("/api", auditLogRoutes);
 app.route("/api", budgetsRoutes);
 app.route("/api", pricingRoutes);
 app.route("/api", usageRoutes);
+app.route("/v1", v1OpenaiRoutes);
+app.route("/v1", v1AnthropicRoutes);
 
 app.doc31("/api/openapi.json", {
   openapi: "3.1.0",

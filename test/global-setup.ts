@@ -4,11 +4,13 @@
  * To add one: write `test/mock-servers/<name>.ts` exporting a start function and list it here.
  */
 import type { TestProject } from "vitest/node";
+import { startAnthropicMock } from "./mock-servers/anthropic";
 import { startEchoServer } from "./mock-servers/echo";
+import { startOpenAiMock } from "./mock-servers/openai";
 import { startSendGridServer } from "./mock-servers/sendgrid";
 import type { MockServer } from "./mock-servers/types";
 
-const starters: Array<() => Promise<MockServer>> = [startEchoServer, startSendGridServer];
+const starters: Array<() => Promise<MockServer>> = [startEchoServer, startSendGridServer, () => startOpenAiMock(), () => startAnthropicMock()];
 
 declare module "vitest" {
   export interface ProvidedContext {

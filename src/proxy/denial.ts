@@ -1,0 +1,77 @@
+/**
+ * Gate denials → API errors (design §3): 401 bad key, 402 money, 403 model, 429 rate + Retry-After.
+ * The switch is exhaustive: a new `Denial` kind fails type-checking here until it is mapped.
+ */
+import type { Denial } from "../durable-objects/gate-protocol";
+import { ApiError } from "../errors";
+
+/** `$1,234.56` from integer micro-dollars (display only; integer arithmetic, no floats). */
+export function formatUsd(micros: number): string {
+  const neg = micros < 0;
+  const cents = Math.floor(Math.abs(micros) / 10_000);
+  const dollars = Math.floor(cents / 100).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+  return `${neg ? "-" : ""}$${dollars}.${String(cents % 100).padStart(2, "0")}`;
+}
+
+const PERIOD_LABEL = { daily: "Daily", weekly: "Weekly", monthly: "Monthly", total: "Total" } as const;
+const KEY_REASON = {
+  unknown: "Invalid API key",
+  revoked: "This API key has been revoked",
+  expired: "This API key has expired",
+  org_deleted: "This API key's organization has been deleted",
+} as const;
+
+/** Retry-After in whole seconds (at least 1) plus the OpenAI SDK's `retry-after-ms`. */
+export function retryAfterHeaders(ms: number): Record<string, string> {
+  const clamped = Math.max(1, Math.ceil(ms));
+  return { "Retry-After": String(Math.max(1, Math.ceil(clamped / 1000))), "retry-after-ms": String(clamped) };
+}
+
+/** The ApiError for a gate denial. */
+export function denialToError(d: Denial): ApiError {
+  switch (d.kind) {
+    case "invalid_key":
+      return new ApiError("invalid_api_key", KEY_REASON[d.reason], { reason: d.reason });
+    case "model_not_allowed":
+      return new ApiError("model_not_allowed", `This API key may not use model '${d.model}'`, { param: "model", model: d.model });
+    case "model_not_priced":
+      return new ApiError("model_not_priced", `No price is known for model '${d.model}'; an admin can set one under Pricing`, { param: "model", model: d.model });
+    case "no_provider":
+      return new ApiError("invalid_request", `No provider is configured for model '${d.model}' (use 'provider-name/model' or set a default provider)`, { param: "model", model: d.model });
+    case "budget_exceeded": {
+      const used = d.spentMicros + d.reservedMicros;
+      const what =
+        d.source === "plan_cap" ? "The plan's monthly spend cap" : d.source === "prepaid" ? "The prepaid balance" : `${PERIOD_LABEL[d.period]} budget of ${d.label}`;
+      const resets = d.resetsAt ? `; resets ${d.resetsAt}` : "";
+      return new ApiError("budget_exceeded", `${what} exhausted (${formatUsd(used)} of ${formatUsd(d.limitMicros)})${resets}`, {
+        source: d.source,
+        scope: d.scope,
+        scope_id: d.scopeId,
+        budget_id: d.budgetId,
+        period: d.period,
+        limit_micros: d.limitMicros,
+        spent_micros: d.spentMicros,
+        reserved_micros: d.reservedMicros,
+        resets_at: d.resetsAt,
+      });
+    }
+    case "rate_limited":
+      return new ApiError(
+        "rate_limit_exceeded",
+        `${d.window === "rpm" ? "Requests" : "Tokens"}-per-minute limit of ${d.label} reached (${d.limit}/min); retry after ${Math.ceil(d.retryAfterMs / 1000)}s`,
+        { scope: d.scope, scope_id: d.scopeId, window: d.window, limit: d.limit, retry_after_ms: d.retryAfterMs },
+        retryAfterHeaders(d.retryAfterMs),
+      );
+    case "velocity_tripped":
+      return new ApiError(
+        "rate_limit_exceeded",
+        `Spend velocity limit of ${d.label} tripped: requests are paused for ${Math.ceil(d.retryAfterMs / 1000)}s`,
+        { scope: d.scope, scope_id: d.scopeId, budget_id: d.budgetId, window: "velocity", retry_after_ms: d.retryAfterMs },
+        retryAfterHeaders(d.retryAfterMs),
+      );
+    default: {
+      const never: never = d;
+      throw new Error(`unmapped denial ${JSON.stringify(never)}`);
+    }
+  }
+}

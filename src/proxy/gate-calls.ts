@@ -1,0 +1,35 @@
+/**
+ * The Worker's side of the gate protocol (src/durable-objects/gate-protocol.ts), on top of the
+ * client in org-gate-client.ts: one `admit` before the upstream call, one `settle` or `release`
+ * after it. Fail closed: if the org's gate cannot be reached or reports `overloaded`, the request is
+ * refused with 503 `budget_unavailable`; `admit` is never retried (a lost answer would reserve twice),
+ * settle/release are retried once by the client unless overloaded (they are idempotent).
+ */
+import type { AdmitRequest, AdmitResult, ReleaseRequest, SettleRequest } from "../durable-objects/gate-protocol";
+import { gateAdmit, gateRelease, gateSettle, isGateUnavailable } from "../durable-objects/org-gate-client";
+import type { Env } from "../env";
+import { ApiError } from "../errors";
+
+const unavailable = () => new ApiError("budget_unavailable", "Budget service unavailable; the request was not sent to the provider. Retry shortly.");
+
+/** Admits a request or throws 503 `budget_unavailable`. Denials are returned, not thrown. */
+export async function admit(env: Env, req: AdmitRequest): Promise<AdmitResult> {
+  const r = await gateAdmit(env, req);
+  if (isGateUnavailable(r)) {
+    console.error("gate admit unavailable", r.overloaded ? "overloaded" : r.message);
+    throw unavailable();
+  }
+  return r;
+}
+
+/** Settles a reservation with the final usage (idempotent at the gate); failures are logged. */
+export async function settle(env: Env, req: SettleRequest): Promise<void> {
+  const r = await gateSettle(env, req);
+  if (isGateUnavailable(r)) console.error("gate settle failed; the reservation will expire", req.reservationId, r.overloaded ? "overloaded" : r.message);
+}
+
+/** Releases a reservation: the upstream failed before any output; nothing is charged. */
+export async function release(env: Env, req: ReleaseRequest): Promise<void> {
+  const r = await gateRelease(env, req);
+  if (isGateUnavailable(r)) console.error("gate release failed; the reservation will expire", req.reservationId, r.overloaded ? "overloaded" : r.message);
+}

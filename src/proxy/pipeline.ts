@@ -1,0 +1,236 @@
+/**
+ * One proxied request, end to end (design §2):
+ *   key shape → body (limit, JSON, zod) → attribution + estimate → `admit` (1st DO round trip)
+ *   → provider (first-byte and total deadlines) → response (streamed through, or buffered when the
+ *   client did not ask for a stream) → `settle` or `release` (2nd DO round trip, in `waitUntil`).
+ * No D1 on this path. Everything after `admit` runs in a promise registered with `waitUntil`, so a
+ * client that disconnects mid-request still gets its reservation settled or released.
+ */
+import type { Context } from "hono";
+import type { z } from "zod";
+import type { AppEnv } from "../app-env";
+import type { AdmitOk, AdmitRequest, Endpoint, SettleRequest, UpstreamRoute, Usage } from "../durable-objects/gate-protocol";
+import { ApiError } from "../errors";
+import { costOfUsage } from "../pricing/cost";
+import { readAttribution, stripTollgateMetadata } from "./attribution";
+import { presentedKey } from "./authenticate-key";
+import { readJsonObject } from "./body";
+import { denialToError } from "./denial";
+import { proxyErrorResponse, streamErrorEvent, toApiError, type Flavor } from "./error-response";
+import { estimateRequest, type RequestEstimate } from "./estimate";
+import { admit, release, settle } from "./gate-calls";
+import { responseHeaders, serverTiming, setRateLimitHeaders } from "./headers";
+import { forceIncludeUsage } from "./openai-stream";
+import { relayStream } from "./stream-relay";
+import { deadlines, fetchUpstream, providerApiKey, refusedUpstream, upstreamErrorToApiError, upstreamHeaders, upstreamUrl } from "./upstream";
+import { estimatedUsage, outputBytesOfBody, streamTrackerFor, usageFromBody } from "./usage";
+
+/** What differs between the proxied endpoints. */
+export type EndpointSpec = {
+  endpoint: Endpoint;
+  flavor: Flavor;
+  /** Path appended to the provider's base URL. */
+  upstreamPath: string;
+  schema: z.ZodType;
+  /** Provider types that speak this endpoint's wire format. */
+  providerTypes: ReadonlyArray<UpstreamRoute["type"]>;
+};
+
+const decoder = new TextDecoder();
+
+/** Handles one data-plane request for `spec`. Never throws: errors become responses. */
+export async function proxyRequest(c: Context<AppEnv>, spec: EndpointSpec): Promise<Response> {
+  const requestId = c.var.requestId;
+  const t0 = Date.now();
+  const headers = c.req.raw.headers;
+  let traceId = requestId;
+  try {
+    const key = await presentedKey(headers, spec.flavor === "anthropic");
+    const { body } = await readJsonObject(c.req.raw, c.var.config.MAX_BODY_BYTES, spec.schema);
+    const attr = readAttribution(body, headers, spec.flavor === "anthropic" ? "metadata.user_id" : "user");
+    if (!attr.ok) throw new ApiError("invalid_request", attr.message, { param: attr.param });
+    const attribution = { ...attr.attribution, traceId: attr.attribution.traceId ?? requestId };
+    traceId = attribution.traceId;
+    const clientTimeout = readClientTimeout(headers);
+    const est = estimateRequest(spec.endpoint, body);
+    const tParsed = Date.now();
+    const admitReq: AdmitRequest = {
+      orgId: key.orgId,
+      keyId: key.keyId,
+      keyHash: key.keyHash,
+      requestId,
+      endpoint: spec.endpoint,
+      model: body.model as string,
+      estimate: est.estimate,
+      attribution,
+      ...(est.outputCapFromModel ? { outputCapFromModel: true } : {}),
+    };
+    const verdict = await admit(c.env, admitReq);
+    if (!verdict.ok) throw denialToError(verdict.denial);
+    const phases = { parse: tParsed - t0, admit: Date.now() - tParsed };
+    const run = forward(c, spec, body, verdict, est, { orgId: key.orgId, t0, phases, clientTimeout, attribution });
+    c.executionCtx.waitUntil(run.then((r) => r.finished));
+    return (await run).response;
+  } catch (e) {
+    return proxyErrorResponse(toApiError(e), spec.flavor, requestId, { "X-Tollgate-Trace-Id": traceId });
+  }
+}
+
+/** `X-Tollgate-Timeout-Ms`: a client may lower the upstream deadlines (1 ms … the default). */
+function readClientTimeout(h: Headers): number | null {
+  const v = h.get("x-tollgate-timeout-ms");
+  if (v === null) return null;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new ApiError("invalid_request", "X-Tollgate-Timeout-Ms must be a positive integer (milliseconds)", { param: "X-Tollgate-Timeout-Ms" });
+  return n;
+}
+
+type ForwardCtx = {
+  orgId: string;
+  t0: number;
+  phases: { parse: number; admit: number };
+  clientTimeout: number | null;
+  attribution: AdmitRequest["attribution"];
+};
+
+/** Provider call and response, after admission. Resolves to the client response and the settle/release promise. */
+async function forward(
+  c: Context<AppEnv>,
+  spec: EndpointSpec,
+  body: Record<string, unknown>,
+  verdict: AdmitOk,
+  est: RequestEstimate,
+  fx: ForwardCtx,
+): Promise<{ response: Response; finished: Promise<unknown> }> {
+  const requestId = c.var.requestId;
+  const route = verdict.route;
+  const context: SettleRequest["context"] = {
+    requestId,
+    keyId: verdict.keyId,
+    teamId: verdict.teamId,
+    endpoint: spec.endpoint,
+    providerName: route.providerName,
+    model: route.upstreamModel,
+    price: verdict.price,
+    attribution: fx.attribution,
+    createdAt: fx.t0,
+  };
+  const base = { orgId: fx.orgId, reservationId: verdict.reservationId };
+  const fail: Fail = (err, status) => ({
+    response: proxyErrorResponse(err, spec.flavor, requestId, { "X-Tollgate-Trace-Id": fx.attribution.traceId! }),
+    finished: release(c.env, { ...base, status, latencyMs: Date.now() - fx.t0, context }),
+  });
+
+  try {
+    return await forwardAdmitted(c, spec, body, verdict, est, fx, fail, base, context);
+  } catch (e) {
+    // Anything unexpected after admission still gives the reservation back.
+    const err = toApiError(e);
+    return fail(err, err.status);
+  }
+}
+
+type Fail = (err: ApiError, status: number) => { response: Response; finished: Promise<unknown> };
+
+async function forwardAdmitted(
+  c: Context<AppEnv>,
+  spec: EndpointSpec,
+  body: Record<string, unknown>,
+  verdict: AdmitOk,
+  est: RequestEstimate,
+  fx: ForwardCtx,
+  fail: Fail,
+  base: { orgId: string; reservationId: string },
+  context: SettleRequest["context"],
+): Promise<{ response: Response; finished: Promise<unknown> }> {
+  const requestId = c.var.requestId;
+  const route = verdict.route;
+  if (!spec.providerTypes.includes(route.type)) {
+    const hint = route.type === "anthropic" ? "call POST /v1/messages (Anthropic format) for this provider" : "call the OpenAI-format endpoints for this provider";
+    return fail(new ApiError("invalid_request", `Model '${body.model as string}' is served by ${route.type} provider '${route.providerName}', which does not speak this endpoint's format: ${hint}`, { param: "model" }), 400);
+  }
+
+  const refused = refusedUpstream(route.baseUrl, c.var.config.ALLOW_PRIVATE_UPSTREAMS);
+  if (refused) return fail(new ApiError("upstream_error", `The base URL of provider '${route.providerName}' is refused: it ${refused}`), 502);
+
+  let apiKey: string;
+  try {
+    apiKey = await providerApiKey(c.env.ENCRYPTION_KEY, route);
+  } catch {
+    return fail(new ApiError("upstream_error", `The credential of provider '${route.providerName}' cannot be decrypted; an admin must re-enter it`), 502);
+  }
+
+  body.model = route.upstreamModel;
+  stripTollgateMetadata(body);
+  const wantsStream = body.stream === true;
+  let clientWantsUsage = true;
+  if (wantsStream && (spec.endpoint === "chat.completions" || spec.endpoint === "completions")) clientWantsUsage = forceIncludeUsage(body);
+
+  const limits = deadlines(fx.clientTimeout, verdict.reservationExpiresAt);
+  let call;
+  try {
+    call = await fetchUpstream(
+      upstreamUrl(route, spec.upstreamPath),
+      { method: "POST", headers: upstreamHeaders(route, apiKey, c.req.raw.headers, fx.attribution.traceId!, requestId), body: JSON.stringify(body) },
+      limits,
+    );
+  } catch (e) {
+    const err = toApiError(e);
+    return fail(err, err.status);
+  }
+  const { res, ttfbMs } = call;
+
+  if (!res.ok) {
+    const text = await res.text().catch(() => "");
+    call.finish();
+    return fail(upstreamErrorToApiError(res.status, text, route.providerName, res.headers), res.status);
+  }
+
+  const out = responseHeaders(res.headers, requestId, fx.attribution.traceId!);
+  setRateLimitHeaders(out, verdict.rateLimit);
+  // The output tokens the gate reserved (it clamps the request's cap to the model's cap).
+  const cap = verdict.price.maxOutputTokens;
+  const reservedOutput = est.outputCapFromModel ? cap : cap > 0 ? Math.min(est.estimate.outputTokens, cap) : est.estimate.outputTokens;
+  const settleWith = (usage: Usage, estimated: boolean, status: number) =>
+    settle(c.env, { ...base, status, usage, estimated, latencyMs: Date.now() - fx.t0, ttfbMs, context });
+
+  const isSse = (res.headers.get("content-type") ?? "").includes("text/event-stream");
+  if (wantsStream && isSse && res.body) {
+    out.set("Server-Timing", serverTiming({ ...fx.phases, upstream: ttfbMs, total: null }));
+    out.set("cache-control", "no-cache");
+    const tracker = streamTrackerFor(spec.endpoint);
+    const broken = streamErrorEvent(new ApiError("upstream_error", `The stream from provider '${route.providerName}' broke off`), spec.flavor, requestId);
+    const relay = relayStream(res.body, tracker, !clientWantsUsage, broken);
+    const finished = relay.outcome.then((o) => {
+      call.finish();
+      if (o.kind === "complete" && tracker.usage) return settleWith(tracker.usage, false, res.status);
+      // Cut short (provider error, deadline, client gone) or no usage at all: charge what was delivered.
+      const status = o.kind === "client_abort" ? 499 : o.kind === "upstream_error" ? 502 : res.status;
+      return settleWith(estimatedUsage(tracker.usage ?? tracker.partial, est.estimate.inputTokens, tracker.outputBytes, reservedOutput), true, status);
+    });
+    return { response: new Response(relay.readable, { status: res.status, headers: out }), finished };
+  }
+
+  let bytes: ArrayBuffer;
+  try {
+    bytes = await res.arrayBuffer();
+  } catch (e) {
+    call.finish();
+    const timedOut = call.signal.aborted;
+    return fail(timedOut ? new ApiError("upstream_timeout", `The provider did not finish within ${limits.totalMs} ms`) : new ApiError("upstream_error", "The provider's response was cut off"), timedOut ? 504 : 502);
+  }
+  call.finish();
+  let json: Record<string, unknown> | null = null;
+  try {
+    json = JSON.parse(decoder.decode(bytes)) as Record<string, unknown>;
+  } catch {
+    json = null;
+  }
+  const exact = json ? usageFromBody(spec.endpoint, json) : null;
+  const usage = exact ?? estimatedUsage(null, est.estimate.inputTokens, json ? outputBytesOfBody(spec.endpoint, json) : bytes.byteLength, reservedOutput);
+  out.set("X-Tollgate-Cost-Micros", String(costOfUsage(usage, verdict.price)));
+  if (!exact) out.set("X-Tollgate-Cost-Estimated", "true");
+  const total = Date.now() - fx.t0;
+  out.set("Server-Timing", serverTiming({ ...fx.phases, upstream: ttfbMs, total }));
+  return { response: new Response(bytes, { status: res.status, headers: out }), finished: settleWith(usage, !exact, res.status) };
+}

@@ -1,0 +1,151 @@
+/**
+ * Stand-in for OpenAI (and any OpenAI-compatible provider): chat completions, legacy completions,
+ * embeddings and the Responses API, streamed and not, with the real wire formats and usage
+ * semantics (wire-formats.md). Behaviour is steered per request by `#mock:` directives in the body
+ * (see llm-common.ts); every request is recorded under the gateway's `x-tollgate-request-id`.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { contentPieces, directivesOf, json, promptTokensOf, readBody, RequestLog, sleep, sseData, sseNamed, stringsOf, writeSse, type Directives } from "./llm-common";
+import type { MockServer } from "./types";
+
+const EMBEDDING = [0.0023064255, -0.009327292, 0.015797347];
+
+/** Output tokens the mock reports: one per content piece, or the request's cap with `fill`. */
+function outputTokens(d: Directives, cap: number | undefined): number {
+  return d.fill && cap ? cap : d.chunks;
+}
+
+function errorFor(status: number) {
+  const messages: Record<number, [string, string]> = {
+    400: ["Invalid value for 'temperature'", "invalid_request_error"],
+    401: ["Incorrect API key provided: sk-proj-****abcd", "invalid_request_error"],
+    429: ["Rate limit reached for requests", "requests"],
+    500: ["The server had an error while processing your request", "server_error"],
+    502: ["Bad gateway", "server_error"],
+  };
+  const [message, type] = messages[status] ?? ["error", "server_error"];
+  return { error: { message, type, param: status === 400 ? "temperature" : null, code: null } };
+}
+
+async function handle(req: IncomingMessage, res: ServerResponse, log: RequestLog): Promise<void> {
+  if (log.serve(req, res)) return;
+  const raw = await readBody(req);
+  let body: any = null;
+  try {
+    body = raw ? JSON.parse(raw) : null;
+  } catch {
+    /* recorded as null */
+  }
+  log.record(req, body);
+  const path = (req.url ?? "").split("?")[0];
+  if (req.method === "GET" && path === "/v1/models") return json(res, 200, { object: "list", data: [{ id: "gpt-4o-mini", object: "model", created: 0, owned_by: "openai" }] });
+  if (req.method !== "POST" || !body) return json(res, 400, { error: { message: "bad request", type: "invalid_request_error", param: null, code: null } });
+  if (req.headers.authorization === "Bearer bad-key") return json(res, 401, errorFor(401));
+
+  const d = directivesOf(raw);
+  if (d.hang) return; // never answer
+  if (d.slowFirstByte) await sleep(d.slowFirstByte);
+  if (d.fail) return json(res, d.fail, errorFor(d.fail), d.fail === 429 ? { "retry-after": "7" } : {});
+
+  const model = body.model;
+  const prompt = promptTokensOf(stringsOf(path === "/v1/responses" ? [body.input, body.instructions] : path === "/v1/completions" ? body.prompt : path === "/v1/embeddings" ? body.input : body.messages));
+  const cached = d.cache ? Math.min(prompt, 3) : 0;
+  const created = Math.floor(Date.now() / 1000);
+
+  if (path === "/v1/embeddings") {
+    const inputs = Array.isArray(body.input) && typeof body.input[0] !== "number" ? body.input : [body.input];
+    return json(res, 200, {
+      object: "list",
+      data: inputs.map((_: unknown, index: number) => ({ object: "embedding", index, embedding: body.encoding_format === "base64" ? Buffer.from(new Float32Array(EMBEDDING).buffer).toString("base64") : EMBEDDING })),
+      model,
+      usage: { prompt_tokens: prompt, total_tokens: prompt },
+    });
+  }
+
+  if (path === "/v1/responses") return responses(res, body, d, prompt, cached, created);
+
+  const isChat = path === "/v1/chat/completions";
+  if (!isChat && path !== "/v1/completions") return json(res, 404, { error: { message: `Unknown path ${path}`, type: "invalid_request_error", param: null, code: "unknown_url" } });
+  const cap = isChat ? (body.max_completion_tokens ?? body.max_tokens) : (body.max_tokens ?? 16);
+  const out = outputTokens(d, cap);
+  const usage = {
+    prompt_tokens: prompt,
+    completion_tokens: out,
+    total_tokens: prompt + out,
+    prompt_tokens_details: { cached_tokens: cached, audio_tokens: 0 },
+    completion_tokens_details: { reasoning_tokens: 0, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
+  };
+  const pieces = contentPieces(d.chunks);
+  const id = isChat ? "chatcmpl-mock" : "cmpl-mock";
+  if (!body.stream) {
+    const text = pieces.join("");
+    return json(res, 200, isChat
+      ? { id, object: "chat.completion", created, model, choices: [{ index: 0, message: { role: "assistant", content: text, refusal: null }, logprobs: null, finish_reason: "stop" }], usage, system_fingerprint: "fp_mock" }
+      : { id, object: "text_completion", created, model, choices: [{ text, index: 0, logprobs: null, finish_reason: "stop" }], usage });
+  }
+  const withUsage = body.stream_options?.include_usage === true && !d.noUsage;
+  const u = body.stream_options?.include_usage === true ? { usage: null } : {};
+  const chunk = (choice: object) => (isChat ? { id, object: "chat.completion.chunk", created, model, system_fingerprint: "fp_mock", choices: [choice], ...u } : { id, object: "text_completion", created, model, choices: [choice], ...u });
+  const events: string[] = [];
+  if (isChat) events.push(sseData(chunk({ index: 0, delta: { role: "assistant", content: "", refusal: null }, logprobs: null, finish_reason: null })));
+  for (const p of pieces) events.push(sseData(chunk(isChat ? { index: 0, delta: { content: p }, logprobs: null, finish_reason: null } : { text: p, index: 0, logprobs: null, finish_reason: null })));
+  events.push(sseData(chunk(isChat ? { index: 0, delta: {}, logprobs: null, finish_reason: "stop" } : { text: "", index: 0, logprobs: null, finish_reason: "stop" })));
+  if (withUsage) events.push(sseData(isChat ? { id, object: "chat.completion.chunk", created, model, system_fingerprint: "fp_mock", choices: [], usage } : { id, object: "text_completion", created, model, choices: [], usage }));
+  events.push("data: [DONE]\n\n");
+  const cut = d.truncate || d.stall ? Math.min(events.length - 2, 1 + Math.ceil(pieces.length / 2)) : undefined;
+  await writeSse(res, events, { slowChunks: d.slowChunks, cutAfter: cut, stall: d.stall });
+}
+
+async function responses(res: ServerResponse, body: any, d: Directives, prompt: number, cached: number, created: number): Promise<void> {
+  const out = outputTokens(d, body.max_output_tokens);
+  const pieces = contentPieces(d.chunks);
+  const text = pieces.join("");
+  const usage = { input_tokens: prompt, input_tokens_details: { cached_tokens: cached }, output_tokens: out, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: prompt + out };
+  const msg = (status: string, t: string) => ({ id: "msg_mock", type: "message", status, role: "assistant", content: t === null ? [] : [{ type: "output_text", text: t, annotations: [] }] });
+  const response = (status: string, withOutput: boolean) => ({
+    id: "resp_mock", object: "response", created_at: created, status, model: body.model, output: withOutput ? [msg("completed", text)] : [],
+    usage: status === "completed" ? usage : null, error: null, incomplete_details: null, instructions: body.instructions ?? null,
+    max_output_tokens: body.max_output_tokens ?? null, parallel_tool_calls: true, tool_choice: "auto", tools: [], temperature: 1, top_p: 1, metadata: {},
+  });
+  if (!body.stream) return json(res, 200, response("completed", true));
+  let seq = 0;
+  const ev = (type: string, payload: object) => sseNamed(type, { type, sequence_number: seq++, ...payload });
+  const events = [
+    ev("response.created", { response: response("in_progress", false) }),
+    ev("response.in_progress", { response: response("in_progress", false) }),
+    ev("response.output_item.added", { output_index: 0, item: { id: "msg_mock", type: "message", status: "in_progress", role: "assistant", content: [] } }),
+    ev("response.content_part.added", { item_id: "msg_mock", output_index: 0, content_index: 0, part: { type: "output_text", text: "", annotations: [] } }),
+    ...pieces.map((p) => ev("response.output_text.delta", { item_id: "msg_mock", output_index: 0, content_index: 0, delta: p })),
+    ev("response.output_text.done", { item_id: "msg_mock", output_index: 0, content_index: 0, text }),
+    ev("response.content_part.done", { item_id: "msg_mock", output_index: 0, content_index: 0, part: { type: "output_text", text, annotations: [] } }),
+    ev("response.output_item.done", { output_index: 0, item: msg("completed", text) }),
+  ];
+  if (!d.noUsage) events.push(ev("response.completed", { response: response("completed", true) }));
+  const cut = d.truncate || d.stall ? 4 + Math.ceil(pieces.length / 2) : undefined;
+  await writeSse(res, events, { slowChunks: d.slowChunks, cutAfter: cut, stall: d.stall });
+}
+
+/** Starts the mock on a random loopback port. */
+export async function startOpenAiMock(name = "openai", port = 0): Promise<MockServer & { log: RequestLog }> {
+  const log = new RequestLog();
+  const server = createServer((req, res) => {
+    handle(req, res, log).catch((e) => {
+      if (!res.headersSent) json(res, 500, { error: { message: String(e), type: "server_error", param: null, code: null } });
+      else res.destroy();
+    });
+  });
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((r) => server.listen(port, "127.0.0.1", r));
+  const addr = server.address() as AddressInfo;
+  return {
+    name,
+    url: `http://127.0.0.1:${addr.port}`,
+    log,
+    close: () =>
+      new Promise((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
