@@ -124,10 +124,16 @@ describe.sequential("team flow", () => {
     expect(res.status, await res.clone().text()).toBe(200);
     expect(((await res.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content).toBe("Hello from mock");
 
+    // Cost events reach D1 from the org's gate outbox about a second after the request.
+    await expect.poll(async () => (await apiAsPage(owner, "GET", `/orgs/${orgId}/usage`)).body.totals?.requests, { timeout: 30_000, interval: 500 }).toBe(1);
     await owner.goto(`/orgs/${orgId}`);
-    const requests = owner.locator(".stat", { hasText: "Requests" }).locator(".stat-value");
-    // Cost events reach D1 from the org's gate outbox shortly after the request; the overview polls.
-    await expect.poll(async () => (await owner.reload(), await requests.textContent({ timeout: 10_000 })), { timeout: 45_000, interval: 2_000 }).toBe("1");
+    const stat = (label: string) => owner.locator(".stat", { has: owner.getByText(label, { exact: true }) }).locator(".stat-value");
+    await expect.poll(() => stat("Requests").textContent(), { timeout: 15_000 }).toBe("1");
+    const spend = await stat("Spend this period").textContent();
+    expect(spend).toMatch(/^\$0\.\d+$/); // a few micro-dollars: 12 input + 8 output tokens of gpt-4o-mini
+    expect(spend).not.toBe("$0.00");
+    expect(await stat("Error rate").textContent()).toBe("0.0%");
+    expect(await stat("Latency p50").textContent()).toMatch(/^\d[\d,]* ms$/);
     await screenshot(owner, "overview");
 
     await owner.goto(`/orgs/${orgId}/usage`);
