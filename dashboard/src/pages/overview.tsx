@@ -53,7 +53,7 @@ export function OverviewPage() {
       <PageHeader title="Overview" description={`Spend, traffic and latency for ${org.name} this month (UTC).`} />
       {period.isError ? <ErrorState error={period.error} onRetry={() => void period.refetch()} /> : null}
       <div className="grid grid-4" aria-busy={period.isPending}>
-        <Stat label="Spend today" value={day.data ? formatMicros(day.data.totals.cost_micros) : "…"} sub={day.data ? `${formatInt(day.data.totals.requests)} requests` : undefined} />
+        <Stat label="Spend today" value={day.data ? formatMicros(day.data.totals.cost_micros) : "…"} sub={day.data ? `${formatInt(day.data.totals.requests)} ${day.data.totals.requests === 1 ? "request" : "requests"}` : undefined} />
         <Stat label="Spend this period" value={t ? formatMicros(t.cost_micros) : "…"} sub={`since ${monthStart}`} />
         <Stat label="Requests" value={t ? formatInt(t.requests) : "…"} sub={t ? `${formatInt(t.input_tokens + t.output_tokens)} tokens` : undefined} />
         <Stat label="Error rate" value={t ? formatPct(errorRate) : "…"} sub={t ? `${formatInt(t.errors)} failed` : undefined} />
@@ -66,7 +66,7 @@ export function OverviewPage() {
       </div>
       <Card title="Daily spend · last 30 days">
         {series.isPending ? <Loading /> : series.isError ? <ErrorState error={series.error} onRetry={() => void series.refetch()} /> : (
-          <ColumnChart title="Daily spend over the last 30 days" points={dailySeries(series.data, from30, 30)} format={(v) => formatMicros(Math.round(v))} minScale={1_000_000} />
+          <ColumnChart title="Daily spend over the last 30 days" points={dailySeries(series.data, from30, 30)} format={(v) => formatMicros(Math.round(v))} minScale={10_000} />
         )}
       </Card>
       {t && t.requests === 0 ? <Quickstart orgId={org.id} /> : null}
