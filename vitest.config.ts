@@ -5,23 +5,42 @@ import { defineConfig } from "vitest/config";
 const migrations = await readD1Migrations(fileURLToPath(new URL("./migrations", import.meta.url)));
 
 export default defineConfig({
-  plugins: [
-    cloudflareTest({
-      wrangler: { configPath: "./wrangler.toml" },
-      miniflare: {
-        bindings: {
-          TEST_MIGRATIONS: migrations,
-          SESSION_SIGNING_KEYS: "test1:dGVzdC1vbmx5LXNlc3Npb24tc2lnbmluZy1rZXktMzItYnl0ZXMh,old0:b2xkLXJvdGF0ZWQtc2Vzc2lvbi1zaWduaW5nLWtleS0zMmJ5dGVzIQ==",
-          ENCRYPTION_KEY: "dGVzdC1vbmx5LWVuY3J5cHRpb24ta2V5LTMyLWJ5dGU=",
+  test: {
+    projects: [
+      {
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: {
+              bindings: {
+                TEST_MIGRATIONS: migrations,
+                SESSION_SIGNING_KEYS: "test1:dGVzdC1vbmx5LXNlc3Npb24tc2lnbmluZy1rZXktMzItYnl0ZXMh,old0:b2xkLXJvdGF0ZWQtc2Vzc2lvbi1zaWduaW5nLWtleS0zMmJ5dGVzIQ==",
+                ENCRYPTION_KEY: "dGVzdC1vbmx5LWVuY3J5cHRpb24ta2V5LTMyLWJ5dGU=",
+              },
+            },
+          }),
+        ],
+        test: {
+          name: "workers",
+          include: ["test/**/*.test.ts"],
+          globalSetup: ["./test/global-setup.ts"],
+          setupFiles: ["./test/apply-migrations.ts"],
+          testTimeout: 30_000,
+          hookTimeout: 30_000,
         },
       },
-    }),
-  ],
-  test: {
-    include: ["test/**/*.test.ts"],
-    globalSetup: ["./test/global-setup.ts"],
-    setupFiles: ["./test/apply-migrations.ts"],
-    testTimeout: 30_000,
-    hookTimeout: 30_000,
+      {
+        // Browser tests: the built dashboard + the real Worker (wrangler dev) driven by Debian's Chromium.
+        test: {
+          name: "e2e",
+          environment: "node",
+          include: ["test/e2e/**/*.e2e.ts"],
+          globalSetup: ["./test/e2e/global-setup.ts"],
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+          fileParallelism: false,
+        },
+      },
+    ],
   },
 });

@@ -1,0 +1,74 @@
+/** Response shapes of the Tollgate control plane (design §4), as the dashboard reads them. */
+export type Role = "owner" | "admin" | "member" | "viewer";
+export type Page<T> = { data: T[]; next_cursor: string | null };
+
+export type OrgSummary = { id: string; name: string; slug: string; kind: "personal" | "team"; plan: string };
+export type Org = OrgSummary & { role: Role; created_at: string; updated_at: string };
+export type User = { id: string; email: string; name: string; email_verified: boolean; created_at: string };
+export type Me = { user: User; memberships: Array<{ org: OrgSummary; role: Role }> };
+
+export type Member = { user_id: string; email: string; name: string; role: Role; joined_at: string; teams: Array<{ id: string; name: string }> };
+export type KeySummary = { id: string; name: string; hint: string; team_id: string | null; created_at: string };
+export type RemovalPreview = { member: Member; can_remove: boolean; reason: string | null; keys_to_revoke: KeySummary[] };
+
+export type Invitation = {
+  id: string; email: string; role: Exclude<Role, "owner">; team_ids: string[]; status: "pending" | "accepted" | "revoked" | "expired";
+  invited_by: string; expires_at: string; created_at: string; last_sent_at: string; send_count: number;
+};
+export type InvitationPreview = { org: { id: string; name: string; slug: string }; role: Exclude<Role, "owner">; email: string; invited_by: string; expires_at: string; status: "pending" };
+
+export type KeyBudget = { id: string; limit_usd: string | null; limit_micros: number | null; period: string; mode: string };
+export type VirtualKey = {
+  id: string; name: string; hint: string; status: "active" | "revoked" | "expired"; team_id: string | null; created_by: string;
+  allowed_models: string[] | null; rpm: number | null; tpm: number | null; expires_at: string | null; revoked_at: string | null;
+  created_at: string; updated_at: string; budgets?: KeyBudget[];
+};
+export type CreatedKey = VirtualKey & { key: string };
+
+export type Team = { id: string; name: string; description: string | null; member_count: number; created_at: string; updated_at: string };
+export type TeamMember = { user_id: string; email: string; name: string; role: Role; added_at: string };
+export type TeamDetail = Team & { members: TeamMember[] };
+
+export type ProviderType = "openai" | "anthropic" | "openai_compatible";
+export type Provider = { id: string; name: string; type: ProviderType; base_url: string; api_key_hint: string; is_default: boolean; created_at: string; updated_at: string };
+export type ModelPrice = {
+  model: string; source: "catalog" | "override"; provider: string | null; input_usd: string; output_usd: string;
+  cached_input_usd: string | null; max_output_tokens: number | null; catalog: { input_usd: string; output_usd: string } | null;
+};
+
+export type BudgetScope = "org" | "team" | "key" | "customer" | "tag";
+export type BudgetPeriod = "daily" | "weekly" | "monthly" | "total";
+export type Budget = {
+  id: string; scope: BudgetScope; scope_id: string | null; limit_micros: number | null; limit_usd: string | null; period: BudgetPeriod;
+  mode: "hard" | "soft"; rpm: number | null; tpm: number | null; alert_thresholds: number[];
+  velocity: { limit_micros: number; limit_usd: string; window_seconds: number; cooldown_seconds: number } | null;
+  created_by: string; created_at: string; updated_at: string;
+};
+export type BudgetStatus = {
+  budget_id: string; spent_micros: number; reserved_micros: number; limit_micros: number | null; spent_usd: string; limit_usd: string | null;
+  period_start: string; resets_at: string | null; instances: number; breaker: { tripped: boolean; tripped_until: string | null };
+};
+
+export type UsageGroupBy = "day" | "model" | "key" | "team" | "customer" | "tag";
+export type Aggregate = {
+  requests: number; errors: number; input_tokens: number; output_tokens: number; cached_input_tokens: number; cost_micros: number; cost_usd: string;
+  avg_latency_ms: number | null; p50_latency_ms: number | null; p95_latency_ms: number | null;
+};
+export type Usage = { from: string; to: string; group_by: UsageGroupBy | null; totals: Aggregate; groups: Array<Aggregate & { key: string | null }> };
+export type CostEvent = {
+  request_id: string; key_id: string; team_id: string | null; customer_id: string | null; model: string; provider: string; endpoint: string;
+  status: number; input_tokens: number; output_tokens: number; cost_micros: number; cost_usd: string; latency_ms: number; estimated: boolean; created_at: string;
+};
+
+export type AuditEntry = {
+  id: string; actor: { type: "user" | "management_token" | "system"; id: string; email: string | null }; ip: string | null; user_agent: string | null;
+  action: string; target: { type: string; id: string | null }; before: unknown; after: unknown; created_at: string;
+};
+
+export type OrgSettings = {
+  name: string; slug: string; kind: "personal" | "team"; branding: { logo_url: string | null; primary_color: string | null };
+  data_policy: { store_prompts: boolean; retention_days: number | null }; invitation_expiry_days: number;
+  slack_webhook_url: string | null; slack_webhook_configured: boolean; alert_emails: string[];
+};
+
+export type OutboxEmail = { id: string; to: string; subject: string; text: string; html: string | null; transport: string; status: string; error: string | null; created_at: string };

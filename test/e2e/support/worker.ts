@@ -1,0 +1,82 @@
+/**
+ * Starts the real gateway Worker with `wrangler dev --local` on a fresh, private persistence dir (migrations
+ * applied first), for the browser tests. Resolves once `/api/health` answers.
+ */
+import { spawn, execFile, type ChildProcess } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+
+const ROOT = new URL("../../../", import.meta.url).pathname;
+const WRANGLER = join(ROOT, "node_modules/wrangler/bin/wrangler.js");
+const run = promisify(execFile);
+const env = { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true", NO_COLOR: "1" };
+
+/** A free loopback port (closed again, so the caller can bind it). */
+export async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+/** Dev secrets from `.dev.vars.example` (never real secrets) as an env file. */
+async function writeEnvFile(dir: string): Promise<string> {
+  const example = await readFile(join(ROOT, ".dev.vars.example"), "utf8");
+  const lines = example.split("\n").filter((l) => /^[A-Z_]+=/.test(l));
+  const file = join(dir, "e2e.env");
+  await writeFile(file, `${lines.join("\n")}\n`);
+  return file;
+}
+
+export type WorkerHandle = { url: string; stop: () => Promise<void>; logs: () => string };
+
+export async function startWorker(opts: { appUrl: string }): Promise<WorkerHandle> {
+  const state = await mkdtemp(join(tmpdir(), "tollgate-e2e-"));
+  const envFile = await writeEnvFile(state);
+  const node = process.execPath;
+  await run(node, [WRANGLER, "d1", "migrations", "apply", "tollgate", "--local", "--persist-to", state], { cwd: ROOT, env });
+  const port = await freePort();
+  let logs = "";
+  const child: ChildProcess = spawn(
+    node,
+    [
+      WRANGLER, "dev", "--local", "--port", String(port), "--ip", "127.0.0.1", "--persist-to", state, "--env-file", envFile,
+      "--inspector-port", String(await freePort()), "--show-interactive-dev-session=false",
+      "--var", `APP_URL:${opts.appUrl}`, "--var", "DASHBOARD_ACCEPT_REDIRECT:true", "--var", "ENVIRONMENT:development",
+    ],
+    { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"], detached: true },
+  );
+  child.stdout!.on("data", (d) => (logs += d));
+  child.stderr!.on("data", (d) => (logs += d));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`wrangler dev exited (${child.exitCode}):\n${logs.slice(-3000)}`);
+    try {
+      const res = await fetch(`${url}/api/health`);
+      if (res.ok) break;
+    } catch {
+      /* not up yet */
+    }
+    if (Date.now() > deadline) throw new Error(`wrangler dev did not become ready:\n${logs.slice(-3000)}`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  return {
+    url,
+    logs: () => logs,
+    stop: async () => {
+      // The whole process group: wrangler plus its workerd child.
+      try {
+        if (child.pid) process.kill(-child.pid, "SIGTERM");
+      } catch {
+        /* already gone */
+      }
+      await new Promise((r) => setTimeout(r, 300));
+      await rm(state, { recursive: true, force: true });
+    },
+  };
+}
