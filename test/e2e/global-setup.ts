@@ -7,7 +7,7 @@ import { build } from "vite";
 import type { TestProject } from "vitest/node";
 // @ts-expect-error: plain ESM module without type declarations
 import { startDashboard } from "../../dashboard/dev-server.mjs";
-import { startMockOpenAI } from "./support/mock-openai";
+import { startOpenAiMock } from "../mock-servers/openai";
 import { freePort, startWorker } from "./support/worker";
 
 declare module "vitest" {
@@ -18,7 +18,7 @@ declare module "vitest" {
 
 export default async function setup(project: TestProject) {
   await build({ configFile: fileURLToPath(new URL("../../dashboard/vite.config.ts", import.meta.url)), logLevel: "error" });
-  const openai = await startMockOpenAI();
+  const openai = await startOpenAiMock();
   const dashPort = await freePort();
   const dashboardUrl = `http://localhost:${dashPort}`;
   const worker = await startWorker({ appUrl: dashboardUrl });
