@@ -81,6 +81,20 @@ describe("reservation lifecycle", () => {
     expect(await gate.admit(await admitRequest(key))).toEqual({ ok: false, denial: { kind: "invalid_key", reason: "revoked" } });
   });
 
+  it("revocation is one-way: a stale syncKey or refresh without revokedAt does not revive the key", async () => {
+    const { key, gate, org, owner } = await setup();
+    const row = await env.DB.prepare("SELECT key_hash, name FROM api_keys WHERE id = ?").bind(key.id).first<{ key_hash: string; name: string }>();
+    await gate.revokeKeys(org.id, [key.id]);
+    // The create-time copy of the key, delivered late (D1 was read before the revoke landed).
+    await gate.syncKey(org.id, { id: key.id, keyHash: row!.key_hash, teamId: null, createdBy: owner.id, allowedModels: null, rpm: null, tpm: null, expiresAt: null, revokedAt: null, name: row!.name });
+    expect(await gate.admit(await admitRequest(key))).toEqual({ ok: false, denial: { kind: "invalid_key", reason: "revoked" } });
+    // D1 still says "not revoked" here (only the gate was told): a keys refresh must not revive it either.
+    await gate.refresh(org.id, ["keys"]);
+    expect(await gate.admit(await admitRequest(key))).toEqual({ ok: false, denial: { kind: "invalid_key", reason: "revoked" } });
+    await evictDurableObject(gate);
+    expect(await orgGate(env, org.id).admit(await admitRequest(key))).toEqual({ ok: false, denial: { kind: "invalid_key", reason: "revoked" } });
+  });
+
   it("counters and open reservations survive eviction; nothing is double-counted", async () => {
     const { key, gate, org, owner } = await setup();
     const budgetId = await createBudgetRow(org, owner, { limitMicros: 5 * ESTIMATE });
