@@ -15,6 +15,7 @@ export class HotCache {
   private keys = new Map<string, GateKey | null>();
   private prices = new Map<string, Price | null>();
   private providerList: GateProvider[] | null = null;
+  private overrideList: string[] | null = null;
   private orgState: GateOrg | null = null;
   private budgetIndex: BudgetIndex | null = null;
 
@@ -41,6 +42,12 @@ export class HotCache {
     return this.prices.get(model) ?? null;
   }
 
+  /** Model names the org prices itself (for `listModels`). */
+  overrideModels(): string[] {
+    this.overrideList ??= this.sql.exec<{ model: string }>("SELECT model FROM pricing ORDER BY model").toArray().map((r) => r.model);
+    return this.overrideList;
+  }
+
   org(): GateOrg {
     this.orgState ??= readOrg(this.sql);
     return this.orgState;
@@ -61,7 +68,10 @@ export class HotCache {
     const all = parts === "all";
     if (all || parts.includes("keys")) this.keys.clear();
     if (all || parts.includes("providers")) this.providerList = null;
-    if (all || parts.includes("pricing")) this.prices.clear();
+    if (all || parts.includes("pricing")) {
+      this.prices.clear();
+      this.overrideList = null;
+    }
     if (all || parts.includes("org")) this.orgState = null;
     // Budget labels embed team and key names, so a keys refresh rebuilds the index too.
     if (all || parts.includes("budgets") || parts.includes("keys")) this.budgetIndex = null;

@@ -123,6 +123,14 @@ export type AdmitOk = {
 
 export type AdmitResult = AdmitOk | { ok: false; denial: Denial };
 
+/** `GET /v1/models`: the presented key, verified exactly as `admit` verifies it. */
+export type ModelsRequest = { orgId: string; keyId: string; keyHash: string };
+
+/** Every model id the key may send as `model`, with the provider name that serves it. */
+export type ModelsResult =
+  | { ok: true; models: Array<{ id: string; provider: string }> }
+  | { ok: false; denial: Extract<Denial, { kind: "invalid_key" }> };
+
 /** Provider usage normalised across wire formats (see wire-formats.md and src/proxy/usage.ts). */
 export type Usage = {
   /** Input tokens billed at the full input price (OpenAI: prompt − cached; Anthropic: input_tokens). */

@@ -7,7 +7,8 @@ import { HotCache } from "./gate-hot-cache";
 import { applySeed, fetchSeedSpend, seedTargets, type SeedSpend, type SeedTarget } from "./gate-seed";
 import { expireTx, nextExpiry, pruneLedger, releaseTx, settleTx } from "./gate-ledger";
 import { flushOutbox, outboxDepth } from "./gate-outbox";
-import type { AdmitRequest, AdmitResult, ReleaseRequest, ReleaseResult, SettleRequest, SettleResult } from "./gate-protocol";
+import { listModelsFor } from "./gate-models";
+import type { AdmitRequest, AdmitResult, ModelsRequest, ModelsResult, ReleaseRequest, ReleaseResult, SettleRequest, SettleResult } from "./gate-protocol";
 import { migrateGateSchema, readMeta, writeMeta } from "./gate-schema";
 import { pruneWindows } from "./gate-windows";
 import { notifyBudgetEvents } from "./gate-alerts";
@@ -206,6 +207,13 @@ export class OrgGate extends DurableObject<Env> {
   async verifyKey(orgId: string, keyId: string, keyHash: string, now = Date.now()): Promise<KeyCheck> {
     await this.ensureLoaded(orgId);
     return checkKey(this.hot, keyId, keyHash, now);
+  }
+
+  /** The models a key may use (`GET /v1/models`), key verified as in `admit`; read-only, no D1 once loaded. */
+  async listModels(req: ModelsRequest, now = Date.now()): Promise<ModelsResult> {
+    await this.ensureLoaded(req.orgId);
+    if (req.orgId !== this.loadedOrg) return { ok: false, denial: { kind: "invalid_key", reason: "unknown" } };
+    return listModelsFor(this.hot, req.keyId, req.keyHash, now);
   }
 
   /** Inserts or replaces the hot copy of a key (create, update, revoke all go through here). */
