@@ -14,7 +14,7 @@ import type { GateOrg } from "./gate-hot-copy";
 import type { GateKey, GateProvider } from "./gate-hot-copy";
 import type { HotCache } from "./gate-hot-cache";
 import { queueBudgetEvent } from "./gate-outbox";
-import { RESERVATION_TTL_MS, type AdmitRequest, type AdmitResult, type Denial, type Price } from "./gate-protocol";
+import { RESERVATION_TTL_MS, reservedOutputTokens, type AdmitRequest, type AdmitResult, type Denial, type Price } from "./gate-protocol";
 import { chargeWindows, firstFullWindow, readWindows, snapshotOf, type RateWindow } from "./gate-windows";
 import { newEventId, readCounter, recordAlertOnce } from "./gate-ledger";
 
@@ -100,9 +100,7 @@ export function admitTx(sql: SqlStorage, hot: HotCache, req: AdmitRequest, now: 
 
   const inputTokens = Math.max(0, Math.ceil(req.estimate.inputTokens));
   const requested = Math.max(0, Math.ceil(req.estimate.outputTokens));
-  const outputTokens = req.outputCapFromModel
-    ? price.maxOutputTokens || requested
-    : price.maxOutputTokens > 0 ? Math.min(requested, price.maxOutputTokens) : requested;
+  const outputTokens = reservedOutputTokens(price, requested, req.outputCapFromModel === true, req.choices);
   const estimate = costOfEstimate(inputTokens, outputTokens, price);
   const tokens = inputTokens + outputTokens;
 
