@@ -125,6 +125,19 @@ export class OrgGate extends DurableObject<Env> {
     return this.hot.budgets();
   }
 
+  /**
+   * Runs a ledger transaction. The ledger cache is written through only after SQLite accepted each
+   * write, but a later statement may still fail and roll SQLite back: then the cache is dropped.
+   */
+  private tx<T>(fn: () => T): T {
+    try {
+      return this.ctx.storage.transactionSync(fn);
+    } catch (err) {
+      this.hot.forgetLedger();
+      throw err;
+    }
+  }
+
   /** Arms the alarm for `at` unless an earlier one is already set. */
   private async armAlarm(at: number): Promise<void> {
     if (this.alarmAt !== null && this.alarmAt <= at) return;
@@ -140,7 +153,7 @@ export class OrgGate extends DurableObject<Env> {
   async admit(req: AdmitRequest, now = Date.now()): Promise<AdmitResult> {
     await this.ensureLoaded(req.orgId);
     if (req.orgId !== this.loadedOrg) return { ok: false, denial: { kind: "invalid_key", reason: "unknown" } };
-    const result = this.ctx.storage.transactionSync(() => admitTx(this.sql, this.hot, req, now));
+    const result = this.tx(() => admitTx(this.sql, this.hot, req, now));
     if (result.ok) await this.armAlarm(result.reservationExpiresAt);
     return result;
   }
@@ -148,7 +161,7 @@ export class OrgGate extends DurableObject<Env> {
   /** Replaces a reservation with the exact cost; idempotent; records late settles. */
   async settle(req: SettleRequest, now = Date.now()): Promise<SettleResult> {
     await this.ensureLoaded(req.orgId);
-    const result = this.ctx.storage.transactionSync(() => settleTx(this.sql, this.hot, req.orgId, req, now));
+    const result = this.tx(() => settleTx(this.sql, this.hot, req.orgId, req, now));
     if (!result.duplicate) await this.armAlarm(Date.now() + FLUSH_DELAY_MS);
     return result;
   }
@@ -156,7 +169,7 @@ export class OrgGate extends DurableObject<Env> {
   /** Drops a reservation without charge (upstream failed before any output); idempotent. */
   async release(req: ReleaseRequest, now = Date.now()): Promise<ReleaseResult> {
     await this.ensureLoaded(req.orgId);
-    const result = this.ctx.storage.transactionSync(() => releaseTx(this.sql, req.orgId, req, now));
+    const result = this.tx(() => releaseTx(this.sql, req.orgId, req, now, this.hot));
     if (!result.duplicate) await this.armAlarm(Date.now() + FLUSH_DELAY_MS);
     return result;
   }
@@ -174,6 +187,8 @@ export class OrgGate extends DurableObject<Env> {
       pruneLedger(this.sql, now);
       pruneWindows(this.sql, now);
     });
+    // Expiry and pruning rewrote counters and windows behind the ledger cache.
+    this.hot.forgetLedger();
     let retryAt: number | null = null;
     const orgId = this.loadedOrg;
     if (orgId && this.seeding > 0) {
@@ -247,6 +262,7 @@ export class OrgGate extends DurableObject<Env> {
       if (targets.length) applySeed(this.sql, indexBudgets(readBudgets(this.sql)), targets, spend);
     });
     this.hot.invalidate(parts);
+    if (targets.length) this.hot.forgetLedger();
   }
 
   /** The org was deleted: refuse every key from now on, and drop the hot state and unsent events. */
