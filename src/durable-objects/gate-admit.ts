@@ -168,8 +168,9 @@ export function admitTx(sql: SqlStorage, hot: HotCache, req: AdmitRequest, now: 
   // Admitted: reserve everywhere, in this same transaction.
   const reservationId = `rsv_${randomBase62(16)}`;
   const expiresAt = now + RESERVATION_TTL_MS;
-  if (req.attribution.customerId) {
-    sql.exec("INSERT OR IGNORE INTO customers (id, first_seen) VALUES (?, ?)", req.attribution.customerId, now);
+  const customerId = req.attribution.customerId;
+  if (customerId && !hot.customerKnown(customerId)) {
+    sql.exec("INSERT OR IGNORE INTO customers (id, first_seen) VALUES (?, ?)", customerId, now);
   }
   for (const a of applied) {
     sql.exec(
@@ -194,6 +195,7 @@ export function admitTx(sql: SqlStorage, hot: HotCache, req: AdmitRequest, now: 
     const c = hot.cachedCounter(a.budget.id, a.subject, a.periodStart);
     if (c) c.reserved += estimate;
   }
+  if (customerId) hot.noteCustomer(customerId);
 
   return {
     ok: true, reservationId, reservationExpiresAt: expiresAt, keyId: key.id, teamId: key.teamId, userId: key.createdBy,

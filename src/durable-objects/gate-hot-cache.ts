@@ -30,6 +30,7 @@ export class HotCache {
    */
   private counterMap = new Map<string, CounterView>();
   private windowMap = new Map<string, number>();
+  private customersSeen = new Set<string>();
 
   constructor(private readonly sql: SqlStorage) {}
 
@@ -109,10 +110,22 @@ export class HotCache {
     if (used !== undefined) this.windowMap.set(k, update(used));
   }
 
+  /** True when this customer id is known to be recorded in SQLite already. */
+  customerKnown(id: string): boolean {
+    return this.customersSeen.has(id);
+  }
+
+  /** Notes a customer id recorded in SQLite (call after the transaction's writes succeeded). */
+  noteCustomer(id: string): void {
+    if (this.customersSeen.size >= MAX_LEDGER) this.customersSeen.clear();
+    this.customersSeen.add(id);
+  }
+
   /** Drops the ledger cache (it reloads from SQLite, the durable truth, on the next read). */
   forgetLedger(): void {
     this.counterMap.clear();
     this.windowMap.clear();
+    this.customersSeen.clear();
   }
 
   /** Forgets one key (after `syncKey` / `revokeKeys`). */

@@ -151,10 +151,11 @@ export class OrgGate extends DurableObject<Env> {
    * reservation. `now` exists for tests; the Worker never passes it.
    */
   async admit(req: AdmitRequest, now = Date.now()): Promise<AdmitResult> {
-    await this.ensureLoaded(req.orgId);
+    // Hot path: no awaits (no extra turns) once loaded and when an early enough alarm is already set.
+    if (!this.loadedOrg) await this.ensureLoaded(req.orgId);
     if (req.orgId !== this.loadedOrg) return { ok: false, denial: { kind: "invalid_key", reason: "unknown" } };
     const result = this.tx(() => admitTx(this.sql, this.hot, req, now));
-    if (result.ok) await this.armAlarm(result.reservationExpiresAt);
+    if (result.ok && (this.alarmAt === null || this.alarmAt > result.reservationExpiresAt)) await this.armAlarm(result.reservationExpiresAt);
     return result;
   }
 
