@@ -1,7 +1,7 @@
 /**
  * The hot copy: the org's keys, providers (API keys stay sealed), pricing overrides, budgets, plan
- * and billing anchor, loaded from D1 once per object (and per `refresh`) and read from the object's
- * SQLite on every admission, so the hot path never touches D1.
+ * and billing anchor, loaded from D1 once per object (and per `refresh`), kept in the object's
+ * SQLite and served to admission from memory (gate-hot-cache.ts), so the hot path never touches D1.
  */
 import type { Price } from "./gate-protocol";
 import type { GateBudget, Period } from "./gate-budgets";
