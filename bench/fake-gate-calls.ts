@@ -3,8 +3,8 @@
  * bench's esbuild plugin. The first admit goes to the real gate; later ones reuse its answer (fresh
  * reservation id) and settle/release do nothing. It isolates the Worker's own cost from the DO's.
  */
-import type { AdmitOk, AdmitRequest, AdmitResult, ReleaseRequest, SettleRequest } from "../src/durable-objects/gate-protocol";
-import { gateAdmit } from "../src/durable-objects/org-gate-client";
+import type { AdmitOk, AdmitRequest, AdmitResult, ModelsRequest, ModelsResult, ReleaseRequest, SettleRequest } from "../src/durable-objects/gate-protocol";
+import { gateAdmit, gateListModels, isGateUnavailable } from "../src/durable-objects/org-gate-client";
 import type { Env } from "../src/env";
 
 let cached: AdmitOk | null = null;
@@ -21,3 +21,10 @@ export async function admit(env: Env, req: AdmitRequest): Promise<AdmitResult> {
 
 export async function settle(_env: Env, _req: SettleRequest): Promise<void> {}
 export async function release(_env: Env, _req: ReleaseRequest): Promise<void> {}
+
+/** `GET /v1/models` is not benchmarked; the stub asks the real gate. */
+export async function listModels(env: Env, req: ModelsRequest): Promise<ModelsResult> {
+  const r = await gateListModels(env, req);
+  if (isGateUnavailable(r)) throw new Error(r.message);
+  return r;
+}

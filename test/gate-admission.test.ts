@@ -2,7 +2,8 @@ import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { gateAdmit, gateSettle, isGateUnavailable, orgGate } from "../src/durable-objects/org-gate-client";
 import type { AdmitOk } from "../src/durable-objects/gate-protocol";
-import { RESERVATION_TTL_MS } from "../src/durable-objects/gate-protocol";
+import { RESERVATION_TTL_MS, reservedOutputTokens } from "../src/durable-objects/gate-protocol";
+import { costOfEstimate } from "../src/pricing/cost";
 import { createOrg, createUser } from "./factories";
 import { admitRequest, createBudgetRow, createPriceOverride, createProvider, createTeamRow, releaseRequest, settleRequest, usage } from "./factories/gate";
 import { createKey } from "./factories/keys";
@@ -33,6 +34,21 @@ describe("gate admission", () => {
     const c = await gate.counters();
     expect(c.reservations).toBe(1);
     expect(c.reservedMicros).toBe(450);
+  });
+
+  it("reserves the output of every choice: the model's cap × n without max_tokens, the client's total clamped to cap × n with it", async () => {
+    const { key, gate } = await setup();
+    const cap = 16_384; // gpt-4o-mini's output cap in the catalog
+    const price = (await gate.admit(await admitRequest(key)) as AdmitOk).price;
+    expect(price.maxOutputTokens).toBe(cap);
+    const fromModel = (await gate.admit(await admitRequest(key, { estimate: { inputTokens: 1000, outputTokens: 0 }, outputCapFromModel: true, choices: 4 }))) as AdmitOk;
+    expect(fromModel.reservedMicros).toBe(costOfEstimate(1000, 4 * cap, price));
+    // max_tokens = the cap and n = 4: the Worker sends 4 × cap, which must not be clamped to one cap.
+    const explicit = (await gate.admit(await admitRequest(key, { estimate: { inputTokens: 1000, outputTokens: 4 * cap }, choices: 4 }))) as AdmitOk;
+    expect(explicit.reservedMicros).toBe(costOfEstimate(1000, 4 * cap, price));
+    const single = (await gate.admit(await admitRequest(key, { estimate: { inputTokens: 1000, outputTokens: 0 }, outputCapFromModel: true }))) as AdmitOk;
+    expect(single.reservedMicros).toBe(costOfEstimate(1000, cap, price));
+    expect(reservedOutputTokens(price, 0, true, 0)).toBe(cap);
   });
 
   it("settles at the exact usage cost and releases the rest of the reservation", async () => {

@@ -5,11 +5,11 @@
 import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { COUNTER_RETENTION_MS, expireTx, pruneLedger } from "../src/durable-objects/gate-ledger";
-import { orgGate } from "../src/durable-objects/org-gate-client";
+import { gateAdmit, isGateUnavailable, orgGate } from "../src/durable-objects/org-gate-client";
 import type { OrgGate } from "../src/durable-objects/org-gate";
 import { RESERVATION_TTL_MS, UPSTREAM_TOTAL_TIMEOUT_MS, type AdmitOk, type AdmitResult } from "../src/durable-objects/gate-protocol";
 import { createOrg, createUser } from "./factories";
-import { admitRequest, createBudgetRow, createPriceOverride, createProvider, settleRequest, usage, usageAtEstimate } from "./factories/gate";
+import { admitRequest, createBudgetRow, createPriceOverride, createProvider, releaseRequest, settleRequest, usage, usageAtEstimate } from "./factories/gate";
 import { createKey } from "./factories/keys";
 
 const ESTIMATE = 750;
@@ -79,6 +79,45 @@ describe("reservation lifecycle", () => {
     expect((await gate.admit(await admitRequest(key))).ok).toBe(true);
     await gate.revokeKeys(org.id, [key.id]);
     expect(await gate.admit(await admitRequest(key))).toEqual({ ok: false, denial: { kind: "invalid_key", reason: "revoked" } });
+  });
+
+  it("revocation is one-way: a stale syncKey or refresh without revokedAt does not revive the key", async () => {
+    const { key, gate, org, owner } = await setup();
+    const row = await env.DB.prepare("SELECT key_hash, name FROM api_keys WHERE id = ?").bind(key.id).first<{ key_hash: string; name: string }>();
+    await gate.revokeKeys(org.id, [key.id]);
+    // The create-time copy of the key, delivered late (D1 was read before the revoke landed).
+    await gate.syncKey(org.id, { id: key.id, keyHash: row!.key_hash, teamId: null, createdBy: owner.id, allowedModels: null, rpm: null, tpm: null, expiresAt: null, revokedAt: null, name: row!.name });
+    expect(await gate.admit(await admitRequest(key))).toEqual({ ok: false, denial: { kind: "invalid_key", reason: "revoked" } });
+    // D1 still says "not revoked" here (only the gate was told): a keys refresh must not revive it either.
+    await gate.refresh(org.id, ["keys"]);
+    expect(await gate.admit(await admitRequest(key))).toEqual({ ok: false, denial: { kind: "invalid_key", reason: "revoked" } });
+    await evictDurableObject(gate);
+    expect(await orgGate(env, org.id).admit(await admitRequest(key))).toEqual({ ok: false, denial: { kind: "invalid_key", reason: "revoked" } });
+  });
+
+  it("admission reads live counters after settles, releases, a failed transaction and eviction (never more, never less than SQLite)", async () => {
+    const { key, gate, org, owner } = await setup();
+    const budgetId = await createBudgetRow(org, owner, { limitMicros: 4 * ESTIMATE, tpm: 1_000_000 });
+    const reqs = await Promise.all(Array.from({ length: 3 }, () => admitRequest(key)));
+    const oks = (await Promise.all(reqs.map((r) => gate.admit(r)))) as AdmitOk[];
+    expect(oks.every((o) => o.ok)).toBe(true);
+    await gate.settle(settleRequest(reqs[0]!, oks[0]!, usage({ outputTokens: 100 })));
+    await gate.release(releaseRequest(reqs[1]!, oks[1]!));
+    // A transaction that fails part-way (duplicate request id) must not leave the in-memory view ahead.
+    expect(isGateUnavailable(await gateAdmit(env, reqs[2]!))).toBe(true);
+    const fits = async () => {
+      let n = 0;
+      while ((await gate.admit(await admitRequest(key))).ok) n++;
+      return n;
+    };
+    const before = (await gate.counters()).counters.find((x) => x.budgetId === budgetId)!;
+    const expected = Math.floor((4 * ESTIMATE - before.spent - before.reserved) / ESTIMATE);
+    expect(expected).toBe(2);
+    expect(await fits()).toBe(expected);
+    const after = (await gate.counters()).counters.find((x) => x.budgetId === budgetId)!;
+    expect(after.spent + after.reserved).toBeLessThanOrEqual(4 * ESTIMATE);
+    await evictDurableObject(gate);
+    expect((await orgGate(env, org.id).admit(await admitRequest(key))).ok).toBe(false);
   });
 
   it("counters and open reservations survive eviction; nothing is double-counted", async () => {

@@ -1,10 +1,25 @@
 import { SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { createBudgetRow } from "./factories/gate";
 import { costEventOf, createGatewayOrg, gateCounters, OPENAI_UPSTREAM_KEY, sseData, upstreamRecord, v1, waitForSettled } from "./factories/gateway";
 
 const chat = (content: string, extra: Record<string, unknown> = {}) => ({ model: "gpt-4o-mini", messages: [{ role: "user", content }], max_tokens: 50, ...extra });
 
 describe("OpenAI-format proxying", () => {
+  it("n choices without max_tokens reserve n × the model's output cap (a budget that fits one choice refuses four)", async () => {
+    const { org, owner, key } = await createGatewayOrg();
+    // gpt-4o-mini: 16,384 output tokens × $0.60/Mtok ≈ 9,830 µ$ per choice.
+    await createBudgetRow(org, owner, { scope: "org", limitMicros: 20_000, period: "monthly", mode: "hard" });
+    const body = { model: "gpt-4o-mini", messages: [{ role: "user", content: "Hi" }] };
+    const four = await v1(key, "/chat/completions", { ...body, n: 4 });
+    expect(four.status).toBe(402);
+    expect(((await four.json()) as any).error.code).toBe("budget_exceeded");
+    expect((await v1(key, "/chat/completions", { ...body, n: 129 })).status).toBe(400);
+    const one = await v1(key, "/chat/completions", body);
+    expect(one.status).toBe(200);
+    await waitForSettled(org.id);
+  });
+
   it("forwards a chat completion with the provider key, prices it exactly and settles", async () => {
     const { org, key } = await createGatewayOrg();
     const res = await v1(key, "/chat/completions", chat("Hello there", { custom_field: { kept: true } }), { "X-Tollgate-Customer": "cust_42", "X-Tollgate-Tags": "team=search,env=prod" });

@@ -2,6 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { readAttribution, stripTollgateMetadata } from "../src/proxy/attribution";
 import { estimateRequest, IMAGE_TOKENS, tokensOf, utf8Length } from "../src/proxy/estimate";
+import { setRateLimitHeaders } from "../src/proxy/headers";
 import { SseParser } from "../src/proxy/sse";
 import { anthropicStreamTracker, estimatedUsage, fromAnthropicUsage, fromOpenAiUsage, fromResponsesUsage, openAiStreamTracker, responsesStreamTracker } from "../src/proxy/usage";
 
@@ -148,5 +149,31 @@ describe("attribution", () => {
     const only: Record<string, unknown> = { metadata: { tags: { a: "b" } } };
     stripTollgateMetadata(only);
     expect("metadata" in only).toBe(false);
+  });
+});
+
+describe("x-ratelimit-* headers", () => {
+  const names = (h: Headers) => [...h.keys()].sort();
+  it("prints both groups when both windows apply", () => {
+    const h = new Headers();
+    setRateLimitHeaders(h, { limitRequests: 60, remainingRequests: 59, resetRequestsMs: 1500, limitTokens: 1000, remainingTokens: 900, resetTokensMs: 20 });
+    expect(h.get("x-ratelimit-limit-requests")).toBe("60");
+    expect(h.get("x-ratelimit-remaining-requests")).toBe("59");
+    expect(h.get("x-ratelimit-reset-requests")).toBe("2s");
+    expect(h.get("x-ratelimit-limit-tokens")).toBe("1000");
+    expect(h.get("x-ratelimit-remaining-tokens")).toBe("900");
+    expect(h.get("x-ratelimit-reset-tokens")).toBe("20ms");
+  });
+
+  it("leaves out a group whose limit is 0 (no such window) instead of announcing 0", () => {
+    const rpmOnly = new Headers();
+    setRateLimitHeaders(rpmOnly, { limitRequests: 60, remainingRequests: 10, resetRequestsMs: 100, limitTokens: 0, remainingTokens: 0, resetTokensMs: 0 });
+    expect(names(rpmOnly)).toEqual(["x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests"]);
+    const tpmOnly = new Headers();
+    setRateLimitHeaders(tpmOnly, { limitRequests: 0, remainingRequests: 0, resetRequestsMs: 0, limitTokens: 500, remainingTokens: 400, resetTokensMs: 100 });
+    expect(names(tpmOnly)).toEqual(["x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"]);
+    const none = new Headers();
+    setRateLimitHeaders(none, null);
+    expect(names(none)).toEqual([]);
   });
 });

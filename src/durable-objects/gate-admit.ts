@@ -14,9 +14,9 @@ import type { GateOrg } from "./gate-hot-copy";
 import type { GateKey, GateProvider } from "./gate-hot-copy";
 import type { HotCache } from "./gate-hot-cache";
 import { queueBudgetEvent } from "./gate-outbox";
-import { RESERVATION_TTL_MS, type AdmitRequest, type AdmitResult, type Denial, type Price } from "./gate-protocol";
+import { RESERVATION_TTL_MS, reservedOutputTokens, type AdmitRequest, type AdmitResult, type Denial, type Price } from "./gate-protocol";
 import { chargeWindows, firstFullWindow, readWindows, snapshotOf, type RateWindow } from "./gate-windows";
-import { newEventId, readCounter, recordAlertOnce } from "./gate-ledger";
+import { newEventId, recordAlertOnce } from "./gate-ledger";
 
 /** Constant-time key check against the hot copy. */
 export function checkKey(hot: HotCache, keyId: string, keyHash: string, now: number):
@@ -79,6 +79,14 @@ function rateWindowsFor(org: GateOrg, key: GateKey, applied: AppliedBudget[]): R
   return out;
 }
 
+/** Serialised prices, so repeated admissions of the same cached price do not re-serialise it. */
+const PRICE_JSON = new WeakMap<Price, string>();
+function priceJson(p: Price): string {
+  let j = PRICE_JSON.get(p);
+  if (j === undefined) PRICE_JSON.set(p, (j = JSON.stringify(p)));
+  return j;
+}
+
 function deny(denial: Denial): AdmitResult {
   return { ok: false, denial };
 }
@@ -100,9 +108,7 @@ export function admitTx(sql: SqlStorage, hot: HotCache, req: AdmitRequest, now: 
 
   const inputTokens = Math.max(0, Math.ceil(req.estimate.inputTokens));
   const requested = Math.max(0, Math.ceil(req.estimate.outputTokens));
-  const outputTokens = req.outputCapFromModel
-    ? price.maxOutputTokens || requested
-    : price.maxOutputTokens > 0 ? Math.min(requested, price.maxOutputTokens) : requested;
+  const outputTokens = reservedOutputTokens(price, requested, req.outputCapFromModel === true, req.choices);
   const estimate = costOfEstimate(inputTokens, outputTokens, price);
   const tokens = inputTokens + outputTokens;
 
@@ -112,7 +118,7 @@ export function admitTx(sql: SqlStorage, hot: HotCache, req: AdmitRequest, now: 
   for (const a of applied) {
     const limit = a.budget.limitMicros;
     if (limit === null) continue;
-    const c = readCounter(sql, a.budget.id, a.subject, a.periodStart);
+    const c = hot.counter(a.budget.id, a.subject, a.periodStart);
     if (c.spent + c.reserved + estimate <= limit) continue;
     if (a.budget.id !== PLAN_CAP_ID) {
       recordAlertOnce(sql, req.orgId, a, "exceeded", 100, c.spent, now);
@@ -150,7 +156,7 @@ export function admitTx(sql: SqlStorage, hot: HotCache, req: AdmitRequest, now: 
   }
 
   // Rate: every RPM/TPM window must have room.
-  const windows = readWindows(sql, rateWindowsFor(org, key, applied), now);
+  const windows = readWindows(hot, rateWindowsFor(org, key, applied), now);
   const full = firstFullWindow(windows, tokens);
   if (full) {
     return deny({
@@ -162,8 +168,9 @@ export function admitTx(sql: SqlStorage, hot: HotCache, req: AdmitRequest, now: 
   // Admitted: reserve everywhere, in this same transaction.
   const reservationId = `rsv_${randomBase62(16)}`;
   const expiresAt = now + RESERVATION_TTL_MS;
-  if (req.attribution.customerId) {
-    sql.exec("INSERT OR IGNORE INTO customers (id, first_seen) VALUES (?, ?)", req.attribution.customerId, now);
+  const customerId = req.attribution.customerId;
+  if (customerId && !hot.customerKnown(customerId)) {
+    sql.exec("INSERT OR IGNORE INTO customers (id, first_seen) VALUES (?, ?)", customerId, now);
   }
   for (const a of applied) {
     sql.exec(
@@ -175,13 +182,20 @@ export function admitTx(sql: SqlStorage, hot: HotCache, req: AdmitRequest, now: 
       sql.exec("INSERT INTO velocity (budget_id, subject, at, micros, ref) VALUES (?, ?, ?, ?, ?)", a.budget.id, a.subject, now, estimate, reservationId);
     }
   }
-  chargeWindows(sql, windows, tokens);
+  chargeWindows(sql, hot, windows, tokens);
   sql.exec(
     "INSERT INTO reservations (id, request_id, created_at, expires_at, micros, tokens, price, counters, windows) VALUES (?,?,?,?,?,?,?,?,?)",
-    reservationId, req.requestId, now, expiresAt, estimate, tokens, JSON.stringify(price),
+    reservationId, req.requestId, now, expiresAt, estimate, tokens, priceJson(price),
     JSON.stringify(applied.map((a) => [a.budget.id, a.subject, a.periodStart])),
     JSON.stringify(windows.filter((w) => w.kind === "tpm").map((w) => ({ wkey: w.wkey, windowStart: w.windowStart }))),
   );
+
+  // SQLite has every write: bring the cached counters along (the transaction can no longer fail here).
+  for (const a of applied) {
+    const c = hot.cachedCounter(a.budget.id, a.subject, a.periodStart);
+    if (c) c.reserved += estimate;
+  }
+  if (customerId) hot.noteCustomer(customerId);
 
   return {
     ok: true, reservationId, reservationExpiresAt: expiresAt, keyId: key.id, teamId: key.teamId, userId: key.createdBy,

@@ -1,7 +1,7 @@
 /**
  * The hot copy: the org's keys, providers (API keys stay sealed), pricing overrides, budgets, plan
- * and billing anchor, loaded from D1 once per object (and per `refresh`) and read from the object's
- * SQLite on every admission, so the hot path never touches D1.
+ * and billing anchor, loaded from D1 once per object (and per `refresh`), kept in the object's
+ * SQLite and served to admission from memory (gate-hot-cache.ts), so the hot path never touches D1.
  */
 import type { Price } from "./gate-protocol";
 import type { GateBudget, Period } from "./gate-budgets";
@@ -72,7 +72,9 @@ function budgetLabel(r: Row): string {
 /** Replaces the named parts of the hot copy (call inside `transactionSync`). */
 export function applyParts(sql: SqlStorage, loaded: Loaded): void {
   if (loaded.keys) {
-    sql.exec("DELETE FROM keys");
+    // Keys gone from D1 leave; the rest are upserted so a revocation already applied here survives.
+    const ids = loaded.keys.map((r) => r.id as string);
+    sql.exec(`DELETE FROM keys WHERE id NOT IN (SELECT value FROM json_each(?))`, JSON.stringify(ids));
     for (const r of loaded.keys) {
       const allowed = r.allowed_models === null || r.allowed_models === undefined ? null : String(r.allowed_models);
       upsertKey(sql, {
@@ -119,10 +121,16 @@ export function applyParts(sql: SqlStorage, loaded: Loaded): void {
   }
 }
 
-/** Inserts or replaces one key. */
+/**
+ * Inserts or updates one key. Revocation is one-way: an existing `revoked_at` is kept even when the
+ * incoming copy has none (a stale `syncKey` or D1 read racing a revoke must never revive the key).
+ */
 export function upsertKey(sql: SqlStorage, k: GateKey): void {
   sql.exec(
-    "INSERT OR REPLACE INTO keys (id, key_hash, team_id, created_by, allowed_models, rpm, tpm, expires_at, revoked_at, name) VALUES (?,?,?,?,?,?,?,?,?,?)",
+    `INSERT INTO keys (id, key_hash, team_id, created_by, allowed_models, rpm, tpm, expires_at, revoked_at, name) VALUES (?,?,?,?,?,?,?,?,?,?)
+     ON CONFLICT (id) DO UPDATE SET key_hash = excluded.key_hash, team_id = excluded.team_id, created_by = excluded.created_by,
+       allowed_models = excluded.allowed_models, rpm = excluded.rpm, tpm = excluded.tpm, expires_at = excluded.expires_at,
+       revoked_at = COALESCE(keys.revoked_at, excluded.revoked_at), name = excluded.name`,
     k.id, k.keyHash, k.teamId, k.createdBy, k.allowedModels ? JSON.stringify(k.allowedModels) : null, k.rpm, k.tpm, k.expiresAt, k.revokedAt, k.name ?? "",
   );
 }

@@ -64,11 +64,16 @@ function findSettled(sql: SqlStorage, reservationId: string, requestId: string) 
 }
 
 /** Removes a reservation's hold from every counter, optionally charging `cost` instead. */
-function unwind(sql: SqlStorage, r: ReservationRow, cost: number): Array<[string, string, number]> {
+function unwind(sql: SqlStorage, r: ReservationRow, cost: number, hot?: HotCache): Array<[string, string, number]> {
   const counters = JSON.parse(r.counters) as Array<[string, string, number]>;
   for (const [budgetId, subject, periodStart] of counters) {
     sql.exec("UPDATE counters SET reserved = MAX(0, reserved - ?), spent = spent + ? WHERE budget_id = ? AND subject = ? AND period_start = ?",
       r.micros, cost, budgetId, subject, periodStart);
+    const c = hot?.cachedCounter(budgetId, subject, periodStart);
+    if (c) {
+      c.reserved = Math.max(0, c.reserved - r.micros);
+      c.spent += cost;
+    }
   }
   sql.exec("DELETE FROM reservations WHERE id = ?", r.id);
   return counters;
@@ -103,12 +108,12 @@ export function settleTx(sql: SqlStorage, hot: HotCache, orgId: string, req: Set
   const touched: AppliedBudget[] = [];
 
   if (r) {
-    for (const [budgetId, subject, periodStart] of unwind(sql, r, cost)) {
+    for (const [budgetId, subject, periodStart] of unwind(sql, r, cost, hot)) {
       const budget = hot.budgets().byId.get(budgetId);
       if (budget) touched.push({ budget, subject, periodStart, resetsAt: null });
     }
     const windows = JSON.parse(r.windows) as Array<{ wkey: string; windowStart: number }>;
-    correctTokenWindows(sql, windows, tokensOfUsage(req.usage) - r.tokens);
+    correctTokenWindows(sql, windows, tokensOfUsage(req.usage) - r.tokens, hot);
     sql.exec("UPDATE velocity SET micros = ? WHERE ref = ?", cost, r.id);
   } else {
     const org = hot.org();
@@ -120,6 +125,8 @@ export function settleTx(sql: SqlStorage, hot: HotCache, orgId: string, req: Set
          ON CONFLICT (budget_id, subject, period_start) DO UPDATE SET spent = spent + excluded.spent`,
         a.budget.id, a.subject, a.periodStart, cost,
       );
+      const cached = hot.cachedCounter(a.budget.id, a.subject, a.periodStart);
+      if (cached) cached.spent += cost;
       if (a.budget.velocity) {
         sql.exec("INSERT INTO velocity (budget_id, subject, at, micros, ref) VALUES (?, ?, ?, ?, ?)", a.budget.id, a.subject, now, cost, req.reservationId);
       }
@@ -136,12 +143,12 @@ export function settleTx(sql: SqlStorage, hot: HotCache, orgId: string, req: Set
 }
 
 /** Drops a reservation, charges nothing, records a $0 cost event with the status. Idempotent. */
-export function releaseTx(sql: SqlStorage, orgId: string, req: ReleaseRequest, now: number): ReleaseResult {
+export function releaseTx(sql: SqlStorage, orgId: string, req: ReleaseRequest, now: number, hot?: HotCache): ReleaseResult {
   if (findSettled(sql, req.reservationId, req.context.requestId)) return { ok: true, duplicate: true };
   const r = readReservation(sql, req.reservationId);
   if (r) {
-    unwind(sql, r, 0);
-    correctTokenWindows(sql, JSON.parse(r.windows) as Array<{ wkey: string; windowStart: number }>, -r.tokens);
+    unwind(sql, r, 0, hot);
+    correctTokenWindows(sql, JSON.parse(r.windows) as Array<{ wkey: string; windowStart: number }>, -r.tokens, hot);
     sql.exec("DELETE FROM velocity WHERE ref = ?", r.id);
   }
   sql.exec("INSERT INTO settled (reservation_id, request_id, cost, late, settled_at) VALUES (?, ?, 0, ?, ?)", req.reservationId, req.context.requestId, r ? 0 : 1, now);
@@ -150,10 +157,10 @@ export function releaseTx(sql: SqlStorage, orgId: string, req: ReleaseRequest, n
 }
 
 /** Expires reservations whose expiry has passed (never earlier). Returns how many. */
-export function expireTx(sql: SqlStorage, now: number): number {
+export function expireTx(sql: SqlStorage, now: number, hot?: HotCache): number {
   const due = sql.exec<ReservationRow>("SELECT * FROM reservations WHERE expires_at <= ?", now).toArray();
   for (const r of due) {
-    unwind(sql, r, 0);
+    unwind(sql, r, 0, hot);
     sql.exec("DELETE FROM velocity WHERE ref = ?", r.id);
   }
   return due.length;

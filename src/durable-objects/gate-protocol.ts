@@ -38,6 +38,12 @@ export type AdmitRequest = {
   attribution: Attribution;
   /** True when the client sets no output cap, so the gate must use the model's output cap. */
   outputCapFromModel?: boolean;
+  /**
+   * Completions the request asks for (`n`, `best_of` × prompts; default 1). With
+   * `outputCapFromModel` the gate reserves `maxOutputTokens × choices`; otherwise
+   * `estimate.outputTokens` already covers every choice and is clamped to `maxOutputTokens × choices`.
+   */
+  choices?: number;
 };
 
 /** Prices in micro-dollars per million tokens. */
@@ -123,6 +129,14 @@ export type AdmitOk = {
 
 export type AdmitResult = AdmitOk | { ok: false; denial: Denial };
 
+/** `GET /v1/models`: the presented key, verified exactly as `admit` verifies it. */
+export type ModelsRequest = { orgId: string; keyId: string; keyHash: string };
+
+/** Every model id the key may send as `model`, with the provider name that serves it. */
+export type ModelsResult =
+  | { ok: true; models: Array<{ id: string; provider: string }> }
+  | { ok: false; denial: Extract<Denial, { kind: "invalid_key" }> };
+
 /** Provider usage normalised across wire formats (see wire-formats.md and src/proxy/usage.ts). */
 export type Usage = {
   /** Input tokens billed at the full input price (OpenAI: prompt − cached; Anthropic: input_tokens). */
@@ -191,3 +205,20 @@ export const RESERVATION_MARGIN_MS = 60_000;
 
 /** Lifetime of a reservation: upstream total timeout + margin. */
 export const RESERVATION_TTL_MS = UPSTREAM_TOTAL_TIMEOUT_MS + RESERVATION_MARGIN_MS;
+
+/**
+ * Upper bound on `choices` (a guard against nonsense, far above what validation lets through:
+ * `n` ≤ 128, `best_of` ≤ 20, times the prompts of a completions batch).
+ */
+export const MAX_CHOICES = 65_536;
+
+/**
+ * Output tokens to reserve: the model's cap × choices when the client set no cap, else the client's
+ * total clamped to the model's cap × choices. Shared with the Worker (estimated settles).
+ */
+export function reservedOutputTokens(price: Price, requested: number, capFromModel: boolean, choices = 1): number {
+  const n = Number.isInteger(choices) && choices > 0 ? Math.min(choices, MAX_CHOICES) : 1;
+  const cap = price.maxOutputTokens;
+  if (capFromModel) return cap > 0 ? cap * n : requested;
+  return cap > 0 ? Math.min(requested, cap * n) : requested;
+}

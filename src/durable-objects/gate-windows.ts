@@ -5,6 +5,7 @@
  * Fixed windows make the limit exact and cheap (one row per minute); the cost is that a client can
  * burst up to 2× the limit across a minute boundary, which OpenAI-style clients tolerate.
  */
+import type { HotCache } from "./gate-hot-cache";
 import type { BudgetScope, RateLimitSnapshot } from "./gate-protocol";
 
 export const WINDOW_MS = 60_000;
@@ -28,13 +29,10 @@ export function windowStartOf(now: number): number {
   return Math.floor(now / WINDOW_MS) * WINDOW_MS;
 }
 
-/** Current usage of each window (0 for a fresh minute). */
-export function readWindows(sql: SqlStorage, windows: RateWindow[], now: number): WindowState[] {
+/** Current usage of each window (0 for a fresh minute), from the ledger cache. */
+export function readWindows(hot: HotCache, windows: RateWindow[], now: number): WindowState[] {
   const start = windowStartOf(now);
-  return windows.map((w) => {
-    const row = sql.exec<{ used: number }>("SELECT used FROM windows WHERE wkey = ? AND kind = ? AND window_start = ?", w.wkey, w.kind, start).toArray()[0];
-    return { ...w, windowStart: start, used: row?.used ?? 0 };
-  });
+  return windows.map((w) => ({ ...w, windowStart: start, used: hot.windowUsed(w.wkey, w.kind, start) }));
 }
 
 /** The first window this request would overflow (RPM: +1 request; TPM: +tokens), or null. */
@@ -46,8 +44,8 @@ export function firstFullWindow(states: WindowState[], tokens: number): WindowSt
   return null;
 }
 
-/** Adds this request to every window. */
-export function chargeWindows(sql: SqlStorage, states: WindowState[], tokens: number): void {
+/** Adds this request to every window (SQLite, then the states and the ledger cache). */
+export function chargeWindows(sql: SqlStorage, hot: HotCache, states: WindowState[], tokens: number): void {
   for (const w of states) {
     const add = w.kind === "rpm" ? 1 : tokens;
     sql.exec(
@@ -55,14 +53,16 @@ export function chargeWindows(sql: SqlStorage, states: WindowState[], tokens: nu
       w.wkey, w.kind, w.windowStart, add,
     );
     w.used += add;
+    hot.updateWindow(w.wkey, w.kind, w.windowStart, (u) => u + add);
   }
 }
 
 /** Corrects the TPM windows a reservation charged by `delta` tokens (never below zero). */
-export function correctTokenWindows(sql: SqlStorage, charged: Array<{ wkey: string; windowStart: number }>, delta: number): void {
+export function correctTokenWindows(sql: SqlStorage, charged: Array<{ wkey: string; windowStart: number }>, delta: number, hot?: HotCache): void {
   if (delta === 0) return;
   for (const w of charged) {
     sql.exec("UPDATE windows SET used = MAX(0, used + ?) WHERE wkey = ? AND kind = 'tpm' AND window_start = ?", delta, w.wkey, w.windowStart);
+    hot?.updateWindow(w.wkey, "tpm", w.windowStart, (u) => Math.max(0, u + delta));
   }
 }
 

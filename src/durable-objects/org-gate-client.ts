@@ -1,5 +1,5 @@
 import type { Env } from "../env";
-import type { AdmitRequest, AdmitResult, ReleaseRequest, ReleaseResult, SettleRequest, SettleResult } from "./gate-protocol";
+import type { AdmitRequest, AdmitResult, ModelsRequest, ModelsResult, ReleaseRequest, ReleaseResult, SettleRequest, SettleResult } from "./gate-protocol";
 
 /** The org's gate stub. The DO is named by the org id: the same id as in the key and the session. */
 export function orgGate(env: Pick<Env, "ORG_GATE">, orgId: string) {
@@ -46,6 +46,11 @@ async function callGate<T>(fn: () => Promise<T>, idempotent: boolean): Promise<T
  */
 export function gateAdmit(env: Pick<Env, "ORG_GATE">, req: AdmitRequest): Promise<AdmitResult | GateUnavailable> {
   return callGate(() => orgGate(env, req.orgId).admit(req) as Promise<AdmitResult>, false);
+}
+
+/** `listModels` through the org's gate (read-only, so retried once unless overloaded). */
+export function gateListModels(env: Pick<Env, "ORG_GATE">, req: ModelsRequest): Promise<ModelsResult | GateUnavailable> {
+  return callGate(() => orgGate(env, req.orgId).listModels(req) as Promise<ModelsResult>, true);
 }
 
 /** `settle` through the org's gate (idempotent, so retried once unless overloaded). */

@@ -7,7 +7,8 @@ import { HotCache } from "./gate-hot-cache";
 import { applySeed, fetchSeedSpend, seedTargets, type SeedSpend, type SeedTarget } from "./gate-seed";
 import { expireTx, nextExpiry, pruneLedger, releaseTx, settleTx } from "./gate-ledger";
 import { flushOutbox, outboxDepth } from "./gate-outbox";
-import type { AdmitRequest, AdmitResult, ReleaseRequest, ReleaseResult, SettleRequest, SettleResult } from "./gate-protocol";
+import { listModelsFor } from "./gate-models";
+import type { AdmitRequest, AdmitResult, ModelsRequest, ModelsResult, ReleaseRequest, ReleaseResult, SettleRequest, SettleResult } from "./gate-protocol";
 import { migrateGateSchema, readMeta, writeMeta } from "./gate-schema";
 import { pruneWindows } from "./gate-windows";
 import { notifyBudgetEvents } from "./gate-alerts";
@@ -124,6 +125,19 @@ export class OrgGate extends DurableObject<Env> {
     return this.hot.budgets();
   }
 
+  /**
+   * Runs a ledger transaction. The ledger cache is written through only after SQLite accepted each
+   * write, but a later statement may still fail and roll SQLite back: then the cache is dropped.
+   */
+  private tx<T>(fn: () => T): T {
+    try {
+      return this.ctx.storage.transactionSync(fn);
+    } catch (err) {
+      this.hot.forgetLedger();
+      throw err;
+    }
+  }
+
   /** Arms the alarm for `at` unless an earlier one is already set. */
   private async armAlarm(at: number): Promise<void> {
     if (this.alarmAt !== null && this.alarmAt <= at) return;
@@ -137,17 +151,18 @@ export class OrgGate extends DurableObject<Env> {
    * reservation. `now` exists for tests; the Worker never passes it.
    */
   async admit(req: AdmitRequest, now = Date.now()): Promise<AdmitResult> {
-    await this.ensureLoaded(req.orgId);
+    // Hot path: no awaits (no extra turns) once loaded and when an early enough alarm is already set.
+    if (!this.loadedOrg) await this.ensureLoaded(req.orgId);
     if (req.orgId !== this.loadedOrg) return { ok: false, denial: { kind: "invalid_key", reason: "unknown" } };
-    const result = this.ctx.storage.transactionSync(() => admitTx(this.sql, this.hot, req, now));
-    if (result.ok) await this.armAlarm(result.reservationExpiresAt);
+    const result = this.tx(() => admitTx(this.sql, this.hot, req, now));
+    if (result.ok && (this.alarmAt === null || this.alarmAt > result.reservationExpiresAt)) await this.armAlarm(result.reservationExpiresAt);
     return result;
   }
 
   /** Replaces a reservation with the exact cost; idempotent; records late settles. */
   async settle(req: SettleRequest, now = Date.now()): Promise<SettleResult> {
     await this.ensureLoaded(req.orgId);
-    const result = this.ctx.storage.transactionSync(() => settleTx(this.sql, this.hot, req.orgId, req, now));
+    const result = this.tx(() => settleTx(this.sql, this.hot, req.orgId, req, now));
     if (!result.duplicate) await this.armAlarm(Date.now() + FLUSH_DELAY_MS);
     return result;
   }
@@ -155,7 +170,7 @@ export class OrgGate extends DurableObject<Env> {
   /** Drops a reservation without charge (upstream failed before any output); idempotent. */
   async release(req: ReleaseRequest, now = Date.now()): Promise<ReleaseResult> {
     await this.ensureLoaded(req.orgId);
-    const result = this.ctx.storage.transactionSync(() => releaseTx(this.sql, req.orgId, req, now));
+    const result = this.tx(() => releaseTx(this.sql, req.orgId, req, now, this.hot));
     if (!result.duplicate) await this.armAlarm(Date.now() + FLUSH_DELAY_MS);
     return result;
   }
@@ -173,6 +188,8 @@ export class OrgGate extends DurableObject<Env> {
       pruneLedger(this.sql, now);
       pruneWindows(this.sql, now);
     });
+    // Expiry and pruning rewrote counters and windows behind the ledger cache.
+    this.hot.forgetLedger();
     let retryAt: number | null = null;
     const orgId = this.loadedOrg;
     if (orgId && this.seeding > 0) {
@@ -208,6 +225,13 @@ export class OrgGate extends DurableObject<Env> {
     return checkKey(this.hot, keyId, keyHash, now);
   }
 
+  /** The models a key may use (`GET /v1/models`), key verified as in `admit`; read-only, no D1 once loaded. */
+  async listModels(req: ModelsRequest, now = Date.now()): Promise<ModelsResult> {
+    await this.ensureLoaded(req.orgId);
+    if (req.orgId !== this.loadedOrg) return { ok: false, denial: { kind: "invalid_key", reason: "unknown" } };
+    return listModelsFor(this.hot, req.keyId, req.keyHash, now);
+  }
+
   /** Inserts or replaces the hot copy of a key (create, update, revoke all go through here). */
   async syncKey(orgId: string, key: GateKey): Promise<void> {
     await this.ensureLoaded(orgId);
@@ -239,6 +263,7 @@ export class OrgGate extends DurableObject<Env> {
       if (targets.length) applySeed(this.sql, indexBudgets(readBudgets(this.sql)), targets, spend);
     });
     this.hot.invalidate(parts);
+    if (targets.length) this.hot.forgetLedger();
   }
 
   /** The org was deleted: refuse every key from now on, and drop the hot state and unsent events. */

@@ -5,8 +5,8 @@
  * refused with 503 `budget_unavailable`; `admit` is never retried (a lost answer would reserve twice),
  * settle/release are retried once by the client unless overloaded (they are idempotent).
  */
-import type { AdmitRequest, AdmitResult, ReleaseRequest, SettleRequest } from "../durable-objects/gate-protocol";
-import { gateAdmit, gateRelease, gateSettle, isGateUnavailable } from "../durable-objects/org-gate-client";
+import type { AdmitRequest, AdmitResult, ModelsRequest, ModelsResult, ReleaseRequest, SettleRequest } from "../durable-objects/gate-protocol";
+import { gateAdmit, gateListModels, gateRelease, gateSettle, isGateUnavailable } from "../durable-objects/org-gate-client";
 import type { Env } from "../env";
 import { ApiError } from "../errors";
 
@@ -17,6 +17,16 @@ export async function admit(env: Env, req: AdmitRequest): Promise<AdmitResult> {
   const r = await gateAdmit(env, req);
   if (isGateUnavailable(r)) {
     console.error("gate admit unavailable", r.overloaded ? "overloaded" : r.message);
+    throw unavailable();
+  }
+  return r;
+}
+
+/** The key's models (`GET /v1/models`) or throws 503 `budget_unavailable`. Denials are returned. */
+export async function listModels(env: Env, req: ModelsRequest): Promise<ModelsResult> {
+  const r = await gateListModels(env, req);
+  if (isGateUnavailable(r)) {
+    console.error("gate listModels unavailable", r.overloaded ? "overloaded" : r.message);
     throw unavailable();
   }
   return r;

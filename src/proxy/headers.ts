@@ -19,15 +19,23 @@ export function formatResetDuration(ms: number): string {
   return `${s}s`;
 }
 
-/** Writes the `x-ratelimit-*` headers from the gate's snapshot (nothing when no window applies). */
+/**
+ * Writes the `x-ratelimit-*` headers from the gate's snapshot. A limit of 0 means no window of that
+ * kind applies (e.g. a key with an RPM but no TPM limit): that group of headers is left out rather
+ * than announcing a limit of 0 (which clients would read as "blocked").
+ */
 export function setRateLimitHeaders(h: Headers, rl: RateLimitSnapshot | null): void {
   if (!rl) return;
-  h.set("x-ratelimit-limit-requests", String(rl.limitRequests));
-  h.set("x-ratelimit-remaining-requests", String(Math.max(0, rl.remainingRequests)));
-  h.set("x-ratelimit-reset-requests", formatResetDuration(rl.resetRequestsMs));
-  h.set("x-ratelimit-limit-tokens", String(rl.limitTokens));
-  h.set("x-ratelimit-remaining-tokens", String(Math.max(0, rl.remainingTokens)));
-  h.set("x-ratelimit-reset-tokens", formatResetDuration(rl.resetTokensMs));
+  if (rl.limitRequests > 0) {
+    h.set("x-ratelimit-limit-requests", String(rl.limitRequests));
+    h.set("x-ratelimit-remaining-requests", String(Math.max(0, rl.remainingRequests)));
+    h.set("x-ratelimit-reset-requests", formatResetDuration(rl.resetRequestsMs));
+  }
+  if (rl.limitTokens > 0) {
+    h.set("x-ratelimit-limit-tokens", String(rl.limitTokens));
+    h.set("x-ratelimit-remaining-tokens", String(Math.max(0, rl.remainingTokens)));
+    h.set("x-ratelimit-reset-tokens", formatResetDuration(rl.resetTokensMs));
+  }
 }
 
 /**

@@ -9,7 +9,7 @@
 import type { Context } from "hono";
 import type { z } from "zod";
 import type { AppEnv } from "../app-env";
-import type { AdmitOk, AdmitRequest, Endpoint, SettleRequest, UpstreamRoute, Usage } from "../durable-objects/gate-protocol";
+import { reservedOutputTokens, type AdmitOk, type AdmitRequest, type Endpoint, type SettleRequest, type UpstreamRoute, type Usage } from "../durable-objects/gate-protocol";
 import { ApiError } from "../errors";
 import { costOfUsage } from "../pricing/cost";
 import { readAttribution, stripTollgateMetadata } from "./attribution";
@@ -64,6 +64,7 @@ export async function proxyRequest(c: Context<AppEnv>, spec: EndpointSpec): Prom
       estimate: est.estimate,
       attribution,
       ...(est.outputCapFromModel ? { outputCapFromModel: true } : {}),
+      ...(est.choices > 1 ? { choices: est.choices } : {}),
     };
     const verdict = await admit(c.env, admitReq);
     if (!verdict.ok) throw denialToError(verdict.denial);
@@ -189,8 +190,7 @@ async function forwardAdmitted(
   const out = responseHeaders(res.headers, requestId, fx.attribution.traceId!);
   setRateLimitHeaders(out, verdict.rateLimit);
   // The output tokens the gate reserved (it clamps the request's cap to the model's cap).
-  const cap = verdict.price.maxOutputTokens;
-  const reservedOutput = est.outputCapFromModel ? cap : cap > 0 ? Math.min(est.estimate.outputTokens, cap) : est.estimate.outputTokens;
+  const reservedOutput = reservedOutputTokens(verdict.price, est.estimate.outputTokens, est.outputCapFromModel, est.choices);
   const settleWith = (usage: Usage, estimated: boolean, status: number) =>
     settle(c.env, { ...base, status, usage, estimated, latencyMs: Date.now() - fx.t0, ttfbMs, context });
 
