@@ -7,7 +7,8 @@
 import { OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv, OrgAccess } from "../app-env";
 import { auditActorOf, auditInsert } from "../db/audit";
-import { getDb } from "../db/client";
+import type { Context } from "hono";
+import { getDb, type Db } from "../db/client";
 import {
   findMember, listLiveKeysCreatedBy, listMembers, listTeamsOfUsers, seatGuardedRole, updateMemberRole, type MemberRow,
 } from "../db/members";
@@ -62,6 +63,15 @@ function boundaryViolation(caller: OrgAccess, callerId: string | undefined, targ
   return undefined;
 }
 
+/** The member `userId` of the caller's org, if the caller may `verb` them; throws 404 / 403 otherwise. */
+async function actionableMember(c: Context<AppEnv>, db: Db, userId: string, verb: "change the role of" | "remove"): Promise<MemberRow> {
+  const target = await findMember(db, c.var.org.orgId, userId);
+  if (!target) throw new ApiError("not_found", "No such member in this organization");
+  const violation = boundaryViolation(c.var.org, selfId(c.var.actor), target, verb);
+  if (violation) throw new ApiError("permission_denied", violation);
+  return target;
+}
+
 export const memberRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
   .openapi(
     orgRoute("viewer", {
@@ -96,10 +106,7 @@ export const memberRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHoo
       const { userId } = c.req.valid("param");
       const { role } = c.req.valid("json");
       const db = getDb(c.env.DB);
-      const target = await findMember(db, orgId, userId);
-      if (!target) throw new ApiError("not_found", "No such member in this organization");
-      const violation = boundaryViolation(c.var.org, selfId(c.var.actor), target, "change the role of");
-      if (violation) throw new ApiError("permission_denied", violation);
+      const target = await actionableMember(c, db, userId, "change the role of");
       if (role === "owner") throw new ApiError("permission_denied", "The owner role cannot be assigned; the owner transfers ownership instead", { param: "role" });
       const teams = (await listTeamsOfUsers(db, orgId, [userId])).get(userId) ?? [];
       if (role === target.role) return c.json(memberView(target, teams), 200);
@@ -167,10 +174,7 @@ export const memberRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHoo
       const { orgId } = c.var.org;
       const { userId } = c.req.valid("param");
       const db = getDb(c.env.DB);
-      const target = await findMember(db, orgId, userId);
-      if (!target) throw new ApiError("not_found", "No such member in this organization");
-      const violation = boundaryViolation(c.var.org, selfId(c.var.actor), target, "remove");
-      if (violation) throw new ApiError("permission_denied", violation);
+      const target = await actionableMember(c, db, userId, "remove");
       const actor = auditActorOf(c);
       const keys = await listLiveKeysCreatedBy(db, orgId, userId);
       const ids = await endMembership(c.env, db, orgId, userId, actor.actorId, auditInsert(db, orgId, actor, {
