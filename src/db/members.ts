@@ -118,21 +118,32 @@ export function deleteMembershipStatements(db: Db, orgId: string, userId: string
   ] as const;
 }
 
-/** The live (not revoked) keys a user created in the org: what removing them would revoke. */
+/**
+ * Keys of the user's chain: created by them, or by a management token whose root user they are (keys
+ * made through a token created by another token carry that parent token's id as creator).
+ */
+function createdByUserOrTheirTokens(orgId: string, userId: string) {
+  return or(
+    eq(apiKeys.createdBy, userId),
+    sql`${apiKeys.createdBy} IN (SELECT id FROM management_tokens WHERE org_id = ${orgId} AND root_user_id = ${userId})`,
+  );
+}
+
+/** The live (not revoked) keys of a user's chain in the org (see above): what removing them would revoke. */
 export async function listLiveKeysCreatedBy(db: Db, orgId: string, userId: string) {
   return db
     .select({ id: apiKeys.id, name: apiKeys.name, hint: apiKeys.hint, teamId: apiKeys.teamId, createdAt: apiKeys.createdAt, expiresAt: apiKeys.expiresAt })
     .from(apiKeys)
-    .where(and(eq(apiKeys.orgId, orgId), eq(apiKeys.createdBy, userId), isNull(apiKeys.revokedAt)))
+    .where(and(eq(apiKeys.orgId, orgId), createdByUserOrTheirTokens(orgId, userId), isNull(apiKeys.revokedAt)))
     .orderBy(asc(apiKeys.createdAt), asc(apiKeys.id));
 }
 
-/** Revokes every live key the user created in the org; RETURNING gives the exact ids revoked. */
+/** Revokes every live key of the user's chain in the org; RETURNING gives the exact ids revoked. */
 export function revokeKeysCreatedBy(db: Db, orgId: string, userId: string, revokedBy: string, now = Date.now()) {
   return db
     .update(apiKeys)
     .set({ revokedAt: now, revokedBy, updatedAt: now })
-    .where(and(eq(apiKeys.orgId, orgId), eq(apiKeys.createdBy, userId), isNull(apiKeys.revokedAt)))
+    .where(and(eq(apiKeys.orgId, orgId), createdByUserOrTheirTokens(orgId, userId), isNull(apiKeys.revokedAt)))
     .returning({ id: apiKeys.id });
 }
 
