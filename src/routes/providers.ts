@@ -13,7 +13,7 @@ import {
   clearOtherDefaultsStmt, countProviders, deleteProviderStmt, findProvider, findProviderByName, findSuccessorDefault,
   insertProviderStmt, listProviders, updateProviderStmt, type ProviderRow,
 } from "../db/providers";
-import { orgGate } from "../durable-objects/org-gate-client";
+import { refreshGate } from "../durable-objects/org-gate-client";
 import { ApiError, validationHook } from "../errors";
 import { encryptSecret } from "../lib/crypto";
 import { newId } from "../lib/ids";
@@ -137,7 +137,7 @@ export const providersRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validation
         ...(isDefault ? [clearOtherDefaultsStmt(db, orgId, id, now)] : []),
         auditInsert(db, orgId, auditActorOf(c), { action: "provider.create", targetType: "provider", targetId: id, after: providerAudit(row) }),
       ]);
-      await orgGate(c.env, orgId).refresh(orgId, ["providers"]);
+      await refreshGate(c.env, orgId, ["providers"]);
       return c.json(presentProvider(row), 201);
     },
   )
@@ -190,7 +190,7 @@ export const providersRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validation
           after: { ...providerAudit(updated), credential_rotated: body.api_key !== undefined, base_url_changed: url !== undefined },
         }),
       ]);
-      await orgGate(c.env, orgId).refresh(orgId, ["providers"]);
+      await refreshGate(c.env, orgId, ["providers"]);
       return c.json(presentProvider(updated), 200);
     },
   )
@@ -216,7 +216,7 @@ export const providersRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validation
           action: "provider.delete", targetType: "provider", targetId: p.id, before: providerAudit(p), after: successor ? { new_default_id: successor.id } : undefined,
         }),
       ]);
-      await orgGate(c.env, orgId).refresh(orgId, ["providers"]);
+      await refreshGate(c.env, orgId, ["providers"]);
       return c.json({ id: p.id, deleted: true as const, new_default_id: successor?.id ?? null }, 200);
     },
   );

@@ -5,7 +5,7 @@ import { deleteMembershipStatements, revokeKeysCreatedBy } from "../db/members";
 import { revokeManagementTokensCreatedByStatement } from "../db/management-tokens";
 import { isNotNullViolation } from "../db/orgs";
 import { ApiError } from "../errors";
-import { orgGate } from "../durable-objects/org-gate-client";
+import { revokeGateKeys } from "../durable-objects/org-gate-client";
 
 /**
  * Ends a user's membership (removal or leave) in one D1 batch with its audit row: membership and team
@@ -35,6 +35,6 @@ export async function endMembership(
     throw err;
   });
   const ids = revoked.map((k) => k.id);
-  if (ids.length) await orgGate(env, orgId).revokeKeys(orgId, ids);
+  if (ids.length) await revokeGateKeys(env, orgId, ids);
   return ids;
 }
