@@ -69,6 +69,22 @@ describe("transfer of ownership racing the target's removal", () => {
   });
 });
 
+describe("transfer of ownership racing a role change of the target", () => {
+  it("never demotes the new owner: the org always keeps exactly one owner", async () => {
+    for (let i = 0; i < 12; i++) {
+      const { org, owner, admin } = await createOrgWithCast();
+      const [transfer, change] = await Promise.all([
+        call(owner, "POST", `/api/orgs/${org.id}/transfer-ownership`, { user_id: admin.id }),
+        call(owner, "PATCH", `/api/orgs/${org.id}/members/${admin.id}`, { role: "member" }),
+      ]);
+      const owners = (await snapshotTable("memberships", org.id)).filter((m) => (m as { role: string }).role === "owner") as Array<{ user_id: string }>;
+      expect(owners).toHaveLength(1);
+      expect(owners[0]!.user_id).toBe(transfer.status === 200 ? admin.id : owner.id);
+      if (transfer.status === 200 && change.status === 200) expect(await roleIn(org.id, admin.id)).toBe("owner");
+    }
+  });
+});
+
 describe("leaving an org", () => {
   it("is refused for the owner (last-owner guard) with a hint to transfer first", async () => {
     const { org, owner } = await createOrgWithCast();
