@@ -196,3 +196,44 @@ describe("the /invite/:token link", () => {
     expect(html).toContain("&lt;script&gt;alert(1)&lt;/script&gt;");
   });
 });
+
+describe("accepting an invitation and email verification", () => {
+  const verifiedAt = (userId: string) => env.DB.prepare("SELECT email_verified_at AS at FROM users WHERE id = ?").bind(userId).first<{ at: number | null }>().then((r) => r!.at);
+
+  it("an unverified user accepting the emailed token for their own address joins, and the address becomes verified (audited)", async () => {
+    const { org, owner } = await createOrgWithCast();
+    const email = newInviteeEmail();
+    expect((await call(owner, "POST", `/api/orgs/${org.id}/invitations`, { email, role: "member" })).status).toBe(201);
+    const invitee = await createUser({ email, verified: false });
+    expect((await call(invitee, "GET", "/api/me")).body.user.email_verified).toBe(false);
+    const res = await call(invitee, "POST", `/api/invitations/${await lastMailedInviteToken(email)}/accept`);
+    expect(res.status).toBe(200);
+    expect(await roleIn(org.id, invitee.id)).toBe("member");
+    expect((await call(invitee, "GET", "/api/me")).body.user.email_verified).toBe(true);
+    const [audit] = await auditRows(org.id, "invitation.accept");
+    expect(JSON.parse(audit!.after as string)).toMatchObject({ user_id: invitee.id, email_verified_by_invitation: true });
+  });
+
+  it("a verified user accepting keeps their verification time and the audit says nothing was verified", async () => {
+    const { org, owner } = await createOrgWithCast();
+    const invitee = await createUser();
+    const before = await verifiedAt(invitee.id);
+    expect((await call(owner, "POST", `/api/orgs/${org.id}/invitations`, { email: invitee.email, role: "viewer" })).status).toBe(201);
+    expect((await call(invitee, "POST", `/api/invitations/${await lastMailedInviteToken(invitee.email)}/accept`)).status).toBe(200);
+    expect(await verifiedAt(invitee.id)).toBe(before);
+    const [audit] = await auditRows(org.id, "invitation.accept");
+    expect(JSON.parse(audit!.after as string)).toMatchObject({ email_verified_by_invitation: false });
+  });
+
+  it("an unverified user holding a token sent to another address is refused (403), stays unverified and joins nothing", async () => {
+    const { org, owner } = await createOrgWithCast();
+    const email = newInviteeEmail();
+    expect((await call(owner, "POST", `/api/orgs/${org.id}/invitations`, { email, role: "member" })).status).toBe(201);
+    const other = await createUser({ verified: false });
+    const res = await call(other, "POST", `/api/invitations/${await lastMailedInviteToken(email)}/accept`);
+    expect(res.status).toBe(403);
+    expect(res.body.error.code).toBe("permission_denied");
+    expect(await verifiedAt(other.id)).toBeNull();
+    expect(await roleIn(org.id, other.id)).toBeUndefined();
+  });
+});

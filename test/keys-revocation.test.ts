@@ -55,16 +55,18 @@ describe("revoking keys", () => {
     expect(await gateVerdict(b)).toEqual({ ok: false, reason: "revoked" });
   });
 
-  it("revoking twice answers 409 and keeps the first revocation", async () => {
+  it("revoking twice is idempotent: 200 with the same body, the first revocation kept, one audit row", async () => {
     const { org, owner } = await createOrgWithCast();
     const key = await createKey(org, owner);
-    expect((await call(owner, "POST", `${keyPath(org.id, key.id)}/revoke`)).status).toBe(200);
+    const first = await call(owner, "POST", `${keyPath(org.id, key.id)}/revoke`);
+    expect(first.status).toBe(200);
     const before = await snapshotTable("api_keys", org.id);
     const again = await call(owner, "POST", `${keyPath(org.id, key.id)}/revoke`);
-    expect(again.status).toBe(409);
-    expect(again.body.error.code).toBe("conflict");
+    expect(again.status).toBe(200);
+    expect(again.body).toEqual(first.body);
     expect(await snapshotTable("api_keys", org.id)).toEqual(before);
     expect(await auditRows(org.id, "key.revoke")).toHaveLength(1);
+    expect(await gateVerdict(key)).toEqual({ ok: false, reason: "revoked" });
   });
 });
 

@@ -2,6 +2,7 @@ import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { sha256Hex } from "../src/lib/crypto";
 import { call, createOrgWithCast, snapshotTable, type TestUser } from "./factories";
+import { gateVerdict } from "./factories/keys";
 
 const base = (orgId: string) => `/api/orgs/${orgId}/management-tokens`;
 type Caller = TestUser | { token: string };
@@ -191,5 +192,57 @@ describe("management tokens: listing", () => {
     const badLimit = await call(owner, "GET", `${base(org.id)}?limit=0`);
     expect(badLimit.status).toBe(400);
     expect(badLimit.body.error.param).toBe("limit");
+  });
+});
+
+describe("management tokens: rights follow the human at the root of the chain", () => {
+  it("demoting the creator lowers the token's rights on the very next request", async () => {
+    const { org, owner, admin } = await createOrgWithCast();
+    const t = (await create(admin, org.id, { name: "ops", role: "admin" })).body;
+    const asToken = { token: t.token as string };
+    expect((await call(asToken, "GET", base(org.id))).status).toBe(200);
+    expect((await call(owner, "PATCH", `/api/orgs/${org.id}/members/${admin.id}`, { role: "member" })).status).toBe(200);
+    const denied = await call(asToken, "GET", base(org.id));
+    expect(denied.status).toBe(403);
+    expect(denied.body.error.message).toMatch(/you are member/);
+    expect((await call(asToken, "GET", `/api/orgs/${org.id}/keys`)).status).toBe(200);
+    // Promoting back restores the token's own cap (never more).
+    expect((await call(owner, "PATCH", `/api/orgs/${org.id}/members/${admin.id}`, { role: "admin" })).status).toBe(200);
+    expect((await call(asToken, "GET", base(org.id))).status).toBe(200);
+  });
+
+  it("a token created by a token belongs to the root human; removing them revokes every token and key in the chain", async () => {
+    const { org, owner, admin } = await createOrgWithCast();
+    const t1 = (await create(admin, org.id, { name: "parent", role: "admin" })).body;
+    const t2res = await create({ token: t1.token }, org.id, { name: "child", role: "member" });
+    expect(t2res.status).toBe(201);
+    const t2 = t2res.body;
+    expect(t2).toMatchObject({ created_by: t1.id, root_user_id: admin.id });
+    const k1 = await call({ token: t1.token }, "POST", `/api/orgs/${org.id}/keys`, { name: "by parent" });
+    const k2 = await call({ token: t2.token }, "POST", `/api/orgs/${org.id}/keys`, { name: "by child" });
+    expect([k1.status, k2.status]).toEqual([201, 201]);
+    const ownerKey = await call(owner, "POST", `/api/orgs/${org.id}/keys`, { name: "owner's" });
+
+    const preview = await call(owner, "GET", `/api/orgs/${org.id}/members/${admin.id}/removal-preview`);
+    expect(preview.body.keys_to_revoke.map((k: { id: string }) => k.id).sort()).toEqual([k1.body.id, k2.body.id].sort());
+    const removed = await call(owner, "DELETE", `/api/orgs/${org.id}/members/${admin.id}`);
+    expect(removed.status).toBe(200);
+    expect([...removed.body.revoked_key_ids].sort()).toEqual([k1.body.id, k2.body.id].sort());
+
+    for (const t of [t1, t2]) expect((await call({ token: t.token }, "GET", `/api/orgs/${org.id}/keys`)).status).toBe(401);
+    const tokens = (await call(owner, "GET", base(org.id))).body.data as Array<{ id: string; revoked_at: string | null }>;
+    expect(tokens.filter((t) => t.revoked_at === null)).toEqual([]);
+    for (const k of [k1, k2]) expect((await gateVerdict({ id: k.body.id, key: k.body.key, orgId: org.id })).ok).toBe(false);
+    expect((await gateVerdict({ id: ownerKey.body.id, key: ownerKey.body.key, orgId: org.id })).ok).toBe(true);
+  });
+
+  it("a token whose root user is no longer a member is refused (401) even when not revoked", async () => {
+    const { org, admin } = await createOrgWithCast();
+    const t = (await create(admin, org.id, { name: "orphan", role: "viewer" })).body;
+    expect((await call({ token: t.token }, "GET", `/api/orgs/${org.id}/keys`)).status).toBe(200);
+    await env.DB.prepare("DELETE FROM memberships WHERE org_id = ? AND user_id = ?").bind(org.id, admin.id).run();
+    const res = await call({ token: t.token }, "GET", `/api/orgs/${org.id}/keys`);
+    expect(res.status).toBe(401);
+    expect(res.body.error.code).toBe("invalid_api_key");
   });
 });

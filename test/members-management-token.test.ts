@@ -11,8 +11,8 @@ import { auditRows, roleIn } from "./factories/orgs";
 async function createManagementToken(org: TestOrg, creator: TestUser, role: "admin" | "member" | "viewer") {
   const token = `tgm_${randomBase62(32)}`;
   const id = newId("tgm");
-  await env.DB.prepare("INSERT INTO management_tokens (id, org_id, created_by, name, role, token_hash, hint) VALUES (?, ?, ?, 'ci', ?, ?, ?)")
-    .bind(id, org.id, creator.id, role, await sha256Hex(token), token.slice(-4))
+  await env.DB.prepare("INSERT INTO management_tokens (id, org_id, created_by, root_user_id, name, role, token_hash, hint) VALUES (?, ?, ?, ?, 'ci', ?, ?, ?)")
+    .bind(id, org.id, creator.id, creator.id, role, await sha256Hex(token), token.slice(-4))
     .run();
   return { id, token };
 }

@@ -41,6 +41,50 @@ describe("transfer of ownership", () => {
   });
 });
 
+describe("transfer of ownership racing the target's removal", () => {
+  it("always leaves the org with exactly one owner, and each side's answer matches what happened", async () => {
+    const outcomes = new Set<string>();
+    for (let i = 0; i < 20; i++) {
+      const { org, owner, member } = await createOrgWithCast();
+      const [transfer, removal] = await Promise.all([
+        call(owner, "POST", `/api/orgs/${org.id}/transfer-ownership`, { user_id: member.id }),
+        call(owner, "DELETE", `/api/orgs/${org.id}/members/${member.id}`),
+      ]);
+      const owners = (await snapshotTable("memberships", org.id)).filter((m) => (m as { role: string }).role === "owner") as Array<{ user_id: string }>;
+      expect(owners).toHaveLength(1);
+      expect([transfer.status, removal.status].filter((s) => s === 200)).toHaveLength(1);
+      if (transfer.status === 200) {
+        expect(owners[0]!.user_id).toBe(member.id);
+        expect(removal.status).toBeGreaterThanOrEqual(400);
+        expect(removal.status).toBeLessThan(500);
+      } else {
+        expect([404, 409]).toContain(transfer.status);
+        expect(owners[0]!.user_id).toBe(owner.id);
+        expect(await roleIn(org.id, member.id)).toBeUndefined();
+        expect(await auditRows(org.id, "org.transfer_ownership")).toEqual([]);
+      }
+      outcomes.add(`${transfer.status}/${removal.status}`);
+    }
+    expect(outcomes.size).toBeGreaterThan(0);
+  });
+});
+
+describe("transfer of ownership racing a role change of the target", () => {
+  it("never demotes the new owner: the org always keeps exactly one owner", async () => {
+    for (let i = 0; i < 12; i++) {
+      const { org, owner, admin } = await createOrgWithCast();
+      const [transfer, change] = await Promise.all([
+        call(owner, "POST", `/api/orgs/${org.id}/transfer-ownership`, { user_id: admin.id }),
+        call(owner, "PATCH", `/api/orgs/${org.id}/members/${admin.id}`, { role: "member" }),
+      ]);
+      const owners = (await snapshotTable("memberships", org.id)).filter((m) => (m as { role: string }).role === "owner") as Array<{ user_id: string }>;
+      expect(owners).toHaveLength(1);
+      expect(owners[0]!.user_id).toBe(transfer.status === 200 ? admin.id : owner.id);
+      if (transfer.status === 200 && change.status === 200) expect(await roleIn(org.id, admin.id)).toBe("owner");
+    }
+  });
+});
+
 describe("leaving an org", () => {
   it("is refused for the owner (last-owner guard) with a hint to transfer first", async () => {
     const { org, owner } = await createOrgWithCast();

@@ -137,8 +137,33 @@ describe("providers", () => {
     expect((await call(owner, "PATCH", `${providersPath(org.id)}/${p.id}`, { base_url: "https://a:b@x.example.com" })).body.error.param).toBe("base_url");
 
     const oa = await createProvider(org, { name: "oa", type: "openai", baseUrl: "https://proxy.example.com/v1" });
-    const reset = await call(owner, "PATCH", `${providersPath(org.id)}/${oa.id}`, { base_url: null });
+    const reset = await call(owner, "PATCH", `${providersPath(org.id)}/${oa.id}`, { base_url: null, api_key: "sk-openai-again-1111" });
     expect(reset.body.base_url).toBe("https://api.openai.com/v1");
+  });
+
+  it("changing base_url without the API key in the same request is refused (400 api_key) and changes nothing", async () => {
+    const { org, owner, admin } = await createOrgWithCast();
+    const oa = await createProvider(org, { name: "oa", type: "openai", isDefault: true });
+    const compat = await createProvider(org, { name: "compat", type: "openai_compatible", baseUrl: "https://old.example.com/v1" });
+    const before = await rows(org.id);
+    for (const [id, base_url] of [[oa.id, "https://attacker.example.com/v1"], [compat.id, "https://attacker.example.com/v1"], [compat.id, null]] as const) {
+      const res = await call(admin, "PATCH", `${providersPath(org.id)}/${id}`, { base_url, name: "renamed" });
+      expect(res.status).toBe(400);
+      expect(res.body.error).toMatchObject({ code: "invalid_request", param: base_url === null ? "base_url" : "api_key" });
+    }
+    expect(await rows(org.id)).toEqual(before);
+    expect(await auditRows(org.id, "provider.update")).toEqual([]);
+    // Sending the unchanged URL is not a re-point: no key needed, the URL is not rewritten.
+    const same = await call(owner, "PATCH", `${providersPath(org.id)}/${compat.id}`, { base_url: "https://old.example.com/v1", name: "compat2" });
+    expect(same.status).toBe(200);
+    expect((await auditRows(org.id, "provider.update"))[0]!.after).toMatchObject({ base_url_changed: false, credential_rotated: false });
+    // With the key, the re-point goes through and is audited as one.
+    const moved = await call(admin, "PATCH", `${providersPath(org.id)}/${oa.id}`, { base_url: "https://proxy.example.com/v1", api_key: "sk-new-host-4321" });
+    expect(moved.status).toBe(200);
+    const audits = await auditRows(org.id, "provider.update");
+    expect(audits.find((a) => a.target_id === oa.id)!.after).toMatchObject({ base_url: "https://proxy.example.com/v1", base_url_changed: true, credential_rotated: true });
+    const row = (await rows(org.id)).find((r) => r.id === oa.id)!;
+    expect(await decryptSecret(getConfig(env).ENCRYPTION_KEY, row.api_key_sealed, oa.id)).toBe("sk-new-host-4321");
   });
 
   it("members and viewers cannot create, edit or delete providers; unknown ids are 404", async () => {

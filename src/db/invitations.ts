@@ -112,3 +112,20 @@ export function markInvitationAccepted(db: Db, orgId: string, id: string, userId
 export function insertTeamMemberships(db: Db, orgId: string, userId: string, teamIds: string[]) {
   return teamIds.map((teamId) => db.insert(teamMembers).values({ orgId, teamId, userId }).onConflictDoNothing());
 }
+
+/** Whether the user's email address is verified (not org-owned: the invitee is not a member yet). */
+export async function isEmailVerified(db: Db, userId: string): Promise<boolean> {
+  const [row] = await db.select({ at: users.emailVerifiedAt }).from(users).where(eq(users.id, userId)).limit(1);
+  return row?.at !== null && row?.at !== undefined;
+}
+
+/**
+ * Marks the user's email verified by the act of accepting an emailed invitation token sent to that very
+ * address (the token proves control of the mailbox). Only when the address still matches the invitation's.
+ */
+export function markEmailVerifiedByInvitation(db: Db, userId: string, invitedEmail: string, now = Date.now()) {
+  return db
+    .update(users)
+    .set({ emailVerifiedAt: sql`coalesce(${users.emailVerifiedAt}, ${now})`, updatedAt: now })
+    .where(and(eq(users.id, userId), eq(sql`lower(${users.email})`, invitedEmail.toLowerCase())));
+}

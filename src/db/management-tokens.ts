@@ -3,8 +3,9 @@
  * Only the SHA-256 of a token is stored; `hint` is a non-secret display form.
  */
 import { and, desc, eq, isNull, lt, or } from "drizzle-orm";
+import type { Role } from "./schema";
 import type { Db } from "./client";
-import { managementTokens } from "./schema";
+import { managementTokens, memberships } from "./schema";
 
 /** A management token row minus its hash: safe to show. */
 export type ManagementTokenRow = Omit<typeof managementTokens.$inferSelect, "tokenHash">;
@@ -13,6 +14,7 @@ const visibleColumns = {
   id: managementTokens.id,
   orgId: managementTokens.orgId,
   createdBy: managementTokens.createdBy,
+  rootUserId: managementTokens.rootUserId,
   name: managementTokens.name,
   role: managementTokens.role,
   hint: managementTokens.hint,
@@ -59,12 +61,27 @@ export function revokeManagementTokenStatement(db: Db, orgId: string, tokenId: s
 }
 
 /**
- * Revocation of every live token a user created in the org: for the member-removal batch, so a removed
- * admin's automation stops with them.
+ * Revocation of every live token of the user's chain in the org (created by them, or by a token whose
+ * root is them): for the member-removal batch, so a removed admin's automation stops with them.
  */
 export function revokeManagementTokensCreatedByStatement(db: Db, orgId: string, userId: string, now: number) {
   return db
     .update(managementTokens)
     .set({ revokedAt: now })
-    .where(and(eq(managementTokens.orgId, orgId), eq(managementTokens.createdBy, userId), isNull(managementTokens.revokedAt)));
+    .where(and(eq(managementTokens.orgId, orgId), or(eq(managementTokens.rootUserId, userId), eq(managementTokens.createdBy, userId)), isNull(managementTokens.revokedAt)));
+}
+
+/**
+ * A live (not revoked, not expired) token by hash with the current org role of the human at the root
+ * of its chain (`rootRole` null when that user is no longer a member, or the root is unknown).
+ */
+export async function findLiveManagementTokenWithRootRole(db: Db, tokenHash: string, now = Date.now()) {
+  const [row] = await db
+    .select({ token: managementTokens, rootRole: memberships.role })
+    .from(managementTokens)
+    .leftJoin(memberships, and(eq(memberships.orgId, managementTokens.orgId), eq(memberships.userId, managementTokens.rootUserId)))
+    .where(and(eq(managementTokens.tokenHash, tokenHash), isNull(managementTokens.revokedAt)))
+    .limit(1);
+  if (!row || (row.token.expiresAt !== null && row.token.expiresAt <= now)) return undefined;
+  return row as { token: typeof managementTokens.$inferSelect; rootRole: Role | null };
 }

@@ -79,29 +79,71 @@ export function updateMemberRole(db: Db, orgId: string, userId: string, role: Ro
   return db.update(memberships).set({ role }).where(and(eq(memberships.orgId, orgId), eq(memberships.userId, userId)));
 }
 
-/** The statements that take a user out of the org: team memberships, then the membership itself. */
+/**
+ * A guard for a batch: fails it (NOT NULL on `memberships.role`) when `userId` is the org's owner at
+ * that moment, so a concurrent transfer of ownership can never leave an org without its owner.
+ */
+export function refuseIfOwnerStmt(db: Db, orgId: string, userId: string) {
+  return db.update(memberships).set({ role: sql`NULL` }).where(and(eq(memberships.orgId, orgId), eq(memberships.userId, userId), eq(memberships.role, "owner")));
+}
+
+/**
+ * The statements that hand the owner role from `fromId` to `toId`, for one batch. Each is guarded by
+ * the state at the moment it runs: the owner is demoted only while the target is still a member or
+ * admin, the target is promoted only once the org has no owner, and the last statement fails the
+ * whole batch (NOT NULL on `memberships.role`, see {@link isTransferRefused}) unless the target is the
+ * owner by then. A concurrent removal of the target therefore leaves the old owner in place.
+ */
+export function transferOwnershipStatements(db: Db, orgId: string, fromId: string, toId: string) {
+  const inOrg = (userId: string) => and(eq(memberships.orgId, orgId), eq(memberships.userId, userId));
+  return [
+    db.update(memberships).set({ role: "admin" }).where(and(inOrg(fromId), eq(memberships.role, "owner"),
+      sql`EXISTS (SELECT 1 FROM memberships m2 WHERE m2.org_id = ${orgId} AND m2.user_id = ${toId} AND m2.role IN ('member', 'admin'))`)),
+    db.update(memberships).set({ role: "owner" }).where(and(inOrg(toId), inArray(memberships.role, ["member", "admin"]),
+      sql`NOT EXISTS (SELECT 1 FROM memberships m2 WHERE m2.org_id = ${orgId} AND m2.role = 'owner')`)),
+    db.update(memberships).set({ role: sql`NULL` }).where(and(inOrg(fromId),
+      sql`NOT EXISTS (SELECT 1 FROM memberships m2 WHERE m2.org_id = ${orgId} AND m2.user_id = ${toId} AND m2.role = 'owner')`)),
+  ] as const;
+}
+
+/**
+ * The statements that take a user out of the org: a guard that fails the batch if they are the owner
+ * by now (see {@link refuseIfOwnerStmt}), their team memberships, then the membership itself.
+ */
 export function deleteMembershipStatements(db: Db, orgId: string, userId: string) {
   return [
+    refuseIfOwnerStmt(db, orgId, userId),
     db.delete(teamMembers).where(and(eq(teamMembers.orgId, orgId), eq(teamMembers.userId, userId))),
     db.delete(memberships).where(and(eq(memberships.orgId, orgId), eq(memberships.userId, userId))),
   ] as const;
 }
 
-/** The live (not revoked) keys a user created in the org: what removing them would revoke. */
+/**
+ * Keys of the user's chain: created by them, or by a management token whose root user they are (keys
+ * made through a token created by another token carry that parent token's id as creator).
+ */
+function createdByUserOrTheirTokens(orgId: string, userId: string) {
+  return or(
+    eq(apiKeys.createdBy, userId),
+    sql`${apiKeys.createdBy} IN (SELECT id FROM management_tokens WHERE org_id = ${orgId} AND root_user_id = ${userId})`,
+  );
+}
+
+/** The live (not revoked) keys of a user's chain in the org (see above): what removing them would revoke. */
 export async function listLiveKeysCreatedBy(db: Db, orgId: string, userId: string) {
   return db
     .select({ id: apiKeys.id, name: apiKeys.name, hint: apiKeys.hint, teamId: apiKeys.teamId, createdAt: apiKeys.createdAt, expiresAt: apiKeys.expiresAt })
     .from(apiKeys)
-    .where(and(eq(apiKeys.orgId, orgId), eq(apiKeys.createdBy, userId), isNull(apiKeys.revokedAt)))
+    .where(and(eq(apiKeys.orgId, orgId), createdByUserOrTheirTokens(orgId, userId), isNull(apiKeys.revokedAt)))
     .orderBy(asc(apiKeys.createdAt), asc(apiKeys.id));
 }
 
-/** Revokes every live key the user created in the org; RETURNING gives the exact ids revoked. */
+/** Revokes every live key of the user's chain in the org; RETURNING gives the exact ids revoked. */
 export function revokeKeysCreatedBy(db: Db, orgId: string, userId: string, revokedBy: string, now = Date.now()) {
   return db
     .update(apiKeys)
     .set({ revokedAt: now, revokedBy, updatedAt: now })
-    .where(and(eq(apiKeys.orgId, orgId), eq(apiKeys.createdBy, userId), isNull(apiKeys.revokedAt)))
+    .where(and(eq(apiKeys.orgId, orgId), createdByUserOrTheirTokens(orgId, userId), isNull(apiKeys.revokedAt)))
     .returning({ id: apiKeys.id });
 }
 

@@ -165,11 +165,16 @@ export const apiKeys = sqliteTable("api_keys", {
   updatedAt: integer("updated_at").notNull().default(now),
 }, (t) => [index("api_keys_org_idx").on(t.orgId, t.createdAt), uniqueIndex("api_keys_hash_uq").on(t.keyHash)]);
 
-/** Org management tokens (`tgm_…`) for automation against `/api`. Role-capped by their creator. */
+/**
+ * Org management tokens (`tgm_…`) for automation against `/api`. Role-capped by their creator.
+ * `createdBy` is the direct creator (a user or another token); `rootUserId` is the human at the root of
+ * that chain, whose current role caps the token at every use (NULL only for rows the backfill could not trace).
+ */
 export const managementTokens = sqliteTable("management_tokens", {
   id: text("id").primaryKey(),
   orgId: text("org_id").notNull().references(() => orgs.id, { onDelete: "cascade" }),
   createdBy: text("created_by").notNull(),
+  rootUserId: text("root_user_id"),
   name: text("name").notNull(),
   role: text("role", { enum: ["admin", "member", "viewer"] }).notNull(),
   tokenHash: text("token_hash").notNull(),
@@ -178,7 +183,11 @@ export const managementTokens = sqliteTable("management_tokens", {
   revokedAt: integer("revoked_at"),
   lastUsedAt: integer("last_used_at"),
   createdAt: integer("created_at").notNull().default(now),
-}, (t) => [uniqueIndex("management_tokens_hash_uq").on(t.tokenHash), index("management_tokens_org_idx").on(t.orgId)]);
+}, (t) => [
+  uniqueIndex("management_tokens_hash_uq").on(t.tokenHash),
+  index("management_tokens_org_idx").on(t.orgId),
+  index("management_tokens_root_idx").on(t.orgId, t.rootUserId),
+]);
 
 /** Upstream provider connections; the API key is AES-GCM sealed (never returned). */
 export const providers = sqliteTable("providers", {

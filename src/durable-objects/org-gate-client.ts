@@ -1,9 +1,50 @@
 import type { Env } from "../env";
+import type { GateKey } from "./gate-hot-copy";
 import type { AdmitRequest, AdmitResult, ModelsRequest, ModelsResult, ReleaseRequest, ReleaseResult, SettleRequest, SettleResult } from "./gate-protocol";
 
 /** The org's gate stub. The DO is named by the org id: the same id as in the key and the session. */
 export function orgGate(env: Pick<Env, "ORG_GATE">, orgId: string) {
   return env.ORG_GATE.get(env.ORG_GATE.idFromName(orgId));
+}
+
+/** Pauses before the 2nd, 3rd… attempt of a control-plane push to the gate. */
+export const GATE_PUSH_RETRY_DELAYS_MS = [50, 250] as const;
+
+/**
+ * Runs one control-plane push to the gate after its D1 write: up to 1 + {@link GATE_PUSH_RETRY_DELAYS_MS}
+ * attempts (every push is idempotent). Returns whether the gate confirmed; never throws. When it never
+ * confirms, D1 already holds the change and the gate's own reconciliation applies it (worst-case window
+ * in docs/convergence.md), so the caller still answers 200.
+ */
+export async function pushToGate(env: Pick<Env, "ORG_GATE">, orgId: string, label: string, push: (gate: ReturnType<typeof orgGate>) => Promise<unknown>): Promise<boolean> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await push(orgGate(env, orgId));
+      return true;
+    } catch (err) {
+      const delay = GATE_PUSH_RETRY_DELAYS_MS[attempt];
+      if (delay === undefined) {
+        console.error(`gate push ${label} for ${orgId} failed after ${attempt + 1} attempts; the gate's reconciliation will apply it`, err instanceof Error ? err.message : String(err));
+        return false;
+      }
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
+
+/** Upserts one key in the gate's hot copy (create, update, revoke); retried, see {@link pushToGate}. */
+export function syncGateKey(env: Pick<Env, "ORG_GATE">, orgId: string, key: GateKey): Promise<boolean> {
+  return pushToGate(env, orgId, "syncKey", (g) => g.syncKey(orgId, key));
+}
+
+/** Marks keys revoked in the gate (member removal); retried, see {@link pushToGate}. */
+export function revokeGateKeys(env: Pick<Env, "ORG_GATE">, orgId: string, keyIds: string[]): Promise<boolean> {
+  return pushToGate(env, orgId, "revokeKeys", (g) => g.revokeKeys(orgId, keyIds));
+}
+
+/** Tells the gate the org is deleted; retried, see {@link pushToGate}. */
+export function deleteGateOrg(env: Pick<Env, "ORG_GATE">, orgId: string): Promise<boolean> {
+  return pushToGate(env, orgId, "deleteOrg", (g) => g.deleteOrg(orgId));
 }
 
 /** The gate could not be reached or failed: the data plane fails closed (503 `budget_unavailable`). */
@@ -63,7 +104,11 @@ export function gateRelease(env: Pick<Env, "ORG_GATE">, req: ReleaseRequest): Pr
   return callGate(() => orgGate(env, req.orgId).release(req) as Promise<ReleaseResult>, true);
 }
 
-/** Reloads parts of the org's hot copy from D1; the control plane calls it after writing D1, before answering. */
-export async function refreshGate(env: Pick<Env, "ORG_GATE">, orgId: string, parts: Array<"keys" | "providers" | "budgets" | "pricing" | "org">): Promise<void> {
-  await orgGate(env, orgId).refresh(orgId, parts);
+/**
+ * Reloads parts of the org's hot copy from D1; the control plane calls it after writing D1, before
+ * answering (budgets, providers, pricing, teams, plan). Retried; resolves `false` instead of throwing
+ * when the gate never confirms (see {@link pushToGate}).
+ */
+export function refreshGate(env: Pick<Env, "ORG_GATE">, orgId: string, parts: Array<"keys" | "providers" | "budgets" | "pricing" | "org">): Promise<boolean> {
+  return pushToGate(env, orgId, "refresh", (g) => g.refresh(orgId, parts));
 }

@@ -12,6 +12,7 @@ import type { AdmitRequest, AdmitResult, ModelsRequest, ModelsResult, ReleaseReq
 import { migrateGateSchema, readMeta, writeMeta } from "./gate-schema";
 import { pruneWindows } from "./gate-windows";
 import { notifyBudgetEvents } from "./gate-alerts";
+import { changedParts, readFingerprints, RECONCILE_IDLE_STOP_MS, RECONCILE_INTERVAL_MS, RECONCILE_STALE_MS, storeFingerprints } from "./gate-reconcile";
 
 export type { GateKey } from "./gate-hot-copy";
 
@@ -57,6 +58,13 @@ export class OrgGate extends DurableObject<Env> {
   /** In-flight outbox flush, and how many seedings hold flushes back (see {@link seedFor}). */
   private flushing: Promise<unknown> | null = null;
   private seeding = 0;
+  /**
+   * Wall time of the last load or reconciliation with D1, and of the last admission (both in memory:
+   * a restarted object reconciles before its first admission). See docs/convergence.md.
+   */
+  private reconciledAt = 0;
+  private activeAt = 0;
+  private reconciling: Promise<void> | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -84,6 +92,7 @@ export class OrgGate extends DurableObject<Env> {
         });
         this.hot.invalidate();
         this.loadedOrg = orgId;
+        this.reconciledAt = Date.now();
       } finally {
         this.loading = null;
       }
@@ -154,6 +163,10 @@ export class OrgGate extends DurableObject<Env> {
     // Hot path: no awaits (no extra turns) once loaded and when an early enough alarm is already set.
     if (!this.loadedOrg) await this.ensureLoaded(req.orgId);
     if (req.orgId !== this.loadedOrg) return { ok: false, denial: { kind: "invalid_key", reason: "unknown" } };
+    const wall = Date.now();
+    this.activeAt = wall;
+    if (wall - this.reconciledAt > RECONCILE_STALE_MS) await this.reconcileQuietly();
+    if (this.alarmAt === null || this.alarmAt > wall + RECONCILE_INTERVAL_MS) await this.armAlarm(wall + RECONCILE_INTERVAL_MS);
     const result = this.tx(() => admitTx(this.sql, this.hot, req, now));
     if (result.ok && (this.alarmAt === null || this.alarmAt > result.reservationExpiresAt)) await this.armAlarm(result.reservationExpiresAt);
     return result;
@@ -214,8 +227,14 @@ export class OrgGate extends DurableObject<Env> {
         this.flushing = null;
       }
     }
+    let reconcileAt: number | null = null;
+    if (orgId && readOrg(this.sql).deletedAt === null) {
+      if (Date.now() - this.reconciledAt >= RECONCILE_INTERVAL_MS - FLUSH_DELAY_MS) await this.reconcileQuietly();
+      // Keep checking while the org is in use; an idle gate reconciles before its next admission instead.
+      if (Date.now() - this.activeAt < RECONCILE_IDLE_STOP_MS) reconcileAt = this.reconciledAt + RECONCILE_INTERVAL_MS;
+    }
     const expiry = nextExpiry(this.sql);
-    const next = [retryAt, expiry].filter((t): t is number => t !== null);
+    const next = [retryAt, expiry, reconcileAt].filter((t): t is number => t !== null);
     if (next.length) await this.armAlarm(Math.max(Math.min(...next), Date.now() + 1));
   }
 
@@ -229,6 +248,7 @@ export class OrgGate extends DurableObject<Env> {
   async listModels(req: ModelsRequest, now = Date.now()): Promise<ModelsResult> {
     await this.ensureLoaded(req.orgId);
     if (req.orgId !== this.loadedOrg) return { ok: false, denial: { kind: "invalid_key", reason: "unknown" } };
+    if (Date.now() - this.reconciledAt > RECONCILE_STALE_MS) await this.reconcileQuietly();
     return listModelsFor(this.hot, req.keyId, req.keyHash, now);
   }
 
@@ -264,6 +284,45 @@ export class OrgGate extends DurableObject<Env> {
     });
     this.hot.invalidate(parts);
     if (targets.length) this.hot.forgetLedger();
+  }
+
+  /**
+   * Compares the hot copy with D1 and reloads the parts that changed there (keys revoked, budgets edited,
+   * the org deleted…) without this gate being told: the repair path for a control-plane push that
+   * failed. One D1 batch when nothing changed. Runs on the alarm and before admitting on a stale copy.
+   */
+  async reconcile(orgId?: string): Promise<{ changed: HotPart[]; deleted: boolean }> {
+    const id = orgId ?? this.loadedOrg;
+    if (!id) return { changed: [], deleted: false };
+    if (!this.loadedOrg) await this.ensureLoaded(id);
+    if (readOrg(this.sql).deletedAt !== null) return { changed: [], deleted: true };
+    const startedAt = Date.now();
+    const fps = await readFingerprints(this.env.DB, id);
+    // Only an org that existed when loaded and is gone now counts as deleted (never a test or unknown id).
+    if (fps.org === null && !readOrg(this.sql).missing) {
+      await this.deleteOrg(id);
+      this.reconciledAt = startedAt;
+      return { changed: [], deleted: true };
+    }
+    const changed = changedParts(this.sql, fps);
+    if (changed.length) await this.refresh(id, changed);
+    storeFingerprints(this.sql, fps);
+    this.reconciledAt = startedAt;
+    return { changed, deleted: false };
+  }
+
+  /** {@link reconcile} for the alarm and the hot path: one at a time, and a D1 failure only logs (retried next interval). */
+  private reconcileQuietly(): Promise<void> {
+    this.reconciling ??= this.reconcile()
+      .then(() => undefined)
+      .catch((err: unknown) => {
+        console.error("org-gate reconcile failed", err instanceof Error ? err.message : String(err));
+        this.reconciledAt = Date.now();
+      })
+      .finally(() => {
+        this.reconciling = null;
+      });
+    return this.reconciling;
   }
 
   /** The org was deleted: refuse every key from now on, and drop the hot state and unsent events. */

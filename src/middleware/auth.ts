@@ -2,11 +2,12 @@ import type { MiddlewareHandler } from "hono";
 import { getCookie } from "hono/cookie";
 import type { Actor, AppEnv } from "../app-env";
 import { getDb } from "../db/client";
-import { findLiveManagementToken, findLiveSession, findMembership, findOrgBasics, touchManagementToken } from "../db/identity";
+import { findLiveSession, findMembership, findOrgBasics, touchManagementToken } from "../db/identity";
+import { findLiveManagementTokenWithRootRole } from "../db/management-tokens";
 import type { Role } from "../db/schema";
 import { ApiError } from "../errors";
 import { sha256Hex } from "../lib/crypto";
-import { roleAtLeast } from "../lib/roles";
+import { roleAtLeast, roleRank } from "../lib/roles";
 import { SESSION_JWT, verifySessionJwt } from "../lib/session-jwt";
 
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
@@ -22,11 +23,16 @@ export const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (auth) {
     const m = /^Bearer\s+(tgm_[A-Za-z0-9]+)$/.exec(auth.trim());
     if (!m) throw new ApiError("invalid_api_key", "Authorization must be 'Bearer tgm_…' (an org management token)");
-    const token = await findLiveManagementToken(db, await sha256Hex(m[1]!));
-    if (!token) throw new ApiError("invalid_api_key", "Management token is invalid, revoked or expired");
+    const found = await findLiveManagementTokenWithRootRole(db, await sha256Hex(m[1]!));
+    if (!found) throw new ApiError("invalid_api_key", "Management token is invalid, revoked or expired");
+    const { token, rootRole } = found;
+    // A token never outlives its human: checked at every use, not only at creation.
+    if (rootRole === null || token.rootUserId === null) throw new ApiError("invalid_api_key", "Management token is invalid: the user who created it is no longer a member of the organization");
     // At most one write per token per minute: enough for "last used" in the dashboard, cheap for busy automation.
     if (token.lastUsedAt === null || Date.now() - token.lastUsedAt > 60_000) await touchManagementToken(db, token.id);
-    actor = { type: "management_token", tokenId: token.id, orgId: token.orgId, role: token.role, createdBy: token.createdBy };
+    // Effective rights: the token's own cap, lowered to its root user's current role (a demotion applies at once).
+    const role = roleRank(rootRole) < roleRank(token.role) ? (rootRole as Exclude<Role, "owner">) : token.role;
+    actor = { type: "management_token", tokenId: token.id, orgId: token.orgId, role, createdBy: token.createdBy, rootUserId: token.rootUserId };
   } else {
     const jwt = getCookie(c, SESSION_JWT.cookie);
     if (jwt) {

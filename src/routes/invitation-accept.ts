@@ -1,12 +1,13 @@
 /**
  * The invitee side of invitations: a public preview of a token and its acceptance by the signed-in
- * user whose email it was sent to. Acceptance is rate limited per user and per IP.
+ * user whose email it was sent to. Acceptance is rate limited per user and per IP. Accepting verifies
+ * the user's email (the emailed token proves the mailbox); see docs/membership.md.
  */
 import { OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
 import { auditActorOf, auditInsert } from "../db/audit";
 import { getDb } from "../db/client";
-import { listExistingTeamIds, markInvitationAccepted, insertTeamMemberships } from "../db/invitations";
+import { insertTeamMemberships, isEmailVerified, listExistingTeamIds, markEmailVerifiedByInvitation, markInvitationAccepted } from "../db/invitations";
 import { findMember, insertMembershipFromInvitation } from "../db/members";
 import { isNotNullViolation, isSingleOrgViolation, isUniqueViolation, prepareMembershipInsert, runBatch, userHasAnyOrg } from "../db/orgs";
 import { hitRateLimit } from "../db/rate-limits";
@@ -89,6 +90,9 @@ export const invitationAcceptRoutes = new OpenAPIHono<AppEnv>({ defaultHook: val
         throw new ApiError("permission_denied", `This invitation was sent to ${maskEmail(inv.email)}; sign in with that email address to accept it`);
       }
       if (await findMember(db, org.id, user.userId)) throw new ApiError("conflict", `You are already a member of ${org.name}`);
+      // Acceptance needs a verified address. This path holds the token that was emailed to exactly this
+      // address, which proves control of the mailbox: an unverified address is verified by the act.
+      const verifiesEmail = !(await isEmailVerified(db, user.userId));
       if ((await prepareMembershipInsert(db, c.var.config)) === "single" && (await userHasAnyOrg(db, user.userId, org.id))) {
         throw new ApiError("conflict", SINGLE_ORG_CONFLICT);
       }
@@ -106,7 +110,11 @@ export const invitationAcceptRoutes = new OpenAPIHono<AppEnv>({ defaultHook: val
           insertMembershipFromInvitation(db, org.id, user.userId, inv.id, planOf(org.plan).seats),
           ...insertTeamMemberships(db, org.id, user.userId, teamIds),
           markInvitationAccepted(db, org.id, inv.id, user.userId),
-          auditInsert(db, org.id, auditActorOf(c), { action: "invitation.accept", targetType: "invitation", targetId: inv.id, after: { user_id: user.userId, role: inv.role, team_ids: teamIds } }),
+          ...(verifiesEmail ? [markEmailVerifiedByInvitation(db, user.userId, inv.email)] : []),
+          auditInsert(db, org.id, auditActorOf(c), {
+            action: "invitation.accept", targetType: "invitation", targetId: inv.id,
+            after: { user_id: user.userId, role: inv.role, team_ids: teamIds, email_verified_by_invitation: verifiesEmail },
+          }),
         ]);
       } catch (err) {
         if (isSingleOrgViolation(err)) throw new ApiError("conflict", SINGLE_ORG_CONFLICT);

@@ -14,7 +14,7 @@ import {
   toGateKey, updateKeyStmt, type BudgetRow, type KeyRow,
 } from "../db/keys";
 import { findTeam } from "../db/teams";
-import { orgGate } from "../durable-objects/org-gate-client";
+import { orgGate, syncGateKey } from "../durable-objects/org-gate-client";
 import { ApiError, validationHook } from "../errors";
 import { sha256Hex } from "../lib/crypto";
 import { newId } from "../lib/ids";
@@ -265,7 +265,7 @@ export const keysRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook 
         method: "post",
         path: "/orgs/{orgId}/keys/{keyId}/revoke",
         tags: ["keys"],
-        summary: "Revoke a key (admins: any key; members: keys they created). Takes effect on the next request.",
+        summary: "Revoke a key (admins: any key; members: keys they created). Takes effect on the next request; revoking again answers 200.",
         request: { params: keyParams },
         responses: { 200: jsonResponse(keySchema, "The revoked key") },
       },
@@ -276,7 +276,12 @@ export const keysRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook 
       const db = getDb(c.env.DB);
       const key = await requireKey(db, orgId, c.req.valid("param").keyId);
       assertMayManage(c, key, "revoke");
-      if (key.revokedAt !== null) throw new ApiError("conflict", "This key is already revoked");
+      if (key.revokedAt !== null) {
+        // Idempotent: same answer, no new audit row, and the revocation is pushed to the gate again in
+        // case an earlier push never arrived (a client retrying a revoke is asking for exactly that).
+        await syncGateKey(c.env, orgId, toGateKey(key));
+        return c.json(presentKey(key), 200);
+      }
       const now = Date.now();
       const by = creatorIdOf(c);
       const revoked: KeyRow = { ...key, revokedAt: now, revokedBy: by, updatedAt: now };
@@ -284,7 +289,8 @@ export const keysRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook 
         revokeKeyStmt(db, orgId, key.id, by, now),
         auditInsert(db, orgId, auditActorOf(c), { action: "key.revoke", targetType: "key", targetId: key.id, before: keyAudit(key), after: keyAudit(revoked) }),
       ]);
-      await orgGate(c.env, orgId).syncKey(orgId, toGateKey(revoked));
+      // D1 is the truth from here on: retried, and if the gate never confirms it reconciles from D1 itself.
+      await syncGateKey(c.env, orgId, toGateKey(revoked));
       return c.json(presentKey(revoked, now), 200);
     },
   );

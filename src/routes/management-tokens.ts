@@ -1,7 +1,8 @@
 /**
  * Org management tokens (`tgm_…`) for automation against `/api/orgs/{orgId}/…` (design §4). Admin+ manage
  * them. A new token's role is capped by its creator's role and is never `owner`, whether the creator is a
- * user or another management token. The full token is returned once, at creation; only its SHA-256 is kept.
+ * user or another management token; at every use it is capped again by the current role of the human at
+ * the root of its chain (`root_user_id`, see docs/auth.md). The full token is returned once; only its SHA-256 is kept.
  */
 import { OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
@@ -32,7 +33,8 @@ const tokenView = z
     name: z.string(),
     role: z.enum(["admin", "member", "viewer"]),
     hint: z.string(),
-    created_by: z.string(),
+    created_by: z.string().openapi({ description: "The direct creator: a user id, or the id of the token that created this one" }),
+    root_user_id: z.string().nullable().openapi({ description: "The human at the root of the chain; the token's rights never exceed their current role" }),
     created_at: z.string(),
     expires_at: z.string().nullable(),
     revoked_at: z.string().nullable(),
@@ -43,7 +45,7 @@ const tokenView = z
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 function toView(t: ManagementTokenRow): z.infer<typeof tokenView> {
   return {
-    id: t.id, name: t.name, role: t.role, hint: t.hint, created_by: t.createdBy,
+    id: t.id, name: t.name, role: t.role, hint: t.hint, created_by: t.createdBy, root_user_id: t.rootUserId,
     created_at: new Date(t.createdAt).toISOString(), expires_at: iso(t.expiresAt), revoked_at: iso(t.revokedAt), last_used_at: iso(t.lastUsedAt),
   };
 }
@@ -117,8 +119,9 @@ managementTokenRoutes.openapi(
     }
     const token = `tgm_${randomBase62(TOKEN_BODY_LENGTH)}`;
     const actor = auditActorOf(c);
+    const caller = c.var.actor!;
     const row = {
-      id: newId("tgm"), orgId, createdBy: actor.actorId, name: input.name, role: input.role, hint: `tgm_…${token.slice(-4)}`,
+      id: newId("tgm"), orgId, createdBy: actor.actorId, rootUserId: caller.type === "user" ? caller.userId : caller.rootUserId, name: input.name, role: input.role, hint: `tgm_…${token.slice(-4)}`,
       expiresAt, revokedAt: null, lastUsedAt: null, createdAt: now,
     };
     const db = getDb(c.env.DB);

@@ -10,7 +10,7 @@ import { auditActorOf, auditInsert } from "../db/audit";
 import type { Context } from "hono";
 import { getDb, type Db } from "../db/client";
 import {
-  findMember, listLiveKeysCreatedBy, listMembers, listTeamsOfUsers, seatGuardedRole, updateMemberRole, type MemberRow,
+  findMember, listLiveKeysCreatedBy, listMembers, listTeamsOfUsers, refuseIfOwnerStmt, seatGuardedRole, updateMemberRole, type MemberRow,
 } from "../db/members";
 import { ROLES } from "../db/schema";
 import { endMembership } from "../services/end-membership";
@@ -117,11 +117,16 @@ export const memberRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHoo
       }
       try {
         await db.batch([
+          // A transfer of ownership may have made them owner since we read their role: never demote an owner here.
+          refuseIfOwnerStmt(db, orgId, userId),
           updateMemberRole(db, orgId, userId, promotesViewer ? seatGuardedRole(role, orgId, planOf(orgPlan).seats) : role),
           auditInsert(db, orgId, auditActorOf(c), { action: "member.role_change", targetType: "member", targetId: userId, before: { role: target.role }, after: { role } }),
         ]);
       } catch (err) {
-        if (isNotNullViolation(err, "memberships.role")) throw await seatRaceError(db, orgId, orgPlan);
+        if (isNotNullViolation(err, "memberships.role")) {
+          if ((await findMember(db, orgId, userId))?.role === "owner") throw new ApiError("conflict", "This member has just become the owner; the owner's role changes only by transfer of ownership");
+          throw await seatRaceError(db, orgId, orgPlan);
+        }
         throw err;
       }
       return c.json(memberView({ ...target, role }, teams), 200);

@@ -6,7 +6,8 @@ import { OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
 import { auditActorOf, auditInsert } from "../db/audit";
 import { getDb } from "../db/client";
-import { findMember, listLiveKeysCreatedBy, updateMemberRole } from "../db/members";
+import { findMember, listLiveKeysCreatedBy, transferOwnershipStatements } from "../db/members";
+import { isNotNullViolation } from "../db/orgs";
 import { endMembership } from "../services/end-membership";
 import { ApiError, validationHook } from "../errors";
 import { orgRoute } from "../lib/route";
@@ -38,15 +39,25 @@ export const orgMembershipRoutes = new OpenAPIHono<AppEnv>({ defaultHook: valida
       if (target.role === "viewer") {
         throw new ApiError("permission_denied", "Ownership can only go to a member or an admin, never a viewer; change their role first");
       }
-      // Demote first: the partial unique index allows at most one owner after every statement.
-      await db.batch([
-        updateMemberRole(db, orgId, me.userId, "admin"),
-        updateMemberRole(db, orgId, targetId, "owner"),
-        auditInsert(db, orgId, auditActorOf(c), {
-          action: "org.transfer_ownership", targetType: "member", targetId,
-          before: { owner_id: me.userId, target_role: target.role }, after: { owner_id: targetId, previous_owner_role: "admin" },
-        }),
-      ]);
+      // Demote first: the partial unique index allows at most one owner after every statement. The
+      // statements re-check the target inside the batch, so a concurrent removal fails the transfer.
+      const [demote, promote, assertPromoted] = transferOwnershipStatements(db, orgId, me.userId, targetId);
+      try {
+        await db.batch([
+          demote,
+          promote,
+          assertPromoted,
+          auditInsert(db, orgId, auditActorOf(c), {
+            action: "org.transfer_ownership", targetType: "member", targetId,
+            before: { owner_id: me.userId, target_role: target.role }, after: { owner_id: targetId, previous_owner_role: "admin" },
+          }),
+        ]);
+      } catch (err) {
+        if (!isNotNullViolation(err, "memberships.role")) throw err;
+        const now = await findMember(db, orgId, targetId);
+        if (!now) throw new ApiError("not_found", "No such member in this organization (they were removed meanwhile)", { param: "user_id" });
+        throw new ApiError("conflict", "The memberships changed while transferring; nothing was transferred, try again");
+      }
       return c.json({ owner_id: targetId, previous_owner_id: me.userId, previous_owner_role: "admin" as const }, 200);
     },
   )

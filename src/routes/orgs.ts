@@ -11,7 +11,7 @@ import {
   listOrgsOfUser, prepareMembershipInsert, updateOrg, userHasAnyOrg, type OrgRow,
 } from "../db/orgs";
 import { ROLES, type Role } from "../db/schema";
-import { orgGate } from "../durable-objects/org-gate-client";
+import { deleteGateOrg } from "../durable-objects/org-gate-client";
 import { ApiError, validationHook } from "../errors";
 import { newId } from "../lib/ids";
 import { orgRoute, userRoute } from "../lib/route";
@@ -210,8 +210,9 @@ export const orgRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook }
         auditInsert(db, orgId, actor, { action: "org.delete", targetType: "org", targetId: orgId, before: { name: org.name, slug: org.slug, plan: org.plan } }),
         ...deleteOrgStatements(db, orgId, actor.actorId),
       ]);
-      // D1 first, then the gate before answering: every key of the org is refused from the next request on.
-      await orgGate(c.env, orgId).deleteOrg(orgId);
+      // D1 first, then the gate before answering (retried; if it never confirms, the gate finds the org row
+      // gone at its next reconciliation): every key of the org is refused from the next request on.
+      await deleteGateOrg(c.env, orgId);
       return c.json({ id: orgId, deleted: true as const }, 200);
     },
   );

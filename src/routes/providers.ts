@@ -13,7 +13,7 @@ import {
   clearOtherDefaultsStmt, countProviders, deleteProviderStmt, findProvider, findProviderByName, findSuccessorDefault,
   insertProviderStmt, listProviders, updateProviderStmt, type ProviderRow,
 } from "../db/providers";
-import { orgGate } from "../durable-objects/org-gate-client";
+import { refreshGate } from "../durable-objects/org-gate-client";
 import { ApiError, validationHook } from "../errors";
 import { encryptSecret } from "../lib/crypto";
 import { newId } from "../lib/ids";
@@ -137,7 +137,7 @@ export const providersRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validation
         ...(isDefault ? [clearOtherDefaultsStmt(db, orgId, id, now)] : []),
         auditInsert(db, orgId, auditActorOf(c), { action: "provider.create", targetType: "provider", targetId: id, after: providerAudit(row) }),
       ]);
-      await orgGate(c.env, orgId).refresh(orgId, ["providers"]);
+      await refreshGate(c.env, orgId, ["providers"]);
       return c.json(presentProvider(row), 201);
     },
   )
@@ -146,7 +146,7 @@ export const providersRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validation
       method: "patch",
       path: "/orgs/{orgId}/providers/{id}",
       tags: ["providers"],
-      summary: "Rename, re-point, rotate the key of, or make default a provider",
+      summary: "Rename, re-point (base_url needs api_key in the same request), rotate the key of, or make default a provider",
       request: {
         params: providerParams,
         body: jsonBody(z.object({ name: providerName.optional(), base_url: baseUrl.nullable().optional(), api_key: apiKey.optional(), is_default: z.boolean().optional() })),
@@ -167,6 +167,12 @@ export const providersRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validation
         if (p.type === "openai_compatible") throw new ApiError("invalid_request", "base_url: required for openai_compatible providers", { param: "base_url" });
         url = DEFAULT_BASE_URLS[p.type];
       } else if (body.base_url !== undefined) url = normalizeBaseUrl(c, body.base_url);
+      // The stored key follows the URL: re-pointing it without the key would let an admin send the
+      // org's credential to a host of their choosing. An unchanged URL is simply not written.
+      if (url === p.baseUrl) url = undefined;
+      if (url !== undefined && body.api_key === undefined) {
+        throw new ApiError("invalid_request", "api_key: changing base_url requires the provider's API key again in the same request", { param: "api_key" });
+      }
       if (body.name !== undefined && body.name !== p.name) await assertNameFree(db, orgId, body.name, p.id);
       const now = Date.now();
       const patch = {
@@ -181,10 +187,10 @@ export const providersRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validation
         ...(body.is_default === true && !p.isDefault ? [clearOtherDefaultsStmt(db, orgId, p.id, now)] : []),
         auditInsert(db, orgId, auditActorOf(c), {
           action: "provider.update", targetType: "provider", targetId: p.id, before: providerAudit(p),
-          after: { ...providerAudit(updated), credential_rotated: body.api_key !== undefined },
+          after: { ...providerAudit(updated), credential_rotated: body.api_key !== undefined, base_url_changed: url !== undefined },
         }),
       ]);
-      await orgGate(c.env, orgId).refresh(orgId, ["providers"]);
+      await refreshGate(c.env, orgId, ["providers"]);
       return c.json(presentProvider(updated), 200);
     },
   )
@@ -210,7 +216,7 @@ export const providersRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validation
           action: "provider.delete", targetType: "provider", targetId: p.id, before: providerAudit(p), after: successor ? { new_default_id: successor.id } : undefined,
         }),
       ]);
-      await orgGate(c.env, orgId).refresh(orgId, ["providers"]);
+      await refreshGate(c.env, orgId, ["providers"]);
       return c.json({ id: p.id, deleted: true as const, new_default_id: successor?.id ?? null }, 200);
     },
   );

@@ -3,7 +3,9 @@ import type { Db } from "../db/client";
 import type { auditInsert } from "../db/audit";
 import { deleteMembershipStatements, revokeKeysCreatedBy } from "../db/members";
 import { revokeManagementTokensCreatedByStatement } from "../db/management-tokens";
-import { orgGate } from "../durable-objects/org-gate-client";
+import { isNotNullViolation } from "../db/orgs";
+import { ApiError } from "../errors";
+import { revokeGateKeys } from "../durable-objects/org-gate-client";
 
 /**
  * Ends a user's membership (removal or leave) in one D1 batch with its audit row: membership and team
@@ -20,15 +22,19 @@ export async function endMembership(
   audit: ReturnType<typeof auditInsert>,
 ): Promise<string[]> {
   const now = Date.now();
-  const [deleteTeams, deleteMembership] = deleteMembershipStatements(db, orgId, userId);
-  const [, , , revoked] = await db.batch([
+  const [ownerGuard, deleteTeams, deleteMembership] = deleteMembershipStatements(db, orgId, userId);
+  const [, , , , revoked] = await db.batch([
     audit,
+    ownerGuard,
     deleteTeams,
     deleteMembership,
     revokeKeysCreatedBy(db, orgId, userId, revokedBy, now),
     revokeManagementTokensCreatedByStatement(db, orgId, userId, now),
-  ]);
+  ]).catch((err: unknown) => {
+    if (isNotNullViolation(err, "memberships.role")) throw new ApiError("conflict", "This member has just become the owner; the owner cannot be removed or leave");
+    throw err;
+  });
   const ids = revoked.map((k) => k.id);
-  if (ids.length) await orgGate(env, orgId).revokeKeys(orgId, ids);
+  if (ids.length) await revokeGateKeys(env, orgId, ids);
   return ids;
 }

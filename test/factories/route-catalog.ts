@@ -183,7 +183,7 @@ export async function createManagementToken(
   const id = newId("tgm");
   const token = `tgm_${randomBase62(40)}`;
   await getDb(env.DB).insert(managementTokens).values({
-    id, orgId: org.id, createdBy: creator.id, name: `${role} automation`, role, tokenHash: await sha256Hex(token), hint: `tgm_…${token.slice(-4)}`,
+    id, orgId: org.id, createdBy: creator.id, rootUserId: creator.id, name: `${role} automation`, role, tokenHash: await sha256Hex(token), hint: `tgm_…${token.slice(-4)}`,
     expiresAt: opts.expiresAt ?? null, revokedAt: opts.revoked ? Date.now() : null,
   });
   return { id, token };
