@@ -26,7 +26,7 @@ describe("teams: create, read, update", () => {
     const audit = await auditRows(org.id, "team.create");
     expect(audit).toHaveLength(1);
     expect(audit[0]).toMatchObject({ actor_type: "user", actor_id: admin.id, actor_ip: "203.0.113.7", user_agent: "tollgate-tests", target_type: "team", target_id: res.body.id });
-    expect(audit[0]!.after).toEqual({ name: "Search", description: "search infra" });
+    expect(audit[0]!.after).toEqual({ name: "Search", description: "search infra", members_manage_budgets: false });
   });
 
   it("members and viewers cannot create, edit or delete teams (403) and nothing changes", async () => {
@@ -78,8 +78,8 @@ describe("teams: create, read, update", () => {
     expect(empty.status).toBe(400);
     const audit = await auditRows(org.id, "team.update");
     expect(audit).toHaveLength(1);
-    expect(audit[0]!.before).toEqual({ name: "Alpha", description: null });
-    expect(audit[0]!.after).toEqual({ name: "Alpha 2", description: null });
+    expect(audit[0]!.before).toEqual({ name: "Alpha", description: null, members_manage_budgets: false });
+    expect(audit[0]!.after).toEqual({ name: "Alpha 2", description: null, members_manage_budgets: false });
   });
 
   it("paginates the list with cursor and limit, newest first", async () => {
