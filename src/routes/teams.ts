@@ -1,5 +1,5 @@
 /**
- * Teams inside an org (design §4, §5): list/get for every member, create/edit/delete and team
+ * Teams inside an org (docs/resources.md): list/get for every member, create/edit/delete and team
  * membership for admins. Deleting a team keeps its keys working (they lose the team).
  */
 import { OpenAPIHono, z } from "@hono/zod-openapi";
