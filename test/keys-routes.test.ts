@@ -106,7 +106,7 @@ describe("creating virtual keys", () => {
   it("accepts a team of the same org and refuses another org's team with 404", async () => {
     const { org, member } = await createOrgWithCast();
     const other = await createOrgWithCast();
-    const mine = await createTeam(org);
+    const mine = await createTeam(org, { memberIds: [member.id] });
     const theirs = await createTeam(other.org);
     const ok = await call(member, "POST", keysPath(org.id), { name: "t", team_id: mine.id });
     expect(ok.status).toBe(201);
@@ -185,5 +185,104 @@ describe("limits under concurrency", () => {
     expect(prov).toHaveLength(1);
     expect(prov[0]!.is_default).toBe(1);
     expect(await auditRows(org.id)).toHaveLength(2);
+  });
+});
+
+describe("members stay inside their teams and only narrow limits", () => {
+  it("a member on a team gets their key in that team by default, and cannot put it outside their teams (403, nothing written)", async () => {
+    const { org, member } = await createOrgWithCast();
+    const mine = await createTeam(org, { memberIds: [member.id] });
+    const notMine = await createTeam(org);
+    const dflt = await call(member, "POST", keysPath(org.id), { name: "default team" });
+    expect(dflt.status).toBe(201);
+    expect(dflt.body.team_id).toBe(mine.id);
+    const before = await snapshotTable("api_keys", org.id);
+    for (const team_id of [notMine.id, null]) {
+      const res = await call(member, "POST", keysPath(org.id), { name: "escape", team_id });
+      expect(res.status, String(team_id)).toBe(403);
+      expect(res.body.error).toMatchObject({ code: "permission_denied", param: "team_id" });
+    }
+    expect(await snapshotTable("api_keys", org.id)).toEqual(before);
+    // With several teams the member must choose one.
+    const second = await createTeam(org, { memberIds: [member.id] });
+    const ambiguous = await call(member, "POST", keysPath(org.id), { name: "which" });
+    expect(ambiguous.status).toBe(400);
+    expect(ambiguous.body.error.param).toBe("team_id");
+    expect((await call(member, "POST", keysPath(org.id), { name: "second", team_id: second.id })).status).toBe(201);
+  });
+
+  it("a member without a team keeps creating team-less keys; admins put keys anywhere", async () => {
+    const { org, member, admin } = await createOrgWithCast();
+    const team = await createTeam(org);
+    const free = await call(member, "POST", keysPath(org.id), { name: "solo" });
+    expect(free.status).toBe(201);
+    expect(free.body.team_id).toBeNull();
+    expect((await call(member, "POST", keysPath(org.id), { name: "x", team_id: team.id })).status).toBe(403);
+    expect((await call(admin, "POST", keysPath(org.id), { name: "a", team_id: team.id })).body.team_id).toBe(team.id);
+    expect((await call(admin, "POST", keysPath(org.id), { name: "b", team_id: null })).body.team_id).toBeNull();
+  });
+
+  it("a member cannot PATCH their key out of their team, but may move it to another team of theirs", async () => {
+    const { org, member, admin } = await createOrgWithCast();
+    const a = await createTeam(org, { memberIds: [member.id] });
+    const b = await createTeam(org, { memberIds: [member.id] });
+    const outside = await createTeam(org);
+    const key = await createKey(org, member, { teamId: a.id });
+    const path = `${keysPath(org.id)}/${key.id}`;
+    for (const team_id of [null, outside.id]) {
+      const res = await call(member, "PATCH", path, { team_id });
+      expect(res.status, String(team_id)).toBe(403);
+      expect(res.body.error.param).toBe("team_id");
+    }
+    expect((await snapshotTable("api_keys", org.id) as Array<Record<string, unknown>>)[0]!.team_id).toBe(a.id);
+    expect((await call(member, "PATCH", path, { team_id: b.id })).body.team_id).toBe(b.id);
+    expect((await call(member, "PATCH", path, { team_id: b.id, name: "same team resent" })).status).toBe(200);
+    expect((await call(admin, "PATCH", path, { team_id: null })).body.team_id).toBeNull();
+  });
+
+  it("a member may only narrow rpm, tpm, expires_at and allowed_models on their key (whoever set them); admins may widen", async () => {
+    const { org, member, admin } = await createOrgWithCast();
+    const expires = Date.now() + 86_400_000;
+    const key = await createKey(org, member, { rpm: 60, tpm: 10_000, allowedModels: ["gpt-4o-mini", "anthropic/claude-*"], expiresAt: expires });
+    const path = `${keysPath(org.id)}/${key.id}`;
+    const before = await snapshotTable("api_keys", org.id);
+    const widen: Array<[Record<string, unknown>, string]> = [
+      [{ rpm: 61 }, "rpm"],
+      [{ rpm: null }, "rpm"],
+      [{ tpm: 10_001 }, "tpm"],
+      [{ tpm: null }, "tpm"],
+      [{ allowed_models: null }, "allowed_models"],
+      [{ allowed_models: ["gpt-4o-mini", "gpt-4o"] }, "allowed_models"],
+      [{ allowed_models: ["gpt-*"] }, "allowed_models"],
+      [{ allowed_models: ["anthropic/*"] }, "allowed_models"],
+      [{ expires_at: null }, "expires_at"],
+      [{ expires_at: new Date(expires + 60_000).toISOString() }, "expires_at"],
+      [{ name: "ok", rpm: 1000 }, "rpm"],
+    ];
+    for (const [body, param] of widen) {
+      const res = await call(member, "PATCH", path, body);
+      expect(res.status, JSON.stringify(body)).toBe(403);
+      expect(res.body.error).toMatchObject({ code: "permission_denied", param });
+    }
+    expect(await snapshotTable("api_keys", org.id)).toEqual(before);
+    expect(await gateVerdict(key)).toMatchObject({ ok: true, key: { rpm: 60, tpm: 10_000 } });
+
+    const narrowed = await call(member, "PATCH", path, {
+      rpm: 30, tpm: 5_000, allowed_models: ["anthropic/claude-3-5-haiku*"], expires_at: new Date(expires - 60_000).toISOString(),
+    });
+    expect(narrowed.status).toBe(200);
+    expect(narrowed.body).toMatchObject({ rpm: 30, tpm: 5_000, allowed_models: ["anthropic/claude-3-5-haiku*"] });
+    expect(await gateVerdict(key)).toMatchObject({ ok: true, key: { rpm: 30, tpm: 5_000, allowedModels: ["anthropic/claude-3-5-haiku*"] } });
+    const widened = await call(admin, "PATCH", path, { rpm: null, allowed_models: null, expires_at: null });
+    expect(widened.status).toBe(200);
+    expect(widened.body).toMatchObject({ rpm: null, allowed_models: null, expires_at: null });
+  });
+
+  it("a member may add limits to a key that has none", async () => {
+    const { org, member } = await createOrgWithCast();
+    const key = await createKey(org, member);
+    const res = await call(member, "PATCH", `${keysPath(org.id)}/${key.id}`, { rpm: 5, tpm: 100, allowed_models: ["gpt-4o-mini"], expires_at: new Date(Date.now() + 3_600_000).toISOString() });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ rpm: 5, tpm: 100, allowed_models: ["gpt-4o-mini"] });
   });
 });

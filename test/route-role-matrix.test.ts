@@ -11,6 +11,8 @@ import { getConfig } from "../src/env";
 import { roleAtLeast } from "../src/lib/roles";
 import { SESSION_JWT, signSessionJwt } from "../src/lib/session-jwt";
 import { call, createOrg, createOrgWithCast, createUser, snapshotTable, type TestUser } from "./factories";
+import { createKey } from "./factories/keys";
+import { createTeam } from "./factories/org-resources";
 import {
   createManagementToken, fill, loadOperations, orgOwnedTables, paramsOf, pool, SEEDERS, seedObjects, segmentBefore, snapshotOrgs, type Cast, type Operation,
 } from "./factories/route-catalog";
@@ -161,4 +163,58 @@ describe("route × role matrix (from /api/openapi.json)", () => {
     });
     expect(failures).toEqual([]);
   });
+});
+
+describe("members only tighten (budgets on their own scopes, keys in their teams, key limits narrowed)", () => {
+  type Req = { method: string; path: string; body: unknown };
+  type World = { cast: Cast; team: { id: string }; otherTeam: { id: string }; memberKey: { id: string }; ownerKey: { id: string } };
+  /** Per case: the request, and whether a member (session or member token) is allowed. Owners and admins always are; viewers never. */
+  const CASES: Array<{ label: string; memberAllowed: boolean; req: (w: World) => Req }> = [
+    { label: "org-scope $0 hard budget", memberAllowed: false, req: (w) => ({ method: "POST", path: `/api/orgs/${w.cast.org.id}/budgets`, body: { scope: "org", limit_usd: "0", period: "monthly", mode: "hard" } }) },
+    { label: "tag budget", memberAllowed: false, req: (w) => ({ method: "POST", path: `/api/orgs/${w.cast.org.id}/budgets`, body: { scope: "tag", scope_id: "env=prod", limit_usd: "0", period: "daily" } }) },
+    { label: "default customer budget", memberAllowed: false, req: (w) => ({ method: "POST", path: `/api/orgs/${w.cast.org.id}/budgets`, body: { scope: "customer", limit_usd: "0", period: "daily" } }) },
+    { label: "budget on another user's key", memberAllowed: false, req: (w) => ({ method: "POST", path: `/api/orgs/${w.cast.org.id}/budgets`, body: { scope: "key", scope_id: w.ownerKey.id, limit_usd: "0", period: "daily" } }) },
+    { label: "member budget on someone else", memberAllowed: false, req: (w) => ({ method: "POST", path: `/api/orgs/${w.cast.org.id}/budgets`, body: { scope: "member", scope_id: w.cast.admin.id, limit_usd: "0", period: "daily" } }) },
+    { label: "team budget on a team that does not let members manage budgets", memberAllowed: false, req: (w) => ({ method: "POST", path: `/api/orgs/${w.cast.org.id}/budgets`, body: { scope: "team", scope_id: w.team.id, limit_usd: "0", period: "daily" } }) },
+    { label: "team default member budget without the team setting", memberAllowed: false, req: (w) => ({ method: "POST", path: `/api/orgs/${w.cast.org.id}/budgets`, body: { scope: "member", team_id: w.team.id, limit_usd: "0", period: "daily" } }) },
+    { label: "key in a team the caller is not on", memberAllowed: false, req: (w) => ({ method: "POST", path: `/api/orgs/${w.cast.org.id}/keys`, body: { name: "escape", team_id: w.otherTeam.id } }) },
+    { label: "team-less key while on a team", memberAllowed: false, req: (w) => ({ method: "POST", path: `/api/orgs/${w.cast.org.id}/keys`, body: { name: "escape", team_id: null } }) },
+    { label: "PATCH own key out of its team", memberAllowed: false, req: (w) => ({ method: "PATCH", path: `/api/orgs/${w.cast.org.id}/keys/${w.memberKey.id}`, body: { team_id: null } }) },
+    { label: "PATCH own key rpm up", memberAllowed: false, req: (w) => ({ method: "PATCH", path: `/api/orgs/${w.cast.org.id}/keys/${w.memberKey.id}`, body: { rpm: 120 } }) },
+    { label: "PATCH own key tpm removed", memberAllowed: false, req: (w) => ({ method: "PATCH", path: `/api/orgs/${w.cast.org.id}/keys/${w.memberKey.id}`, body: { tpm: null } }) },
+    { label: "PATCH own key allowed_models removed", memberAllowed: false, req: (w) => ({ method: "PATCH", path: `/api/orgs/${w.cast.org.id}/keys/${w.memberKey.id}`, body: { allowed_models: null } }) },
+    { label: "PATCH own key allowed_models widened", memberAllowed: false, req: (w) => ({ method: "PATCH", path: `/api/orgs/${w.cast.org.id}/keys/${w.memberKey.id}`, body: { allowed_models: ["gpt-4o-mini", "gpt-4o"] } }) },
+    { label: "member budget on oneself", memberAllowed: true, req: (w) => ({ method: "POST", path: `/api/orgs/${w.cast.org.id}/budgets`, body: { scope: "member", scope_id: w.cast.member.id, limit_usd: "5", period: "daily" } }) },
+    { label: "budget on own key", memberAllowed: true, req: (w) => ({ method: "POST", path: `/api/orgs/${w.cast.org.id}/budgets`, body: { scope: "key", scope_id: w.memberKey.id, limit_usd: "5", period: "daily" } }) },
+    { label: "key in own team", memberAllowed: true, req: (w) => ({ method: "POST", path: `/api/orgs/${w.cast.org.id}/keys`, body: { name: "mine", team_id: w.team.id } }) },
+    { label: "PATCH own key rpm down and models narrowed", memberAllowed: true, req: (w) => ({ method: "PATCH", path: `/api/orgs/${w.cast.org.id}/keys/${w.memberKey.id}`, body: { rpm: 30, allowed_models: ["gpt-4o-mini"] } }) },
+  ];
+  const CALLERS = ["owner", "admin", "member", "member token", "viewer"] as const;
+
+  it("owner/admin allowed, viewer 403, member 403 unless the change only tightens its own scope — denials change nothing", async () => {
+    const tbl = await orgOwnedTables();
+    const failures: string[] = [];
+    const runs = CASES.flatMap((c) => CALLERS.map((who) => ({ c, who })));
+    await pool(runs, 4, async ({ c, who }) => {
+      const cast = await createOrgWithCast();
+      const team = await createTeam(cast.org, { memberIds: [cast.member.id] });
+      const otherTeam = await createTeam(cast.org);
+      const memberKey = await createKey(cast.org, cast.member, { teamId: team.id, rpm: 60, tpm: 10_000, allowedModels: ["gpt-4o-mini", "gpt-4o-2024*"] });
+      const ownerKey = await createKey(cast.org, cast.owner);
+      const r = c.req({ cast, team, otherTeam, memberKey, ownerKey });
+      const caller = who === "member token" ? { token: (await createManagementToken(cast.org, cast.member, "member")).token } : cast[who];
+      const before = await snapshotOrgs(tbl, [cast.org.id]);
+      const res = await call(caller, r.method, r.path, r.body);
+      const allowed = who === "owner" || who === "admin" || (c.memberAllowed && (who === "member" || who === "member token"));
+      const label = `${who}: ${c.label}`;
+      if (allowed) {
+        if (res.status !== 200 && res.status !== 201) failures.push(`${label} → ${res.status} ${res.body?.error?.message ?? ""}, expected success`);
+      } else {
+        if (res.status !== 403 || res.body?.error?.code !== "permission_denied") failures.push(`${label} → ${res.status} ${res.body?.error?.code ?? ""}, expected 403 permission_denied`);
+        if ((await snapshotOrgs(tbl, [cast.org.id])) !== before) failures.push(`${label} changed org-owned rows`);
+      }
+    });
+    expect(runs.length).toBe(CASES.length * CALLERS.length);
+    expect(failures).toEqual([]);
+  }, 300_000);
 });

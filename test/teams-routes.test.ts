@@ -26,7 +26,7 @@ describe("teams: create, read, update", () => {
     const audit = await auditRows(org.id, "team.create");
     expect(audit).toHaveLength(1);
     expect(audit[0]).toMatchObject({ actor_type: "user", actor_id: admin.id, actor_ip: "203.0.113.7", user_agent: "tollgate-tests", target_type: "team", target_id: res.body.id });
-    expect(audit[0]!.after).toEqual({ name: "Search", description: "search infra" });
+    expect(audit[0]!.after).toEqual({ name: "Search", description: "search infra", members_manage_budgets: false });
   });
 
   it("members and viewers cannot create, edit or delete teams (403) and nothing changes", async () => {
@@ -78,8 +78,8 @@ describe("teams: create, read, update", () => {
     expect(empty.status).toBe(400);
     const audit = await auditRows(org.id, "team.update");
     expect(audit).toHaveLength(1);
-    expect(audit[0]!.before).toEqual({ name: "Alpha", description: null });
-    expect(audit[0]!.after).toEqual({ name: "Alpha 2", description: null });
+    expect(audit[0]!.before).toEqual({ name: "Alpha", description: null, members_manage_budgets: false });
+    expect(audit[0]!.after).toEqual({ name: "Alpha 2", description: null, members_manage_budgets: false });
   });
 
   it("paginates the list with cursor and limit, newest first", async () => {
@@ -153,6 +153,29 @@ describe("team membership", () => {
   });
 });
 
+describe("letting members manage a team's budgets", () => {
+  it("is off by default; an admin turns it on (audited) and members on that team may then add its budgets", async () => {
+    const { org, admin, member } = await createOrgWithCast();
+    const created = await call(admin, "POST", `/api/orgs/${org.id}/teams`, { name: "Ops" });
+    expect(created.body.members_manage_budgets).toBe(false);
+    const teamId = created.body.id as string;
+    expect((await call(admin, "PUT", `/api/orgs/${org.id}/teams/${teamId}/members/${member.id}`)).status).toBe(200);
+    const budget = { scope: "team", scope_id: teamId, limit_usd: "100", period: "monthly" };
+    expect((await call(member, "POST", `/api/orgs/${org.id}/budgets`, budget)).status).toBe(403);
+    expect((await call(member, "PATCH", `/api/orgs/${org.id}/teams/${teamId}`, { members_manage_budgets: true })).status).toBe(403);
+
+    const on = await call(admin, "PATCH", `/api/orgs/${org.id}/teams/${teamId}`, { members_manage_budgets: true });
+    expect(on.status).toBe(200);
+    expect(on.body.members_manage_budgets).toBe(true);
+    expect((await call(member, "GET", `/api/orgs/${org.id}/teams/${teamId}`)).body.members_manage_budgets).toBe(true);
+    const audit = await auditRows(org.id, "team.update");
+    expect(audit.at(-1)!.after).toMatchObject({ members_manage_budgets: true });
+    expect((await call(member, "POST", `/api/orgs/${org.id}/budgets`, budget)).status).toBe(201);
+    expect((await call(admin, "POST", `/api/orgs/${org.id}/teams`, { name: "Open", members_manage_budgets: true })).body.members_manage_budgets).toBe(true);
+    expect((await call(admin, "POST", `/api/orgs/${org.id}/teams`, { name: "Bad", members_manage_budgets: "yes" })).body.error.param).toBe("members_manage_budgets");
+  });
+});
+
 describe("team deletion", () => {
   it("detaches the team's keys (they keep working), removes memberships and team budgets, in one audited change", async () => {
     const { org, owner, admin } = await createOrgWithCast();
@@ -162,6 +185,9 @@ describe("team deletion", () => {
     const budgetId = newId("bud");
     await env.DB.prepare("INSERT INTO budgets (id, org_id, scope, scope_id, limit_micros, period, mode, created_by) VALUES (?, ?, 'team', ?, 1000000, 'monthly', 'hard', ?)")
       .bind(budgetId, org.id, team.id, owner.id).run();
+    // The team's default member budget goes with it too.
+    const dflt = await call(admin, "POST", `/api/orgs/${org.id}/budgets`, { scope: "member", team_id: team.id, limit_usd: "5", period: "monthly" });
+    expect(dflt.status).toBe(201);
 
     const res = await call(admin, "DELETE", `/api/orgs/${org.id}/teams/${team.id}`);
     expect(res.status).toBe(200);
@@ -178,8 +204,8 @@ describe("team deletion", () => {
     if (verdict.ok) expect(verdict.key.teamId).toBeNull();
 
     const audit = await auditRows(org.id);
-    expect(audit.map((a) => a.action)).toEqual(["team.delete"]);
-    expect(audit[0]!.before).toMatchObject({ name: team.name, key_ids: [key.id] });
+    expect(audit.map((a) => a.action)).toEqual(["budget.create", "team.delete"]);
+    expect(audit[1]!.before).toMatchObject({ name: team.name, key_ids: [key.id] });
     expect((await call(admin, "GET", `/api/orgs/${org.id}/teams/${team.id}`)).status).toBe(404);
   });
 });

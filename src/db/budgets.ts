@@ -45,12 +45,19 @@ export async function countBudgets(db: Db, orgId: string): Promise<number> {
   return rows[0]?.n ?? 0;
 }
 
-/** A budget with the same scope, target and period, if any (one per combination). */
-export async function findBudgetBySlot(db: Db, orgId: string, slot: { scope: BudgetRow["scope"]; scopeId: string | null; period: BudgetRow["period"] }) {
+/** A budget with the same scope, target (scope id, and team for a default member budget) and period, if any (one per combination). */
+export async function findBudgetBySlot(
+  db: Db,
+  orgId: string,
+  slot: { scope: BudgetRow["scope"]; scopeId: string | null; teamId: string | null; period: BudgetRow["period"] },
+) {
   const rows = await db
     .select({ id: budgets.id })
     .from(budgets)
-    .where(and(eq(budgets.orgId, orgId), eq(budgets.scope, slot.scope), slot.scopeId === null ? isNull(budgets.scopeId) : eq(budgets.scopeId, slot.scopeId), eq(budgets.period, slot.period)))
+    .where(and(
+      eq(budgets.orgId, orgId), eq(budgets.scope, slot.scope), slot.scopeId === null ? isNull(budgets.scopeId) : eq(budgets.scopeId, slot.scopeId),
+      slot.teamId === null ? isNull(budgets.teamId) : eq(budgets.teamId, slot.teamId), eq(budgets.period, slot.period),
+    ))
     .limit(1);
   return rows[0];
 }
@@ -60,16 +67,21 @@ export async function teamExists(db: Db, orgId: string, teamId: string): Promise
   return (await db.select({ id: teams.id }).from(teams).where(and(eq(teams.orgId, orgId), eq(teams.id, teamId))).limit(1)).length > 0;
 }
 
-/** True when a virtual key with this id exists in the org. */
-export async function keyExists(db: Db, orgId: string, keyId: string): Promise<boolean> {
-  return (await db.select({ id: apiKeys.id }).from(apiKeys).where(and(eq(apiKeys.orgId, orgId), eq(apiKeys.id, keyId))).limit(1)).length > 0;
+/** The creator of a virtual key of the org, or undefined when no such key exists. */
+export async function keyCreator(db: Db, orgId: string, keyId: string): Promise<string | undefined> {
+  return (await db.select({ createdBy: apiKeys.createdBy }).from(apiKeys).where(and(eq(apiKeys.orgId, orgId), eq(apiKeys.id, keyId))).limit(1))[0]?.createdBy;
+}
+
+/** True when the user is a member of the org. */
+export async function isOrgMember(db: Db, orgId: string, userId: string): Promise<boolean> {
+  return (await db.select({ u: memberships.userId }).from(memberships).where(and(eq(memberships.orgId, orgId), eq(memberships.userId, userId))).limit(1)).length > 0;
 }
 
 export function insertBudgetStmt(db: Db, row: NewBudgetRow & { orgId: string }) {
   return db.insert(budgets).values(row);
 }
 
-export function updateBudgetStmt(db: Db, orgId: string, budgetId: string, patch: Partial<Omit<NewBudgetRow, "id" | "orgId" | "scope" | "scopeId">>) {
+export function updateBudgetStmt(db: Db, orgId: string, budgetId: string, patch: Partial<Omit<NewBudgetRow, "id" | "orgId" | "scope" | "scopeId" | "teamId" | "createdByRole">>) {
   return db.update(budgets).set(patch).where(and(eq(budgets.orgId, orgId), eq(budgets.id, budgetId)));
 }
 

@@ -115,6 +115,8 @@ export const teams = sqliteTable("teams", {
   orgId: text("org_id").notNull().references(() => orgs.id, { onDelete: "cascade" }),
   name: text("name").notNull(),
   description: text("description"),
+  /** When true, members of the team may create budgets on it (team scope and its default member budget). */
+  membersManageBudgets: integer("members_manage_budgets", { mode: "boolean" }).notNull().default(false),
   createdAt: integer("created_at").notNull().default(now),
   updatedAt: integer("updated_at").notNull().default(now),
 }, (t) => [uniqueIndex("teams_org_name_uq").on(t.orgId, t.name)]);
@@ -222,9 +224,16 @@ export const pricingOverrides = sqliteTable("pricing_overrides", {
 export const budgets = sqliteTable("budgets", {
   id: text("id").primaryKey(),
   orgId: text("org_id").notNull().references(() => orgs.id, { onDelete: "cascade" }),
-  scope: text("scope", { enum: ["org", "team", "key", "customer", "tag"] }).notNull(),
-  /** Target of the scope; null for org scope and for the default customer budget. Tags: `name=value`. */
+  scope: text("scope", { enum: ["org", "team", "key", "customer", "tag", "member"] }).notNull(),
+  /**
+   * Target of the scope; null for org scope, the default customer budget and a team's default member
+   * budget. Tags: `name=value`; member: the user id.
+   */
   scopeId: text("scope_id"),
+  /** Only for a team's default member budget (scope `member`, no scope id): the team whose members it caps. */
+  teamId: text("team_id"),
+  /** Role of whoever created the budget; a member budget displaces a team's default only when set by an admin or owner. */
+  createdByRole: text("created_by_role", { enum: ROLES }),
   limitMicros: integer("limit_micros"),
   period: text("period", { enum: ["daily", "weekly", "monthly", "total"] }).notNull(),
   mode: text("mode", { enum: ["hard", "soft"] }).notNull(),

@@ -2,7 +2,7 @@
  * Org-scoped queries for teams and team membership. Every statement filters by `org_id`.
  * Builders named `*Stmt` return un-awaited statements for the caller's `db.batch([...])`.
  */
-import { and, desc, eq, lt, or, sql } from "drizzle-orm";
+import { and, desc, eq, isNull, lt, or, sql } from "drizzle-orm";
 import type { PagePosition } from "../lib/page-cursor";
 import type { Db } from "./client";
 import { apiKeys, budgets, memberships, teamMembers, teams, users } from "./schema";
@@ -58,6 +58,12 @@ export async function isTeamMember(db: Db, orgId: string, teamId: string, userId
   return rows.length > 0;
 }
 
+/** Ids of the teams the user is on in this org. */
+export async function listUserTeamIds(db: Db, orgId: string, userId: string): Promise<string[]> {
+  const rows = await db.select({ teamId: teamMembers.teamId }).from(teamMembers).where(and(eq(teamMembers.orgId, orgId), eq(teamMembers.userId, userId)));
+  return rows.map((r) => r.teamId);
+}
+
 /** The user's org membership (role), or undefined when they are not in the org. */
 export async function findOrgMember(db: Db, orgId: string, userId: string) {
   const rows = await db
@@ -70,23 +76,24 @@ export async function findOrgMember(db: Db, orgId: string, userId: string) {
 }
 
 /** Insert of a new team (created and updated at the same instant). */
-export function insertTeamStmt(db: Db, row: { id: string; orgId: string; name: string; description: string | null; createdAt: number }) {
+export function insertTeamStmt(db: Db, row: { id: string; orgId: string; name: string; description: string | null; membersManageBudgets: boolean; createdAt: number }) {
   return db.insert(teams).values({ ...row, updatedAt: row.createdAt });
 }
 
-/** Update of a team's name and/or description. */
-export function updateTeamStmt(db: Db, orgId: string, teamId: string, patch: { name?: string; description?: string | null; updatedAt: number }) {
+/** Update of a team's name, description and/or whether its members may manage its budgets. */
+export function updateTeamStmt(db: Db, orgId: string, teamId: string, patch: { name?: string; description?: string | null; membersManageBudgets?: boolean; updatedAt: number }) {
   return db.update(teams).set(patch).where(and(eq(teams.orgId, orgId), eq(teams.id, teamId)));
 }
 
 /**
- * Statements that delete a team: its memberships and team-scoped budgets go with it; its keys stay
- * (they keep working) but lose the team.
+ * Statements that delete a team: its memberships, team-scoped budgets and default member budgets go
+ * with it; its keys stay (they keep working) but lose the team.
  */
 export function deleteTeamStmts(db: Db, orgId: string, teamId: string, at: number) {
   return [
     db.update(apiKeys).set({ teamId: null, updatedAt: at }).where(and(eq(apiKeys.orgId, orgId), eq(apiKeys.teamId, teamId))),
     db.delete(budgets).where(and(eq(budgets.orgId, orgId), eq(budgets.scope, "team"), eq(budgets.scopeId, teamId))),
+    db.delete(budgets).where(and(eq(budgets.orgId, orgId), eq(budgets.scope, "member"), isNull(budgets.scopeId), eq(budgets.teamId, teamId))),
     db.delete(teamMembers).where(and(eq(teamMembers.orgId, orgId), eq(teamMembers.teamId, teamId))),
     db.delete(teams).where(and(eq(teams.orgId, orgId), eq(teams.id, teamId))),
   ] as const;

@@ -112,7 +112,7 @@ export function admitTx(sql: SqlStorage, hot: HotCache, req: AdmitRequest, now: 
   const estimate = costOfEstimate(inputTokens, outputTokens, price);
   const tokens = inputTokens + outputTokens;
 
-  const applied = appliedWithPlan(hot.budgets(), org, { keyId: key.id, teamId: key.teamId, attribution: req.attribution }, now);
+  const applied = appliedWithPlan(hot.budgets(), org, { keyId: key.id, teamId: key.teamId, userId: key.createdBy, attribution: req.attribution }, now);
 
   // Money: every hard budget must still fit the estimate; soft budgets only record the crossing.
   for (const a of applied) {

@@ -23,6 +23,10 @@ export type GateBudget = {
   thresholds: number[];
   velocity: { limitMicros: number; windowSeconds: number; cooldownSeconds: number } | null;
   label: string;
+  /** A team's default member budget (scope `member`, no scope id): that team's id; else null. */
+  teamId: string | null;
+  /** Created by an admin or owner. Only such member budgets displace a team's default member budget. */
+  adminSet: boolean;
 };
 
 /** Synthetic budget id of the plan's monthly spend cap. */
@@ -31,7 +35,10 @@ export const PLAN_CAP_ID = "$plan";
 /** One budget applied to one request: the budget and the instance it charges. */
 export type AppliedBudget = {
   budget: GateBudget;
-  /** Customer id for the default customer budget (one instance per customer), else ''. */
+  /**
+   * Customer id for the default customer budget, user id for a team's default member budget (one
+   * instance per customer / member), else ''.
+   */
   subject: string;
   periodStart: number;
   resetsAt: number | null;
@@ -86,7 +93,13 @@ export function isoOrNull(ms: number | null): string | null {
 }
 
 /** What a request is attributed to, as far as budgets are concerned. */
-export type BudgetSubject = { keyId: string; teamId: string | null; attribution: Pick<Attribution, "customerId" | "tags"> };
+export type BudgetSubject = {
+  keyId: string;
+  teamId: string | null;
+  /** The key's creator (member budgets); null when the key is unknown to the hot copy. */
+  userId: string | null;
+  attribution: Pick<Attribution, "customerId" | "tags">;
+};
 
 /** Budgets indexed by what they apply to, so an admission looks at its own budgets only. */
 export type BudgetIndex = {
@@ -98,26 +111,35 @@ export type BudgetIndex = {
   customer: Map<string, GateBudget[]>;
   customerDefault: GateBudget[];
   tag: Map<string, GateBudget[]>;
+  /** Member budgets by user id. */
+  member: Map<string, GateBudget[]>;
+  /** Default member budgets by team id. */
+  memberDefault: Map<string, GateBudget[]>;
 };
 
 /** Builds the index (once per load/refresh of the hot copy). */
 export function indexBudgets(all: GateBudget[]): BudgetIndex {
-  const idx: BudgetIndex = { all, byId: new Map(), org: [], team: new Map(), key: new Map(), customer: new Map(), customerDefault: [], tag: new Map() };
+  const idx: BudgetIndex = {
+    all, byId: new Map(), org: [], team: new Map(), key: new Map(), customer: new Map(), customerDefault: [], tag: new Map(), member: new Map(), memberDefault: new Map(),
+  };
   const add = (m: Map<string, GateBudget[]>, k: string, b: GateBudget) => m.set(k, [...(m.get(k) ?? []), b]);
   for (const b of all) {
     idx.byId.set(b.id, b);
     if (b.scope === "org") idx.org.push(b);
     else if (b.scopeId === null) {
       if (b.scope === "customer") idx.customerDefault.push(b);
+      else if (b.scope === "member" && b.teamId) add(idx.memberDefault, b.teamId, b);
     } else add(idx[b.scope], b.scopeId, b);
   }
   return idx;
 }
 
 /**
- * The budgets that apply to a request, in the order denials are reported: org, team, key, customer,
- * tag. A customer with a budget of its own uses it; any other customer gets the default customer
- * budget (scope `customer`, no scope id), one instance per customer id.
+ * The budgets that apply to a request, in the order denials are reported: org, team, member, key,
+ * customer, tag. A customer with a budget of its own uses it; any other customer gets the default
+ * customer budget (scope `customer`, no scope id), one instance per customer id. Member budgets apply
+ * to every key the user created, team or not; a key of a team also gets the team's default member
+ * budget (one instance per member) unless an admin set a member budget for that user.
  */
 export function applicableBudgets(idx: BudgetIndex, s: BudgetSubject, now: number, billingAnchor: number | null): AppliedBudget[] {
   const out: AppliedBudget[] = [];
@@ -127,6 +149,12 @@ export function applicableBudgets(idx: BudgetIndex, s: BudgetSubject, now: numbe
   };
   for (const b of idx.org) push(b, "");
   if (s.teamId) for (const b of idx.team.get(s.teamId) ?? []) push(b, "");
+  if (s.userId) {
+    const own = idx.member.get(s.userId) ?? [];
+    for (const b of own) push(b, "");
+    // A member's self-imposed cap adds to the team default; only an admin's budget replaces it.
+    if (s.teamId && !own.some((b) => b.adminSet)) for (const b of idx.memberDefault.get(s.teamId) ?? []) push(b, s.userId);
+  }
   for (const b of idx.key.get(s.keyId) ?? []) push(b, "");
   const customerId = s.attribution.customerId;
   if (customerId) {
@@ -146,6 +174,7 @@ export function applicableBudgets(idx: BudgetIndex, s: BudgetSubject, now: numbe
 
 /** Human label of one budget instance for messages, e.g. "team 'search'" or "customer 'c_1' (default budget)". */
 export function labelOf(applied: AppliedBudget): string {
+  if (applied.subject && applied.budget.scope === "member") return `member '${applied.subject}' (${applied.budget.label})`;
   if (applied.subject) return `customer '${applied.subject}' (default customer budget)`;
   return applied.budget.label;
 }
@@ -156,7 +185,7 @@ export function planCapBudget(org: GateOrg): GateBudget | null {
   if (plan.monthlySpendCapMicros === null) return null;
   return {
     id: PLAN_CAP_ID, scope: "org", scopeId: null, limitMicros: plan.monthlySpendCapMicros, period: "monthly", mode: "hard",
-    rpm: null, tpm: null, thresholds: [], velocity: null, label: `the ${plan.name} plan's monthly spend cap`,
+    rpm: null, tpm: null, thresholds: [], velocity: null, label: `the ${plan.name} plan's monthly spend cap`, teamId: null, adminSet: true,
   };
 }
 

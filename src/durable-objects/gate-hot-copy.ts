@@ -37,10 +37,13 @@ const QUERIES: Record<HotPart, string> = {
   providers: "SELECT id, name, type, base_url, api_key_sealed, is_default FROM providers WHERE org_id = ?1",
   pricing: "SELECT model, input_per_mtok, cached_input_per_mtok, cache_write_per_mtok, cache_write_1h_per_mtok, output_per_mtok, max_output_tokens FROM pricing_overrides WHERE org_id = ?1",
   budgets: `SELECT b.id, b.scope, b.scope_id, b.limit_micros, b.period, b.mode, b.rpm, b.tpm, b.alert_thresholds,
-      b.velocity_limit_micros, b.velocity_window_seconds, b.velocity_cooldown_seconds, t.name AS team_name, k.name AS key_name
+      b.velocity_limit_micros, b.velocity_window_seconds, b.velocity_cooldown_seconds, b.team_id, b.created_by_role,
+      t.name AS team_name, k.name AS key_name, u.email AS user_email
     FROM budgets b
-    LEFT JOIN teams t ON b.scope = 'team' AND t.id = b.scope_id AND t.org_id = b.org_id
+    LEFT JOIN teams t ON t.org_id = b.org_id AND ((b.scope = 'team' AND t.id = b.scope_id) OR (b.scope = 'member' AND b.scope_id IS NULL AND t.id = b.team_id))
     LEFT JOIN api_keys k ON b.scope = 'key' AND k.id = b.scope_id AND k.org_id = b.org_id
+    LEFT JOIN memberships m ON b.scope = 'member' AND m.org_id = b.org_id AND m.user_id = b.scope_id
+    LEFT JOIN users u ON u.id = m.user_id
     WHERE b.org_id = ?1`,
   org: "SELECT plan, billing_anchor FROM orgs WHERE id = ?1",
 };
@@ -64,9 +67,18 @@ function budgetLabel(r: Row): string {
       return `key '${(r.key_name as string | null) ?? r.scope_id}'`;
     case "customer":
       return r.scope_id === null ? "default customer budget" : `customer '${r.scope_id}'`;
+    case "member":
+      return r.scope_id === null
+        ? `default member budget of team '${(r.team_name as string | null) ?? r.team_id}'`
+        : `member '${(r.user_email as string | null) ?? r.scope_id}'`;
     default:
       return `tag '${r.scope_id}'`;
   }
+}
+
+/** Budgets from before roles were recorded count as set by an admin (members could not create member budgets then). */
+function isAdminSet(r: Row): boolean {
+  return r.created_by_role !== "member" && r.created_by_role !== "viewer";
 }
 
 /** Replaces the named parts of the hot copy (call inside `transactionSync`). */
@@ -104,12 +116,12 @@ export function applyParts(sql: SqlStorage, loaded: Loaded): void {
     sql.exec("DELETE FROM budgets");
     for (const r of loaded.budgets) {
       sql.exec(
-        `INSERT INTO budgets (id, scope, scope_id, limit_micros, period, mode, rpm, tpm, thresholds, velocity_limit, velocity_window_s, velocity_cooldown_s, label)
-         VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+        `INSERT INTO budgets (id, scope, scope_id, limit_micros, period, mode, rpm, tpm, thresholds, velocity_limit, velocity_window_s, velocity_cooldown_s, label, team_id, admin_set)
+         VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
         r.id as string, r.scope as string, (r.scope_id as string | null) ?? null, (r.limit_micros as number | null) ?? null, r.period as string, r.mode as string,
         (r.rpm as number | null) ?? null, (r.tpm as number | null) ?? null, String(r.alert_thresholds ?? "[50,80,90,100]"),
         (r.velocity_limit_micros as number | null) ?? null, (r.velocity_window_seconds as number | null) ?? null, (r.velocity_cooldown_seconds as number | null) ?? null,
-        budgetLabel(r),
+        budgetLabel(r), (r.team_id as string | null) ?? null, isAdminSet(r) ? 1 : 0,
       );
     }
   }
@@ -177,7 +189,7 @@ export function budgetsFromRows(rows: Row[]): GateBudget[] {
     period: r.period as string, mode: r.mode as string, rpm: (r.rpm as number | null) ?? null, tpm: (r.tpm as number | null) ?? null,
     thresholds: String(r.alert_thresholds ?? "[50,80,90,100]"), velocity_limit: (r.velocity_limit_micros as number | null) ?? null,
     velocity_window_s: (r.velocity_window_seconds as number | null) ?? null, velocity_cooldown_s: (r.velocity_cooldown_seconds as number | null) ?? null,
-    label: budgetLabel(r),
+    label: budgetLabel(r), team_id: (r.team_id as string | null) ?? null, admin_set: isAdminSet(r) ? 1 : 0,
   }));
 }
 
@@ -203,7 +215,7 @@ function toBudget(r: Record<string, string | number | null>): GateBudget {
     velocity: r.velocity_limit !== null && r.velocity_window_s !== null
       ? { limitMicros: r.velocity_limit as number, windowSeconds: r.velocity_window_s as number, cooldownSeconds: (r.velocity_cooldown_s as number | null) ?? 300 }
       : null,
-    label: r.label as string,
+    label: r.label as string, teamId: (r.team_id as string | null) ?? null, adminSet: r.admin_set === null || r.admin_set === undefined || Number(r.admin_set) === 1,
   });
 }
 

@@ -118,7 +118,7 @@ export function settleTx(sql: SqlStorage, hot: HotCache, orgId: string, req: Set
   } else {
     const org = hot.org();
     const ctx = req.context;
-    const applied = appliedWithPlan(hot.budgets(), org, { keyId: ctx.keyId, teamId: ctx.teamId, attribution: ctx.attribution }, ctx.createdAt);
+    const applied = appliedWithPlan(hot.budgets(), org, { keyId: ctx.keyId, teamId: ctx.teamId, userId: hot.key(ctx.keyId)?.createdBy ?? null, attribution: ctx.attribution }, ctx.createdAt);
     for (const a of applied) {
       sql.exec(
         `INSERT INTO counters (budget_id, subject, period_start, spent, reserved) VALUES (?, ?, ?, ?, 0)

@@ -78,7 +78,8 @@ export type RateLimitSnapshot = {
   resetTokensMs: number;
 };
 
-export type BudgetScope = "org" | "team" | "key" | "customer" | "tag";
+/** `member`: one user's spend across every key they created (scope id = user id). */
+export type BudgetScope = "org" | "team" | "key" | "customer" | "tag" | "member";
 
 /** A typed refusal. The Worker maps each kind to a status and error code with an exhaustive switch. */
 export type Denial =

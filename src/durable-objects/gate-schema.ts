@@ -57,6 +57,11 @@ const MIGRATIONS: string[][] = [
     "CREATE TABLE outbox_cost (request_id TEXT PRIMARY KEY, row TEXT NOT NULL, queued_at INTEGER NOT NULL)",
     "CREATE TABLE outbox_budget (id TEXT PRIMARY KEY, row TEXT NOT NULL, queued_at INTEGER NOT NULL)",
   ],
+  // v3: member budgets: the team of a default member budget, and whether an admin set the budget.
+  [
+    "ALTER TABLE budgets ADD COLUMN team_id TEXT",
+    "ALTER TABLE budgets ADD COLUMN admin_set INTEGER NOT NULL DEFAULT 1",
+  ],
 ];
 
 /** The schema version this code expects. */

@@ -1,20 +1,24 @@
 /**
- * Budgets and limits (design §6): list and status for every member, create for members and up,
- * edit/delete for admins. Every change is written to D1 with its audit row in one batch, then the
- * org's gate reloads its budgets before the answer, so the very next request sees the change.
+ * Budgets and limits (docs/budgets.md): list and status for every member; create for admins on any
+ * scope and for members only on scopes they own (their keys, themselves, a team of theirs that lets
+ * members manage its budgets), so a member can only tighten; edit/delete for admins. Every change is
+ * written to D1 with its audit row in one batch, then the org's gate reloads its budgets before the
+ * answer, so the very next request sees the change.
  */
 import { OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env";
 import { auditActorOf, auditInsert } from "../db/audit";
 import {
-  countBudgets, decodeBudgetCursor, deleteBudgetStmt, encodeBudgetCursor, findBudget, findBudgetBySlot, insertBudgetStmt, keyExists,
-  listBudgets, teamExists, updateBudgetStmt, type BudgetRow,
+  countBudgets, decodeBudgetCursor, deleteBudgetStmt, encodeBudgetCursor, findBudget, findBudgetBySlot, insertBudgetStmt, isOrgMember, keyCreator,
+  listBudgets, updateBudgetStmt, type BudgetRow,
 } from "../db/budgets";
+import { findTeam, isTeamMember, type TeamRow } from "../db/teams";
 import { getDb, type Db } from "../db/client";
 import { orgGate } from "../durable-objects/org-gate-client";
 import { ApiError, validationHook } from "../errors";
 import { newId } from "../lib/ids";
+import { roleAtLeast } from "../lib/roles";
 import { orgRoute } from "../lib/route";
 import { planOf } from "../plans";
 import { formatMicrosFixed, parseUsdToMicros } from "../lib/usd";
@@ -22,7 +26,7 @@ import { formatMicrosFixed, parseUsdToMicros } from "../lib/usd";
 const orgParams = z.object({ orgId: z.string() });
 const budgetParams = orgParams.extend({ budgetId: z.string() });
 
-const SCOPES = ["org", "team", "key", "customer", "tag"] as const;
+const SCOPES = ["org", "team", "key", "customer", "tag", "member"] as const;
 const PERIODS = ["daily", "weekly", "monthly", "total"] as const;
 
 const usdAmount = z
@@ -43,7 +47,10 @@ const velocityInput = z.object({
 const createBody = z
   .object({
     scope: z.enum(SCOPES),
-    scope_id: z.string().trim().min(1).max(200).nullable().optional(),
+    scope_id: z.string().trim().min(1).max(200).nullable().optional()
+      .openapi({ description: "team id, key id, customer id, `name=value` tag, or user id (member); none for org, the default customer budget and a team's default member budget" }),
+    team_id: z.string().trim().min(1).max(200).nullable().optional()
+      .openapi({ description: "Only with scope `member` and no scope_id: the team whose members each get this budget by default" }),
     limit_usd: usdAmount.nullable().optional(),
     period: z.enum(PERIODS),
     mode: z.enum(["hard", "soft"]).default("hard"),
@@ -72,6 +79,7 @@ const budgetSchema = z
     id: z.string(),
     scope: z.enum(SCOPES),
     scope_id: z.string().nullable(),
+    team_id: z.string().nullable().openapi({ description: "Team of a default member budget; null otherwise" }),
     limit_micros: z.number().int().nullable(),
     limit_usd: z.string().nullable(),
     period: z.enum(PERIODS),
@@ -106,7 +114,7 @@ const body = <T extends z.ZodType>(schema: T) => ({ content: { "application/json
 
 function present(b: BudgetRow) {
   return {
-    id: b.id, scope: b.scope, scope_id: b.scopeId, limit_micros: b.limitMicros, limit_usd: b.limitMicros === null ? null : formatMicrosFixed(b.limitMicros),
+    id: b.id, scope: b.scope, scope_id: b.scopeId, team_id: b.teamId, limit_micros: b.limitMicros, limit_usd: b.limitMicros === null ? null : formatMicrosFixed(b.limitMicros),
     period: b.period, mode: b.mode, rpm: b.rpm, tpm: b.tpm, alert_thresholds: b.alertThresholds,
     velocity: b.velocityLimitMicros !== null && b.velocityWindowSeconds !== null
       ? { limit_micros: b.velocityLimitMicros, limit_usd: formatMicrosFixed(b.velocityLimitMicros), window_seconds: b.velocityWindowSeconds, cooldown_seconds: b.velocityCooldownSeconds ?? 300 }
@@ -135,28 +143,89 @@ function parseVelocity(v: z.infer<typeof velocityInput> | null | undefined) {
   return { velocityLimitMicros: limit, velocityWindowSeconds: v.window_seconds, velocityCooldownSeconds: v.cooldown_seconds };
 }
 
-/** Checks the scope target: team/key must exist in this org (404 otherwise), tags look like `name=value`. */
-async function resolveScopeId(db: Db, orgId: string, scope: BudgetRow["scope"], scopeId: string | null | undefined): Promise<string | null> {
+/** What a budget applies to, resolved against the org (the key's creator and the team for the permission rules). */
+type Target = { scopeId: string | null; teamId: string | null; keyCreatedBy?: string; team?: TeamRow };
+
+/**
+ * Checks the scope target: team/key/member must exist in this org (404 otherwise), tags look like
+ * `name=value`, `team_id` only names the team of a default member budget.
+ */
+async function resolveTarget(db: Db, orgId: string, scope: BudgetRow["scope"], scopeId: string | null | undefined, teamId: string | null | undefined): Promise<Target> {
   const id = scopeId ?? null;
+  const team = teamId ?? null;
+  if (team !== null && !(scope === "member" && id === null)) {
+    throw new ApiError("invalid_request", "team_id is only for a team's default member budget (scope 'member' without scope_id)", { param: "team_id" });
+  }
   switch (scope) {
     case "org":
       if (id !== null) throw new ApiError("invalid_request", "An org budget takes no scope_id", { param: "scope_id" });
-      return null;
-    case "team":
+      return { scopeId: null, teamId: null };
+    case "team": {
       if (id === null) throw new ApiError("invalid_request", "A team budget needs scope_id (the team id)", { param: "scope_id" });
-      if (!(await teamExists(db, orgId, id))) throw new ApiError("not_found", "Team not found", { param: "scope_id" });
-      return id;
-    case "key":
+      const row = await findTeam(db, orgId, id);
+      if (!row) throw new ApiError("not_found", "Team not found", { param: "scope_id" });
+      return { scopeId: id, teamId: null, team: row };
+    }
+    case "key": {
       if (id === null) throw new ApiError("invalid_request", "A key budget needs scope_id (the key id)", { param: "scope_id" });
-      if (!(await keyExists(db, orgId, id))) throw new ApiError("not_found", "Key not found", { param: "scope_id" });
-      return id;
+      const createdBy = await keyCreator(db, orgId, id);
+      if (createdBy === undefined) throw new ApiError("not_found", "Key not found", { param: "scope_id" });
+      return { scopeId: id, teamId: null, keyCreatedBy: createdBy };
+    }
+    case "member": {
+      if (id !== null) {
+        if (!(await isOrgMember(db, orgId, id))) throw new ApiError("not_found", "User is not a member of this org", { param: "scope_id" });
+        return { scopeId: id, teamId: null };
+      }
+      if (team === null) {
+        throw new ApiError("invalid_request", "A member budget needs scope_id (the user id) or team_id (a team's default member budget)", { param: "scope_id" });
+      }
+      const row = await findTeam(db, orgId, team);
+      if (!row) throw new ApiError("not_found", "Team not found", { param: "team_id" });
+      return { scopeId: null, teamId: team, team: row };
+    }
     case "customer":
-      return id; // null = the default budget of every customer
+      return { scopeId: id, teamId: null }; // null = the default budget of every customer
     case "tag":
       if (id === null || !/^[^=\s,]{1,100}=[^=,]{1,100}$/.test(id)) {
         throw new ApiError("invalid_request", "A tag budget needs scope_id 'name=value'", { param: "scope_id" });
       }
-      return id;
+      return { scopeId: id, teamId: null };
+  }
+}
+
+/** The user a caller acts as: the signed-in user, or the user who made the management token. */
+function callerUserId(c: Context<AppEnv>): string {
+  const a = c.var.actor!;
+  return a.type === "user" ? a.userId : a.createdBy;
+}
+
+/**
+ * Below admin, a budget may only be created on a scope the caller owns, so it can only tighten their
+ * own traffic (or their team's, when the team allows it). Rules: docs/budgets.md, "Who may set budgets".
+ */
+async function assertMayCreate(c: Context<AppEnv>, db: Db, scope: BudgetRow["scope"], t: Target): Promise<void> {
+  if (roleAtLeast(c.var.org.role, "admin")) return;
+  const me = callerUserId(c);
+  switch (scope) {
+    case "key":
+      if (t.keyCreatedBy === me) return;
+      throw new ApiError("permission_denied", "Members may only create budgets on keys they created", { param: "scope_id" });
+    case "member":
+      if (t.scopeId !== null) {
+        if (t.scopeId === me) return;
+        throw new ApiError("permission_denied", "Members may only create member budgets for themselves", { param: "scope_id" });
+      }
+    // falls through: a team's default member budget follows the team rule
+    case "team":
+      if (t.team && t.team.membersManageBudgets && (await isTeamMember(db, c.var.org.orgId, t.team.id, me))) return;
+      throw new ApiError(
+        "permission_denied",
+        "Members may create budgets on a team only when they are on it and the team lets its members manage its budgets",
+        { param: t.teamId !== null ? "team_id" : "scope_id" },
+      );
+    default:
+      throw new ApiError("permission_denied", `Only admins can create ${scope} budgets: they bind everyone in the org`, { param: "scope" });
   }
 }
 
@@ -208,18 +277,20 @@ export const budgetsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHo
       if (limitMicros === null && !input.rpm && !input.tpm && !velocity?.velocityLimitMicros) {
         throw new ApiError("invalid_request", "A budget needs at least one of limit_usd, rpm, tpm or velocity", { param: "limit_usd" });
       }
-      const scopeId = await resolveScopeId(db, orgId, input.scope, input.scope_id);
+      const target = await resolveTarget(db, orgId, input.scope, input.scope_id, input.team_id);
+      await assertMayCreate(c, db, input.scope, target);
+      const { scopeId, teamId } = target;
       const maxBudgets = planOf(orgPlan).budgets;
       if (maxBudgets !== null && (await countBudgets(db, orgId)) >= maxBudgets) {
         throw new ApiError("plan_limit_reached", `The ${planOf(orgPlan).name} plan allows ${maxBudgets} budgets; upgrade to add more`, { limit: maxBudgets });
       }
-      if (await findBudgetBySlot(db, orgId, { scope: input.scope, scopeId, period: input.period })) {
+      if (await findBudgetBySlot(db, orgId, { scope: input.scope, scopeId, teamId, period: input.period })) {
         throw new ApiError("conflict", `A ${input.period} ${input.scope} budget for this target already exists; edit it instead`, { param: "scope_id" });
       }
       const actor = c.var.actor!;
       const now = Date.now();
       const row: BudgetRow = {
-        id: newId("bud"), orgId, scope: input.scope, scopeId, limitMicros, period: input.period, mode: input.mode,
+        id: newId("bud"), orgId, scope: input.scope, scopeId, teamId, createdByRole: c.var.org.role, limitMicros, period: input.period, mode: input.mode,
         rpm: input.rpm ?? null, tpm: input.tpm ?? null, alertThresholds: [...(input.alert_thresholds ?? [50, 80, 90, 100])].sort((a, b) => a - b),
         velocityLimitMicros: velocity?.velocityLimitMicros ?? null, velocityWindowSeconds: velocity?.velocityWindowSeconds ?? null,
         velocityCooldownSeconds: velocity?.velocityCooldownSeconds ?? null,
@@ -275,7 +346,7 @@ export const budgetsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHo
         throw new ApiError("invalid_request", "A budget needs at least one of limit_usd, rpm, tpm or velocity", { param: "limit_usd" });
       }
       if (after.period !== before.period) {
-        const clash = await findBudgetBySlot(db, orgId, { scope: after.scope, scopeId: after.scopeId, period: after.period });
+        const clash = await findBudgetBySlot(db, orgId, { scope: after.scope, scopeId: after.scopeId, teamId: after.teamId, period: after.period });
         if (clash) throw new ApiError("conflict", `A ${after.period} budget for this target already exists`, { param: "period" });
       }
       await db.batch([

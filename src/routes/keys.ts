@@ -1,6 +1,6 @@
 /**
- * Virtual keys (design §3, §4): members create keys and revoke the ones they created; admins manage
- * every key. The full key appears once, in the create response; only its SHA-256 is stored.
+ * Virtual keys (docs/resources.md): members create keys (inside one of their teams when they have
+ * any), narrow the limits of keys they created and revoke them; admins manage every key. The full key appears once, in the create response; only its SHA-256 is stored.
  * Every change is written to D1 (with its audit row) and then pushed to the org's gate before we
  * answer, so the very next proxied request sees it.
  */
@@ -13,7 +13,7 @@ import {
   countActiveKeys, countBudgets, findKey, insertKeyBudgetStmt, insertKeyWithinLimitStmt, KEY_LIMIT_VIOLATION, listKeyBudgets, listKeys, revokeKeyStmt,
   toGateKey, updateKeyStmt, type BudgetRow, type KeyRow,
 } from "../db/keys";
-import { findTeam } from "../db/teams";
+import { findTeam, listUserTeamIds } from "../db/teams";
 import { orgGate, syncGateKey } from "../durable-objects/org-gate-client";
 import { ApiError, validationHook } from "../errors";
 import { sha256Hex } from "../lib/crypto";
@@ -101,6 +101,57 @@ async function requireTeamOfOrg(db: Db, orgId: string, teamId: string): Promise<
 
 const parseExpiry = (v: string | null | undefined) => (v === undefined ? undefined : v === null ? null : Date.parse(v));
 
+/**
+ * The team of a key created by a member: one of their teams when they have any (their only team when
+ * they name none), so team budgets keep binding them. Admins may put a key anywhere.
+ */
+async function memberKeyTeam(db: Db, orgId: string, userId: string, requested: string | null | undefined): Promise<string | null> {
+  const mine = await listUserTeamIds(db, orgId, userId);
+  if (requested === undefined) {
+    if (mine.length <= 1) return mine[0] ?? null;
+    throw new ApiError("invalid_request", "team_id: you are on several teams; choose the one this key belongs to", { param: "team_id" });
+  }
+  assertMemberTeamChoice(mine, requested);
+  return requested;
+}
+
+function assertMemberTeamChoice(mine: string[], requested: string | null): void {
+  if (requested === null && mine.length) {
+    throw new ApiError("permission_denied", "Members on a team must keep their keys in one of their teams (team_id cannot be null)", { param: "team_id" });
+  }
+  if (requested !== null && !mine.includes(requested)) {
+    throw new ApiError("permission_denied", "Members can only put keys in a team they are on", { param: "team_id" });
+  }
+}
+
+/** `pattern` allows only names that one of `allowed` allows too (a `*` suffix is a prefix wildcard). */
+function patternCovered(pattern: string, allowed: string[]): boolean {
+  const prefix = pattern.endsWith("*") ? pattern.slice(0, -1) : null;
+  return allowed.some((a) => (a.endsWith("*") ? (prefix ?? pattern).startsWith(a.slice(0, -1)) : prefix === null && a === pattern));
+}
+
+/** Null means "no limit": a member may set or lower a limit, never raise or remove one. */
+const narrowsNumber = (current: number | null, next: number | null) => current === null || (next !== null && next <= current);
+
+/**
+ * Below admin, a PATCH may only narrow a key's limits (whoever set them): rpm/tpm lowered or added,
+ * expiry earlier or added, allowed models a subset or added. Unchanged values pass.
+ */
+function assertOnlyNarrows(key: KeyRow, patch: { allowedModels?: string[] | null; expiresAt?: number | null; rpm?: number | null; tpm?: number | null }): void {
+  const refuse = (param: string, what: string) => {
+    throw new ApiError("permission_denied", `Members can only narrow a key's limits: ${what}`, { param });
+  };
+  if (patch.rpm !== undefined && !narrowsNumber(key.rpm, patch.rpm)) refuse("rpm", "rpm may be lowered, not raised or removed");
+  if (patch.tpm !== undefined && !narrowsNumber(key.tpm, patch.tpm)) refuse("tpm", "tpm may be lowered, not raised or removed");
+  if (patch.expiresAt !== undefined && !narrowsNumber(key.expiresAt, patch.expiresAt)) refuse("expires_at", "expires_at may be moved earlier, not later or removed");
+  if (patch.allowedModels !== undefined && key.allowedModels) {
+    const current = key.allowedModels;
+    if (patch.allowedModels === null || !patch.allowedModels.every((m) => patternCovered(m, current))) {
+      refuse("allowed_models", "allowed_models may only keep or drop models the key already allows");
+    }
+  }
+}
+
 /** `/orgs/{orgId}/keys…` routes. */
 export const keysRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
   .openapi(
@@ -152,6 +203,8 @@ export const keysRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook 
       const expiry = parseExpiry(body.expires_at);
       if (expiry != null && expiry <= now) throw new ApiError("invalid_request", "expires_at: must be in the future", { param: "expires_at" });
       if (body.team_id) await requireTeamOfOrg(db, orgId, body.team_id);
+      const createdBy = creatorIdOf(c);
+      const teamId = roleAtLeast(c.var.org.role, "admin") ? (body.team_id ?? null) : await memberKeyTeam(db, orgId, createdBy, body.team_id);
       const plan = planOf(orgPlan);
       const keyLimitReached = () =>
         new ApiError("plan_limit_reached", `The ${plan.name} plan allows ${plan.keys} active keys; revoke one or upgrade`, { limit: plan.keys });
@@ -162,15 +215,14 @@ export const keysRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook 
 
       const id = newId("key");
       const secret = mintVirtualKey(orgId, id);
-      const createdBy = creatorIdOf(c);
       const row: KeyRow = {
-        id, orgId, teamId: body.team_id ?? null, createdBy, name: body.name, hint: virtualKeyHint(secret), keyHash: await sha256Hex(secret),
+        id, orgId, teamId, createdBy, name: body.name, hint: virtualKeyHint(secret), keyHash: await sha256Hex(secret),
         allowedModels: body.allowed_models ?? null, rpm: body.rpm ?? null, tpm: body.tpm ?? null, expiresAt: expiry ?? null,
         revokedAt: null, revokedBy: null, createdAt: now, updatedAt: now,
       };
       const budget: BudgetRow | null = body.budget
         ? {
-            id: newId("bud"), orgId, scope: "key", scopeId: id, limitMicros: body.budget.limit_usd, period: body.budget.period, mode: "hard",
+            id: newId("bud"), orgId, scope: "key", scopeId: id, teamId: null, createdByRole: c.var.org.role, limitMicros: body.budget.limit_usd, period: body.budget.period, mode: "hard",
             rpm: null, tpm: null, alertThresholds: [50, 80, 90, 100], velocityLimitMicros: null, velocityWindowSeconds: null,
             velocityCooldownSeconds: null, createdBy, createdAt: now, updatedAt: now,
           }
@@ -216,7 +268,7 @@ export const keysRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook 
         method: "patch",
         path: "/orgs/{orgId}/keys/{keyId}",
         tags: ["keys"],
-        summary: "Update a key (admins: any key; members: keys they created)",
+        summary: "Update a key (admins: any key; members: keys they created, only narrowing limits and staying in their teams)",
         request: {
           params: keyParams,
           body: jsonBody(z.object({
@@ -248,6 +300,10 @@ export const keysRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook 
         ...(body.rpm !== undefined && { rpm: body.rpm }),
         ...(body.tpm !== undefined && { tpm: body.tpm }),
       };
+      if (!roleAtLeast(c.var.org.role, "admin")) {
+        if (patch.teamId !== undefined && patch.teamId !== key.teamId) assertMemberTeamChoice(await listUserTeamIds(db, orgId, creatorIdOf(c)), patch.teamId);
+        assertOnlyNarrows(key, patch);
+      }
       const updated: KeyRow = { ...key, ...patch, updatedAt: now };
       await db.batch([
         updateKeyStmt(db, orgId, key.id, { ...patch, updatedAt: now }),

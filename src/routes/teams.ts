@@ -1,5 +1,5 @@
 /**
- * Teams inside an org (design §4, §5): list/get for every member, create/edit/delete and team
+ * Teams inside an org (docs/resources.md): list/get for every member, create/edit/delete and team
  * membership for admins. Deleting a team keeps its keys working (they lose the team).
  */
 import { OpenAPIHono, z } from "@hono/zod-openapi";
@@ -22,9 +22,14 @@ const teamMemberParams = teamParams.extend({ userId: z.string() });
 
 const teamName = z.string().trim().min(1).max(100);
 const teamDescription = z.string().trim().max(1000).nullable();
+const membersManageBudgets = z.boolean()
+  .openapi({ description: "Members on this team may create its team budgets and its default member budget (default false: admins only)" });
 
 const teamSchema = z
-  .object({ id: z.string(), name: z.string(), description: z.string().nullable(), member_count: z.number().int(), created_at: z.string(), updated_at: z.string() })
+  .object({
+    id: z.string(), name: z.string(), description: z.string().nullable(), members_manage_budgets: z.boolean(), member_count: z.number().int(),
+    created_at: z.string(), updated_at: z.string(),
+  })
   .openapi("Team");
 const teamMemberSchema = z
   .object({ user_id: z.string(), email: z.string(), name: z.string(), role: z.enum(["owner", "admin", "member", "viewer"]), added_at: z.string() })
@@ -32,10 +37,13 @@ const teamMemberSchema = z
 const teamDetailSchema = teamSchema.extend({ members: z.array(teamMemberSchema) }).openapi("TeamDetail");
 
 function presentTeam(t: TeamRow & { memberCount: number }) {
-  return { id: t.id, name: t.name, description: t.description, member_count: t.memberCount, created_at: isoTime(t.createdAt), updated_at: isoTime(t.updatedAt) };
+  return {
+    id: t.id, name: t.name, description: t.description, members_manage_budgets: t.membersManageBudgets, member_count: t.memberCount,
+    created_at: isoTime(t.createdAt), updated_at: isoTime(t.updatedAt),
+  };
 }
 /** Audit-friendly snapshot of a team. */
-const teamAudit = (t: TeamRow) => ({ name: t.name, description: t.description });
+const teamAudit = (t: TeamRow) => ({ name: t.name, description: t.description, members_manage_budgets: t.membersManageBudgets });
 
 async function teamDetail(c: { env: AppEnv["Bindings"] }, orgId: string, team: TeamRow) {
   const members = await listTeamMembers(getDb(c.env.DB), orgId, team.id);
@@ -92,7 +100,7 @@ export const teamsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook
       path: "/orgs/{orgId}/teams",
       tags: ["teams"],
       summary: "Create a team",
-      request: { params: orgParams, body: jsonBody(z.object({ name: teamName, description: teamDescription.optional() })) },
+      request: { params: orgParams, body: jsonBody(z.object({ name: teamName, description: teamDescription.optional(), members_manage_budgets: membersManageBudgets.optional() })) },
       responses: { 201: jsonResponse(teamDetailSchema, "The new team") },
     }),
     async (c) => {
@@ -101,7 +109,9 @@ export const teamsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook
       const db = getDb(c.env.DB);
       await assertNameFree(db, orgId, body.name);
       const now = Date.now();
-      const team: TeamRow = { id: newId("team"), orgId, name: body.name, description: body.description ?? null, createdAt: now, updatedAt: now };
+      const team: TeamRow = {
+        id: newId("team"), orgId, name: body.name, description: body.description ?? null, membersManageBudgets: body.members_manage_budgets ?? false, createdAt: now, updatedAt: now,
+      };
       await runBatch(db, [
         insertTeamStmt(db, team),
         auditInsert(db, orgId, auditActorOf(c), { action: "team.create", targetType: "team", targetId: team.id, after: teamAudit(team) }),
@@ -129,8 +139,11 @@ export const teamsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook
       method: "patch",
       path: "/orgs/{orgId}/teams/{teamId}",
       tags: ["teams"],
-      summary: "Rename or describe a team",
-      request: { params: teamParams, body: jsonBody(z.object({ name: teamName.optional(), description: teamDescription.optional() })) },
+      summary: "Rename or describe a team, or let its members manage its budgets",
+      request: {
+        params: teamParams,
+        body: jsonBody(z.object({ name: teamName.optional(), description: teamDescription.optional(), members_manage_budgets: membersManageBudgets.optional() })),
+      },
       responses: { 200: jsonResponse(teamDetailSchema, "The updated team") },
     }),
     async (c) => {
@@ -138,13 +151,16 @@ export const teamsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook
       const body = c.req.valid("json");
       const db = getDb(c.env.DB);
       const team = await requireTeam(db, orgId, c.req.valid("param").teamId);
-      if (body.name === undefined && body.description === undefined) {
-        throw new ApiError("invalid_request", "Nothing to change: send name and/or description", { param: null });
+      if (body.name === undefined && body.description === undefined && body.members_manage_budgets === undefined) {
+        throw new ApiError("invalid_request", "Nothing to change: send name, description or members_manage_budgets", { param: null });
       }
       if (body.name !== undefined && body.name !== team.name) await assertNameFree(db, orgId, body.name, team.id);
-      const updated: TeamRow = { ...team, name: body.name ?? team.name, description: body.description === undefined ? team.description : body.description, updatedAt: Date.now() };
+      const updated: TeamRow = {
+        ...team, name: body.name ?? team.name, description: body.description === undefined ? team.description : body.description,
+        membersManageBudgets: body.members_manage_budgets ?? team.membersManageBudgets, updatedAt: Date.now(),
+      };
       await runBatch(db, [
-        updateTeamStmt(db, orgId, team.id, { name: updated.name, description: updated.description, updatedAt: updated.updatedAt }),
+        updateTeamStmt(db, orgId, team.id, { name: updated.name, description: updated.description, membersManageBudgets: updated.membersManageBudgets, updatedAt: updated.updatedAt }),
         auditInsert(db, orgId, auditActorOf(c), { action: "team.update", targetType: "team", targetId: team.id, before: teamAudit(team), after: teamAudit(updated) }),
       ]);
       return c.json(await teamDetail(c, orgId, updated), 200);
@@ -155,7 +171,7 @@ export const teamsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook
       method: "delete",
       path: "/orgs/{orgId}/teams/{teamId}",
       tags: ["teams"],
-      summary: "Delete a team (its keys keep working without a team; its team budgets are removed)",
+      summary: "Delete a team (its keys keep working without a team; its team budgets and default member budgets are removed)",
       request: { params: teamParams },
       responses: { 200: jsonResponse(z.object({ id: z.string(), deleted: z.literal(true), detached_key_ids: z.array(z.string()) }), "Deleted") },
     }),

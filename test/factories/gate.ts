@@ -24,8 +24,12 @@ export async function createProvider(org: TestOrg, opts: { name?: string; type?:
 }
 
 export type BudgetInput = {
-  scope?: "org" | "team" | "key" | "customer" | "tag";
+  scope?: "org" | "team" | "key" | "customer" | "tag" | "member";
   scopeId?: string | null;
+  /** Team of a default member budget (scope `member`, no scope id). */
+  teamId?: string | null;
+  /** Role recorded as the creator's; member budgets set by a member do not displace a team default. */
+  createdByRole?: "owner" | "admin" | "member";
   limitMicros?: number | null;
   period?: "daily" | "weekly" | "monthly" | "total";
   mode?: "hard" | "soft";
@@ -43,7 +47,7 @@ export async function createBudgetRow(org: TestOrg, creator: TestUser, b: Budget
     period: b.period ?? "monthly", mode: b.mode ?? "hard", rpm: b.rpm ?? null, tpm: b.tpm ?? null,
     alertThresholds: b.alertThresholds ?? [50, 80, 90, 100],
     velocityLimitMicros: b.velocity?.limitMicros ?? null, velocityWindowSeconds: b.velocity?.windowSeconds ?? null,
-    velocityCooldownSeconds: b.velocity?.cooldownSeconds ?? null, createdBy: creator.id,
+    velocityCooldownSeconds: b.velocity?.cooldownSeconds ?? null, createdBy: creator.id, teamId: b.teamId ?? null, createdByRole: b.createdByRole ?? "admin",
   });
   await orgGate(env, org.id).refresh(org.id, ["budgets"]);
   return id;

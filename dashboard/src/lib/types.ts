@@ -25,7 +25,9 @@ export type VirtualKey = {
 };
 export type CreatedKey = VirtualKey & { key: string };
 
-export type Team = { id: string; name: string; description: string | null; member_count: number; created_at: string; updated_at: string };
+export type Team = {
+  id: string; name: string; description: string | null; members_manage_budgets: boolean; member_count: number; created_at: string; updated_at: string;
+};
 export type TeamMember = { user_id: string; email: string; name: string; role: Role; added_at: string };
 export type TeamDetail = Team & { members: TeamMember[] };
 
@@ -36,10 +38,10 @@ export type ModelPrice = {
   cached_input_usd: string | null; max_output_tokens: number | null; catalog: { input_usd: string; output_usd: string } | null;
 };
 
-export type BudgetScope = "org" | "team" | "key" | "customer" | "tag";
+export type BudgetScope = "org" | "team" | "key" | "customer" | "tag" | "member";
 export type BudgetPeriod = "daily" | "weekly" | "monthly" | "total";
 export type Budget = {
-  id: string; scope: BudgetScope; scope_id: string | null; limit_micros: number | null; limit_usd: string | null; period: BudgetPeriod;
+  id: string; scope: BudgetScope; scope_id: string | null; team_id: string | null; limit_micros: number | null; limit_usd: string | null; period: BudgetPeriod;
   mode: "hard" | "soft"; rpm: number | null; tpm: number | null; alert_thresholds: number[];
   velocity: { limit_micros: number; limit_usd: string; window_seconds: number; cooldown_seconds: number } | null;
   created_by: string; created_at: string; updated_at: string;

@@ -3,7 +3,7 @@ import { useState } from "react";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, messageOf } from "../lib/api";
 import { orgKey, useOrg } from "../lib/session";
-import { useBudgets, useKeys, useTeams } from "../lib/queries";
+import { useBudgets, useKeys, useMembers, useTeams } from "../lib/queries";
 import { can } from "../lib/permissions";
 import { optionalPositiveInt, optionalUsd } from "../lib/schemas";
 import { formatInt, formatMicros, formatRelative } from "../lib/format";
@@ -18,8 +18,14 @@ function useScopeLabel() {
   const { org } = useOrg();
   const teams = useTeams(org.id);
   const keys = useKeys(org.id);
-  return (b: Pick<Budget, "scope" | "scope_id">) => {
+  const members = useMembers(org.id);
+  return (b: Pick<Budget, "scope" | "scope_id" | "team_id">) => {
     if (b.scope === "org") return "Whole organization";
+    if (b.scope === "member" && !b.scope_id) return `Every member of team ${teams.data?.data.find((t) => t.id === b.team_id)?.name ?? b.team_id} (default)`;
+    if (b.scope === "member") {
+      const m = members.data?.data.find((x) => x.user_id === b.scope_id);
+      return `Member · ${m ? `${m.name} (${m.email})` : b.scope_id}`;
+    }
     if (b.scope === "customer" && !b.scope_id) return "Every customer (default)";
     if (b.scope === "team") return `Team · ${teams.data?.data.find((t) => t.id === b.scope_id)?.name ?? b.scope_id}`;
     if (b.scope === "key") return `Key · ${keys.data?.data.find((k) => k.id === b.scope_id)?.name ?? b.scope_id}`;
@@ -66,10 +72,16 @@ export function BudgetStatusRow({ budget, label, actions }: { budget: Budget; la
   );
 }
 
+/** Member budgets target a person (`user:<id>`) or a team's default for each member (`team:<id>`). */
+function memberTarget(value: string): { scope_id: string | null; team_id: string | null } {
+  return value.startsWith("team:") ? { scope_id: null, team_id: value.slice(5) } : { scope_id: value.slice(5) || null, team_id: null };
+}
+
 function CreateBudgetDialog({ onClose }: { onClose: () => void }) {
   const { org } = useOrg();
   const teams = useTeams(org.id);
   const keys = useKeys(org.id);
+  const members = useMembers(org.id);
   const qc = useQueryClient();
   const toast = useToast();
   const [scope, setScope] = useState<BudgetScope>("org");
@@ -82,7 +94,7 @@ function CreateBudgetDialog({ onClose }: { onClose: () => void }) {
   const [error, setError] = useState<string | null>(null);
   const create = useMutation({
     mutationFn: () => api<Budget>("POST", `/orgs/${org.id}/budgets`, {
-      scope, scope_id: scope === "org" ? null : scopeId.trim() || null, limit_usd: limit || null, period, mode,
+      scope, ...(scope === "member" ? memberTarget(scopeId) : { scope_id: scope === "org" ? null : scopeId.trim() || null }), limit_usd: limit || null, period, mode,
       rpm: rpm ? Number(rpm) : null, tpm: tpm ? Number(tpm) : null,
     }),
     onSuccess: () => { void qc.invalidateQueries({ queryKey: orgKey(org.id, "budgets") }); toast("Budget created"); onClose(); },
@@ -93,7 +105,7 @@ function CreateBudgetDialog({ onClose }: { onClose: () => void }) {
     if (!optionalUsd.safeParse(limit).success) return setError("Limit: enter a dollar amount like 500 or 12.50");
     if (!optionalPositiveInt.safeParse(rpm).success || !optionalPositiveInt.safeParse(tpm).success) return setError("RPM and TPM must be whole numbers ≥ 1");
     if (!limit && !rpm && !tpm) return setError("Set a dollar limit, an RPM or a TPM limit");
-    if ((scope === "team" || scope === "key" || scope === "tag") && !scopeId.trim()) return setError(`Choose the ${scope} this budget applies to`);
+    if ((scope === "team" || scope === "key" || scope === "tag" || scope === "member") && !scopeId.trim()) return setError(`Choose the ${scope} this budget applies to`);
     setError(null);
     create.mutate();
   };
@@ -104,6 +116,7 @@ function CreateBudgetDialog({ onClose }: { onClose: () => void }) {
           <Field label="Scope">{(id) => (
             <select id={id} value={scope} onChange={(e) => { setScope(e.target.value as BudgetScope); setScopeId(""); }}>
               <option value="org">Organization</option><option value="team">Team</option><option value="key">API key</option><option value="customer">Customer</option><option value="tag">Tag</option>
+              <option value="member">Member (all of one person's keys)</option>
             </select>
           )}</Field>
           {scope === "team" || scope === "key" ? (
@@ -118,6 +131,14 @@ function CreateBudgetDialog({ onClose }: { onClose: () => void }) {
             <Field label={scope === "customer" ? "Customer id" : "Tag (name=value)"} hint={scope === "customer" ? "Empty: default for every customer" : undefined}>
               {(id) => <input id={id} type="text" value={scopeId} placeholder={scope === "tag" ? "env=prod" : "cus_123"} onChange={(e) => setScopeId(e.target.value)} />}
             </Field>
+          ) : scope === "member" ? (
+            <Field label="Member" hint="A team default gives each member of the team their own budget">{(id) => (
+              <select id={id} value={scopeId} onChange={(e) => setScopeId(e.target.value)}>
+                <option value="">Choose…</option>
+                {(members.data?.data ?? []).map((m) => <option key={m.user_id} value={`user:${m.user_id}`}>{m.name} ({m.email})</option>)}
+                {(teams.data?.data ?? []).map((t) => <option key={t.id} value={`team:${t.id}`}>Every member of team {t.name} (default)</option>)}
+              </select>
+            )}</Field>
           ) : <div />}
           <Field label="Limit (USD)" hint="Empty: rate limits only">{(id) => <input id={id} type="text" inputMode="decimal" value={limit} placeholder="500.00" onChange={(e) => setLimit(e.target.value)} />}</Field>
           <Field label="Period">{(id) => (
@@ -176,7 +197,7 @@ export function BudgetsPage() {
   const editCap = can(role, "budgets.edit");
   return (
     <div className="stack">
-      <PageHeader title="Budgets & limits" description="Spend ceilings and rate limits per org, team, key, customer or tag. Live: refreshes every few seconds."
+      <PageHeader title="Budgets & limits" description="Spend ceilings and rate limits per org, team, member, key, customer or tag. Members may add budgets only on their own keys, themselves, or a team that lets them. Live: refreshes every few seconds."
         actions={<Button variant="primary" onClick={() => setCreating(true)} disabledReason={createCap.allowed ? null : createCap.reason}>Create budget</Button>} />
       <DisabledReason reason={!createCap.allowed ? createCap.reason : !editCap.allowed ? `Editing and deleting budgets: ${editCap.reason}` : null} />
       <Card bodyClass="">

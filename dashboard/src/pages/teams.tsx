@@ -93,6 +93,12 @@ export function TeamDetailPage() {
   const cap = can(role, "teams.manage");
   const s = usage.data?.groups.find((g) => g.key === teamId);
   const refresh = () => qc.invalidateQueries({ queryKey: orgKey(org.id) });
+  const teamBudgets = (budgets.data?.data ?? []).filter((b) => (b.scope === "team" && b.scope_id === teamId) || (b.scope === "member" && !b.scope_id && b.team_id === teamId));
+  const setMembersManage = useMutation({
+    mutationFn: (on: boolean) => api("PATCH", `/orgs/${org.id}/teams/${teamId}`, { members_manage_budgets: on }),
+    onSuccess: () => void refresh(),
+    onError: (e) => toast(messageOf(e), "error"),
+  });
   const addMember = useMutation({
     mutationFn: (userId: string) => api("PUT", `/orgs/${org.id}/teams/${teamId}/members/${userId}`),
     onSuccess: () => { setAdding(""); void refresh(); },
@@ -117,8 +123,12 @@ export function TeamDetailPage() {
             <Stat label="Latency p50 / p95" value={formatMs(s?.p50_latency_ms)} sub={`p95 ${formatMs(s?.p95_latency_ms)}`} />
           </div>
           <Card title="Budgets">
-            {(budgets.data?.data ?? []).filter((b) => b.scope === "team" && b.scope_id === teamId).length === 0 ? <p className="muted" style={{ margin: 0 }}>No team budget. Create one on the Budgets page.</p> : null}
-            {(budgets.data?.data ?? []).filter((b) => b.scope === "team" && b.scope_id === teamId).map((b) => <BudgetStatusRow key={b.id} budget={b} label={`${b.period} budget`} />)}
+            {teamBudgets.length === 0 ? <p className="muted" style={{ margin: 0 }}>No team budget. Create one on the Budgets page (scope Team, or Member → "Every member of team {t.name}" for a per-member default).</p> : null}
+            {teamBudgets.map((b) => <BudgetStatusRow key={b.id} budget={b} label={b.scope === "member" ? `${b.period} default budget per member` : `${b.period} team budget`} />)}
+            <label className="row small" style={{ marginTop: 8 }}>
+              <input type="checkbox" checked={t.members_manage_budgets} disabled={!cap.allowed || setMembersManage.isPending} onChange={(e) => setMembersManage.mutate(e.target.checked)} />
+              Members of this team may add budgets to it (team budgets and the per-member default)
+            </label>
           </Card>
           <Card title={`Members (${t.members.length})`} bodyClass="table-wrap">
             <div className="card-body">
