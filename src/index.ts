@@ -6,6 +6,7 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv } from "./app-env";
 import { ApiError, renderError, validationHook } from "./errors";
 import { authenticate } from "./middleware/auth";
+import { bodyLimit } from "./middleware/body-limit";
 import { requestContext } from "./middleware/request-context";
 import { authRoutes } from "./routes/auth";
 import { authEmailRoutes } from "./routes/auth-email";
@@ -34,6 +35,7 @@ export { OrgGate } from "./durable-objects/org-gate";
 const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 
 app.use("*", requestContext);
+app.use("/api/*", bodyLimit);
 app.use("/api/*", authenticate);
 
 app.route("/api", healthRoutes);
