@@ -10,7 +10,8 @@ export default defineConfig({
       {
         plugins: [
           cloudflareTest({
-            wrangler: { configPath: "./wrangler.toml" },
+            // `--env dev`: the top level of wrangler.toml is the production-safe deploy default.
+            wrangler: { configPath: "./wrangler.toml", environment: "dev" },
             miniflare: {
               bindings: {
                 TEST_MIGRATIONS: migrations,

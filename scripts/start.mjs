@@ -34,7 +34,7 @@ if (!existsSync(".dev.vars")) {
 }
 
 log("applying local D1 migrations…");
-const migrate = spawnSync(bin("wrangler"), ["d1", "migrations", "apply", "tollgate", "--local"], { stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, CI: "true" } });
+const migrate = spawnSync(bin("wrangler"), ["d1", "migrations", "apply", "tollgate", "--local", "--env", "dev"], { stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, CI: "true" } });
 if (migrate.status !== 0) shutdown(migrate.status ?? 1);
 
 const { startDemoUpstream } = await import("./demo-upstream.mjs");
@@ -42,7 +42,7 @@ const upstream = await startDemoUpstream(UPSTREAM_PORT);
 log(`demo model provider (OpenAI-compatible) on ${upstream.url}`);
 
 const appUrl = `http://localhost:${DASHBOARD_PORT}`;
-const worker = spawn(bin("wrangler"), ["dev", "--local", "--port", String(PORT), "--var", `APP_URL:${appUrl}`, "--var", "DASHBOARD_ACCEPT_REDIRECT:true"], { stdio: ["ignore", "pipe", "inherit"] });
+const worker = spawn(bin("wrangler"), ["dev", "--local", "--env", "dev", "--port", String(PORT), "--var", `APP_URL:${appUrl}`, "--var", "DASHBOARD_ACCEPT_REDIRECT:true"], { stdio: ["ignore", "pipe", "inherit"] });
 children.push(worker);
 worker.stdout.on("data", (d) => process.stdout.write(d));
 worker.on("exit", (code) => shutdown(code ?? 1));

@@ -71,3 +71,22 @@ export function getConfig(env: Env): Config {
   }
   return cfg;
 }
+
+/** True for names and literals only this machine can reach: localhost (and *.localhost), 127.0.0.0/8, ::1. */
+export function isLoopbackHost(hostname: string): boolean {
+  const h = hostname.toLowerCase().replace(/\.+$/, "");
+  if (h === "localhost" || h.endsWith(".localhost") || h === "[::1]") return true;
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
+/**
+ * Why this deployment must not answer a request for `requestUrl`, or null. ENVIRONMENT=development
+ * turns on the public dev outbox (sign-up and password-reset links, no sign-in), so it is served to
+ * loopback hosts only: a development build reachable from the internet refuses every request.
+ */
+export function unsafeDeploymentReason(cfg: Pick<Config, "ENVIRONMENT">, requestUrl: string): string | null {
+  if (cfg.ENVIRONMENT !== "development") return null;
+  const host = new URL(requestUrl).hostname;
+  if (isLoopbackHost(host)) return null;
+  return `ENVIRONMENT=development (dev outbox on) but the request is for host '${host}', not loopback: deploy with --env production/staging or the top-level settings, never --env dev`;
+}

@@ -1,12 +1,15 @@
 /**
  * Tollgate gateway Worker: the table of contents. Builds the Hono app, mounts the route groups,
- * exports the Durable Object classes.
+ * exports the Durable Object classes and the scheduled (cron) handler.
  */
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv } from "./app-env";
 import { ApiError, renderError, validationHook } from "./errors";
 import { authenticate } from "./middleware/auth";
+import { bodyLimit } from "./middleware/body-limit";
 import { requestContext } from "./middleware/request-context";
+import type { Env } from "./env";
+import { scheduled } from "./scheduled";
 import { authRoutes } from "./routes/auth";
 import { authEmailRoutes } from "./routes/auth-email";
 import { devRoutes } from "./routes/dev";
@@ -34,6 +37,7 @@ export { OrgGate } from "./durable-objects/org-gate";
 const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 
 app.use("*", requestContext);
+app.use("/api/*", bodyLimit);
 app.use("/api/*", authenticate);
 
 app.route("/api", healthRoutes);
@@ -66,4 +70,5 @@ app.doc31("/api/openapi.json", {
 app.notFound((c) => renderError(new ApiError("not_found", `No route for ${c.req.method} ${new URL(c.req.url).pathname}`), c));
 app.onError((err, c) => renderError(err, c));
 
-export default app;
+/** HTTP via Hono; the hourly Cron Trigger runs housekeeping (src/scheduled.ts). */
+export default { fetch: app.fetch, scheduled } satisfies ExportedHandler<Env>;

@@ -10,14 +10,29 @@ export type AuditActor = { actorType: "user" | "management_token" | "system"; ac
 /** One audit entry: the change, without secrets (see {@link redact}). */
 export type AuditEntry = { action: string; targetType: string; targetId?: string | null; before?: unknown; after?: unknown };
 
-const SECRET_FIELD = /(password|secret|token|api_?key|key_?hash|sealed|salt|authorization|cookie)/i;
+/**
+ * Field names that hold secrets, compared case-insensitively without `_`/`-` (so `api_key`, `apiKey` and
+ * `API-KEY` are one name). Exact names, not substrings: `maxOutputTokens` or `token_count` are data.
+ */
+const SECRET_FIELDS = new Set([
+  "password", "newpassword", "currentpassword", "oldpassword", "passwordhash", "passwordsalt", "salt",
+  "secret", "clientsecret", "webhooksecret", "signingsecret",
+  "token", "tokenhash", "accesstoken", "refreshtoken", "sessiontoken", "resettoken", "invitetoken", "verificationtoken",
+  "apikey", "apikeysealed", "sealed", "keyhash", "virtualkey", "encryptionkey", "signingkey", "privatekey",
+  "authorization", "cookie", "setcookie",
+]);
 
-/** Deep-copies `value` dropping every field whose name looks secret. Audit rows and logs use it. */
+/** True when a field of this name holds a secret (see {@link SECRET_FIELDS}). */
+export function isSecretField(name: string): boolean {
+  return SECRET_FIELDS.has(name.toLowerCase().replace(/[_-]/g, ""));
+}
+
+/** Deep-copies `value` dropping every secret field (by name, never by substring). Audit rows and logs use it. */
 export function redact(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(redact);
   if (value && typeof value === "object") {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) if (!SECRET_FIELD.test(k)) out[k] = redact(v);
+    for (const [k, v] of Object.entries(value)) if (!isSecretField(k)) out[k] = redact(v);
     return out;
   }
   return value;

@@ -67,6 +67,11 @@ const MIGRATIONS: string[][] = [
 /** The schema version this code expects. */
 export const GATE_SCHEMA_VERSION = MIGRATIONS.length;
 
+/** True once this object has its schema (read-only check: a fresh object stays empty). */
+export function hasGateSchema(sql: SqlStorage): boolean {
+  return sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").toArray().length > 0;
+}
+
 /** Brings the object's SQLite schema up to {@link GATE_SCHEMA_VERSION}; each step is atomic. */
 export function migrateGateSchema(storage: DurableObjectStorage): void {
   const sql = storage.sql;

@@ -9,7 +9,7 @@ import { expireTx, nextExpiry, pruneLedger, releaseTx, settleTx } from "./gate-l
 import { flushOutbox, outboxDepth } from "./gate-outbox";
 import { listModelsFor } from "./gate-models";
 import type { AdmitRequest, AdmitResult, ModelsRequest, ModelsResult, ReleaseRequest, ReleaseResult, SettleRequest, SettleResult } from "./gate-protocol";
-import { migrateGateSchema, readMeta, writeMeta } from "./gate-schema";
+import { hasGateSchema, migrateGateSchema, readMeta, writeMeta } from "./gate-schema";
 import { pruneWindows } from "./gate-windows";
 import { notifyBudgetEvents } from "./gate-alerts";
 import { changedParts, readFingerprints, RECONCILE_IDLE_STOP_MS, RECONCILE_INTERVAL_MS, RECONCILE_STALE_MS, storeFingerprints } from "./gate-reconcile";
@@ -39,6 +39,11 @@ export type BudgetStatus =
 export const FLUSH_DELAY_MS = 1_000;
 /** Back-off after a failed flush (D1 unavailable). */
 export const FLUSH_RETRY_MS = 15_000;
+/**
+ * How long an object remembers (in memory only) that its org id is not in D1: repeated keys with a
+ * made-up org id cost no D1 read meanwhile, and nothing is ever stored for them.
+ */
+export const UNKNOWN_ORG_TTL_MS = 60_000;
 
 /**
  * One per org (named by org id), SQLite-backed. Holds the org's hot copy (keys, providers, pricing
@@ -65,24 +70,48 @@ export class OrgGate extends DurableObject<Env> {
   private reconciledAt = 0;
   private activeAt = 0;
   private reconciling: Promise<void> | null = null;
+  /** False until this object's SQLite schema exists: it is created only once the org is found in D1. */
+  private schemaReady = false;
+  /** Until when the org is known to be missing from D1 (memory only; see {@link UNKNOWN_ORG_TTL_MS}). */
+  private unknownUntil = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     this.hot = new HotCache(this.sql);
     ctx.blockConcurrencyWhile(async () => {
-      migrateGateSchema(ctx.storage);
-      this.loadedOrg = readMeta(this.sql, "loaded_org") ?? null;
+      // A fresh object (possibly named by a made-up org id) stays empty: the schema waits for the org.
+      if (hasGateSchema(this.sql)) {
+        this.ensureSchema();
+        this.loadedOrg = readMeta(this.sql, "loaded_org") ?? null;
+      }
       this.alarmAt = await ctx.storage.getAlarm();
     });
   }
 
-  /** Loads the whole hot copy from D1 the first time this object is used (one D1 batch). */
-  private async ensureLoaded(orgId: string): Promise<void> {
-    if (this.loadedOrg) return;
+  private ensureSchema(): void {
+    if (this.schemaReady) return;
+    migrateGateSchema(this.ctx.storage);
+    this.schemaReady = true;
+  }
+
+  /**
+   * Loads the whole hot copy from D1 the first time this object is used (one D1 batch). Returns false,
+   * writing nothing, when the org is not in D1. `trustUnknown` (data plane) answers from the in-memory
+   * "not in D1" note without reading D1; the control plane, which has just written the org, never does.
+   */
+  private async ensureLoaded(orgId: string, trustUnknown = false): Promise<boolean> {
+    if (this.loadedOrg) return true;
+    if (trustUnknown && this.unknownUntil > Date.now()) return false;
     this.loading ??= (async () => {
       try {
         const loaded = await fetchParts(this.env.DB, orgId, ALL_PARTS);
+        if (!loaded.org?.length) {
+          this.unknownUntil = Date.now() + UNKNOWN_ORG_TTL_MS;
+          return;
+        }
+        this.unknownUntil = 0;
+        this.ensureSchema();
         const { targets, spend } = await this.seedFor(orgId, loaded, null);
         this.ctx.storage.transactionSync(() => {
           if (readMeta(this.sql, "loaded_org")) return;
@@ -98,6 +127,7 @@ export class OrgGate extends DurableObject<Env> {
       }
     })();
     await this.loading;
+    return this.loadedOrg !== null;
   }
 
   /**
@@ -161,7 +191,8 @@ export class OrgGate extends DurableObject<Env> {
    */
   async admit(req: AdmitRequest, now = Date.now()): Promise<AdmitResult> {
     // Hot path: no awaits (no extra turns) once loaded and when an early enough alarm is already set.
-    if (!this.loadedOrg) await this.ensureLoaded(req.orgId);
+    // An org id missing from D1 is refused exactly like a wrong secret (never "deleted"): no oracle.
+    if (!this.loadedOrg && !(await this.ensureLoaded(req.orgId, true))) return { ok: false, denial: { kind: "invalid_key", reason: "unknown" } };
     if (req.orgId !== this.loadedOrg) return { ok: false, denial: { kind: "invalid_key", reason: "unknown" } };
     const wall = Date.now();
     this.activeAt = wall;
@@ -174,7 +205,7 @@ export class OrgGate extends DurableObject<Env> {
 
   /** Replaces a reservation with the exact cost; idempotent; records late settles. */
   async settle(req: SettleRequest, now = Date.now()): Promise<SettleResult> {
-    await this.ensureLoaded(req.orgId);
+    await this.requireLoaded(req.orgId);
     const result = this.tx(() => settleTx(this.sql, this.hot, req.orgId, req, now));
     if (!result.duplicate) await this.armAlarm(Date.now() + FLUSH_DELAY_MS);
     return result;
@@ -182,7 +213,7 @@ export class OrgGate extends DurableObject<Env> {
 
   /** Drops a reservation without charge (upstream failed before any output); idempotent. */
   async release(req: ReleaseRequest, now = Date.now()): Promise<ReleaseResult> {
-    await this.ensureLoaded(req.orgId);
+    await this.requireLoaded(req.orgId);
     const result = this.tx(() => releaseTx(this.sql, req.orgId, req, now, this.hot));
     if (!result.duplicate) await this.armAlarm(Date.now() + FLUSH_DELAY_MS);
     return result;
@@ -195,6 +226,7 @@ export class OrgGate extends DurableObject<Env> {
    */
   override async alarm(): Promise<void> {
     this.alarmAt = null;
+    if (!this.schemaReady) return;
     const now = Date.now();
     this.ctx.storage.transactionSync(() => {
       expireTx(this.sql, now);
@@ -240,28 +272,27 @@ export class OrgGate extends DurableObject<Env> {
 
   /** Verifies a presented key (hash compared in constant time, status, expiry). */
   async verifyKey(orgId: string, keyId: string, keyHash: string, now = Date.now()): Promise<KeyCheck> {
-    await this.ensureLoaded(orgId);
+    if (!(await this.ensureLoaded(orgId, true)) || orgId !== this.loadedOrg) return { ok: false, reason: "unknown" };
     return checkKey(this.hot, keyId, keyHash, now);
   }
 
   /** The models a key may use (`GET /v1/models`), key verified as in `admit`; read-only, no D1 once loaded. */
   async listModels(req: ModelsRequest, now = Date.now()): Promise<ModelsResult> {
-    await this.ensureLoaded(req.orgId);
-    if (req.orgId !== this.loadedOrg) return { ok: false, denial: { kind: "invalid_key", reason: "unknown" } };
+    if (!(await this.ensureLoaded(req.orgId, true)) || req.orgId !== this.loadedOrg) return { ok: false, denial: { kind: "invalid_key", reason: "unknown" } };
     if (Date.now() - this.reconciledAt > RECONCILE_STALE_MS) await this.reconcileQuietly();
     return listModelsFor(this.hot, req.keyId, req.keyHash, now);
   }
 
   /** Inserts or replaces the hot copy of a key (create, update, revoke all go through here). */
   async syncKey(orgId: string, key: GateKey): Promise<void> {
-    await this.ensureLoaded(orgId);
+    if (!(await this.ensureLoaded(orgId))) return;
     upsertKey(this.sql, key);
     this.hot.invalidate(["keys"]);
   }
 
   /** Marks keys revoked at once (member removal, bulk revoke). */
   async revokeKeys(orgId: string, keyIds: string[], at = Date.now()): Promise<void> {
-    await this.ensureLoaded(orgId);
+    if (!(await this.ensureLoaded(orgId))) return;
     this.ctx.storage.transactionSync(() => {
       for (const id of keyIds) this.sql.exec("UPDATE keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?", at, id);
     });
@@ -274,7 +305,10 @@ export class OrgGate extends DurableObject<Env> {
    * Counters, reservations and windows are untouched: a changed limit applies to the existing spend.
    */
   async refresh(orgId: string, parts: HotPart[]): Promise<void> {
-    if (!this.loadedOrg) return this.ensureLoaded(orgId);
+    if (!this.loadedOrg) {
+      await this.ensureLoaded(orgId);
+      return;
+    }
     if (!parts.length) return;
     const loaded = await fetchParts(this.env.DB, orgId, parts);
     const { targets, spend } = await this.seedFor(orgId, loaded, this.budgets());
@@ -294,7 +328,8 @@ export class OrgGate extends DurableObject<Env> {
   async reconcile(orgId?: string): Promise<{ changed: HotPart[]; deleted: boolean }> {
     const id = orgId ?? this.loadedOrg;
     if (!id) return { changed: [], deleted: false };
-    if (!this.loadedOrg) await this.ensureLoaded(id);
+    // An org never found in D1 has nothing here to reconcile (and must persist nothing).
+    if (!(await this.ensureLoaded(id))) return { changed: [], deleted: false };
     if (readOrg(this.sql).deletedAt !== null) return { changed: [], deleted: true };
     const startedAt = Date.now();
     const fps = await readFingerprints(this.env.DB, id);
@@ -327,7 +362,8 @@ export class OrgGate extends DurableObject<Env> {
 
   /** The org was deleted: refuse every key from now on, and drop the hot state and unsent events. */
   async deleteOrg(orgId: string, at = Date.now()): Promise<void> {
-    await this.ensureLoaded(orgId);
+    // Never loaded and already gone from D1: nothing is stored here, and its keys are refused as unknown.
+    if (!(await this.ensureLoaded(orgId))) return;
     this.ctx.storage.transactionSync(() => {
       for (const t of ["keys", "providers", "pricing", "budgets", "reservations", "outbox_cost", "outbox_budget"]) this.sql.exec(`DELETE FROM ${t}`);
       writeMeta(this.sql, "deleted_at", String(at));
@@ -337,7 +373,7 @@ export class OrgGate extends DurableObject<Env> {
 
   /** Live spend, reservations and breaker state of one budget in its current period. */
   async budgetStatus(orgId: string, budgetId: string, now = Date.now()): Promise<BudgetStatus> {
-    await this.ensureLoaded(orgId);
+    if (!(await this.ensureLoaded(orgId))) return { ok: false, reason: "not_found" };
     const budget = this.budgets().byId.get(budgetId);
     if (!budget) return { ok: false, reason: "not_found" };
     const { start, end } = periodBounds(budget.period, now, readOrg(this.sql).billingAnchor);
@@ -354,6 +390,11 @@ export class OrgGate extends DurableObject<Env> {
     };
   }
 
+  /** Settle and release follow an admission, so the org was loaded; anything else is a caller bug. */
+  private async requireLoaded(orgId: string): Promise<void> {
+    if (!(await this.ensureLoaded(orgId))) throw new Error(`org ${orgId} is not in D1: nothing to settle or release`);
+  }
+
   /** Diagnostics and tests: every counter, open reservations and outbox depth. */
   async counters(): Promise<{
     counters: Array<{ budgetId: string; subject: string; periodStart: number; spent: number; reserved: number }>;
@@ -363,6 +404,7 @@ export class OrgGate extends DurableObject<Env> {
     customers: number;
     alarmAt: number | null;
   }> {
+    if (!this.schemaReady) return { counters: [], reservations: 0, reservedMicros: 0, outbox: { cost: 0, budget: 0 }, customers: 0, alarmAt: this.alarmAt };
     const counters = this.sql
       .exec<{ budget_id: string; subject: string; period_start: number; spent: number; reserved: number }>("SELECT * FROM counters ORDER BY budget_id, subject, period_start")
       .toArray()

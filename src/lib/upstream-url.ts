@@ -1,7 +1,8 @@
 /**
- * Guard for URLs Tollgate will call on a customer's behalf (provider base URLs, webhook targets):
- * outside local development they must be https and must not point at loopback, private or other
- * non-public address space (SSRF). The WHATWG URL parser has already normalised odd IPv4 spellings
+ * The one guard for every URL Tollgate will call on a customer's behalf (provider base URLs, the
+ * Slack alert webhook, webhook targets later): outside local development they must be https and must
+ * not point at loopback, private or other non-public address space (SSRF). Callers must not keep
+ * their own copies of these checks: call {@link checkUpstreamUrl}. Rules: docs/security.md. The WHATWG URL parser has already normalised odd IPv4 spellings
  * (`0x7f.1`, `2130706433`, `017700000001`) to dotted quads and IPv6 to its compressed form, so the
  * checks below see canonical literals.
  *
@@ -85,6 +86,10 @@ function v6Blocked(g: number[]): string | null {
   // Prefixes that embed an IPv4 address: judge the embedded one.
   const embedded = (hi: number, lo: number) => v4Blocked(((hi << 16) | lo) >>> 0);
   if (first === 0x64 && g[1] === 0xff9b && g.slice(2, 6).every((x) => x === 0)) return embedded(g[6]!, g[7]!) && "NAT64 of a non-public IPv4";
+  // Local-use NAT64 (RFC 8215): translated by the operator's own network, so it may reach anything.
+  if (first === 0x64 && g[1] === 0xff9b && g[2] === 1) return "local-use NAT64";
+  // Teredo: the embedded (obfuscated) IPv4 server and client are not worth decoding; nothing public needs it.
+  if (first === 0x2001 && g[1] === 0) return "Teredo";
   if (first === 0x2002) return embedded(g[1]!, g[2]!) && "6to4 of a non-public IPv4";
   return null;
 }
@@ -94,7 +99,8 @@ function v6Blocked(g: number[]): string | null {
  * Only literals and reserved names are judged; ordinary DNS names pass.
  */
 export function nonPublicHostReason(hostname: string): string | null {
-  const host = hostname.toLowerCase().replace(/\.$/, "");
+  // Trailing dots name the same host ("localhost.." is localhost): judge the name without them.
+  const host = hostname.toLowerCase().replace(/\.+$/, "");
   if (host === "") return "empty host";
   if (host.startsWith("[") && host.endsWith("]")) {
     const groups = parseIpv6(host.slice(1, -1));
@@ -104,6 +110,9 @@ export function nonPublicHostReason(hostname: string): string | null {
   if (v4 !== null) return v4Blocked(v4);
   if (host === "localhost" || host === "localhost.localdomain") return "localhost";
   for (const suffix of BLOCKED_NAME_SUFFIXES) if (host.endsWith(suffix) || host === suffix.slice(1)) return `reserved name (*${suffix})`;
+  if (host.split(".").some((label) => label === "")) return "empty DNS label";
+  // A single-label name resolves only through a local search domain (e.g. `metadata` on cloud hosts).
+  if (!host.includes(".")) return "single-label name";
   return null;
 }
 

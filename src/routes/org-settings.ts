@@ -12,6 +12,7 @@ import { orgGate } from "../durable-objects/org-gate-client";
 import type { Config } from "../env";
 import { ApiError, validationHook } from "../errors";
 import { orgRoute } from "../lib/route";
+import { checkUpstreamUrl } from "../lib/upstream-url";
 import { assertSlugFree, assertTeamOrg, OrgNameSchema, SlugSchema } from "./orgs";
 
 const OrgIdParam = z.object({ orgId: z.string().openapi({ param: { name: "orgId", in: "path" } }) });
@@ -62,14 +63,6 @@ const SettingsPatchSchema = z
 function maskUrl(url: string | null | undefined): string | null {
   if (!url) return null;
   return `${new URL(url).origin}/…${url.slice(-4)}`;
-}
-
-function isPrivateHost(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, "").toLowerCase();
-  return (
-    h === "localhost" || h.endsWith(".localhost") || h.endsWith(".internal") || h === "::1" || h.startsWith("fc") || h.startsWith("fd") || h.startsWith("fe80") ||
-    /^(127|10|0)\./.test(h) || /^192\.168\./.test(h) || /^169\.254\./.test(h) || /^172\.(1[6-9]|2\d|3[01])\./.test(h)
-  );
 }
 
 /** The settings view with defaults filled in. */
@@ -129,8 +122,9 @@ export const orgSettingsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validati
       const renames = (body.name !== undefined && body.name !== org.name) || (body.slug !== undefined && body.slug !== org.slug);
       if (renames) assertTeamOrg(orgKind, "renamed");
       if (body.slug !== undefined && body.slug !== org.slug) await assertSlugFree(db, body.slug, orgId);
-      if (body.slack_webhook_url && !cfg.ALLOW_PRIVATE_UPSTREAMS && isPrivateHost(new URL(body.slack_webhook_url).hostname)) {
-        throw new ApiError("invalid_request", "slack_webhook_url must not point to a private or loopback address", { param: "slack_webhook_url" });
+      if (body.slack_webhook_url) {
+        const check = checkUpstreamUrl(body.slack_webhook_url, cfg.ALLOW_PRIVATE_UPSTREAMS);
+        if (!check.ok) throw new ApiError("invalid_request", `slack_webhook_url: ${check.message}`, { param: "slack_webhook_url" });
       }
 
       const cur: OrgSettings = org.settings ?? {};

@@ -38,13 +38,13 @@ export async function startWorker(opts: { appUrl: string }): Promise<WorkerHandl
   const state = await mkdtemp(join(tmpdir(), "tollgate-e2e-"));
   const envFile = await writeEnvFile(state);
   const node = process.execPath;
-  await run(node, [WRANGLER, "d1", "migrations", "apply", "tollgate", "--local", "--persist-to", state], { cwd: ROOT, env });
+  await run(node, [WRANGLER, "d1", "migrations", "apply", "tollgate", "--local", "--env", "dev", "--persist-to", state], { cwd: ROOT, env });
   const port = await freePort();
   let logs = "";
   const child: ChildProcess = spawn(
     node,
     [
-      WRANGLER, "dev", "--local", "--port", String(port), "--ip", "127.0.0.1", "--persist-to", state, "--env-file", envFile,
+      WRANGLER, "dev", "--local", "--env", "dev", "--port", String(port), "--ip", "127.0.0.1", "--persist-to", state, "--env-file", envFile,
       "--inspector-port", String(await freePort()), "--show-interactive-dev-session=false",
       "--var", `APP_URL:${opts.appUrl}`, "--var", "DASHBOARD_ACCEPT_REDIRECT:true", "--var", "ENVIRONMENT:development",
     ],

@@ -1,0 +1,60 @@
+/**
+ * Size limit for every control-plane (`/api/*`) request body. The body is counted as it streams in
+ * (a Content-Length is never trusted, only used to refuse early) and buffered, so route handlers and
+ * validators that read it later see at most the limit. Over the limit: 413 `request_too_large`.
+ */
+import type { MiddlewareHandler } from "hono";
+import type { AppEnv } from "../app-env";
+import { ApiError } from "../errors";
+
+/**
+ * Ceiling for control-plane bodies whatever MAX_BODY_BYTES says: the largest legitimate body is a bulk
+ * invitation CSV (≤ 200,000 characters), so 1 MiB leaves room and bounds what one request can buffer.
+ */
+export const CONTROL_PLANE_MAX_BODY_BYTES = 1_048_576;
+
+/** The limit for `/api/*` bodies: MAX_BODY_BYTES, capped at {@link CONTROL_PLANE_MAX_BODY_BYTES}. */
+export function controlPlaneBodyLimit(maxBodyBytes: number): number {
+  return Math.min(maxBodyBytes, CONTROL_PLANE_MAX_BODY_BYTES);
+}
+
+function tooLarge(limit: number): ApiError {
+  return new ApiError("request_too_large", `Request body exceeds the limit of ${limit} bytes`);
+}
+
+/** Reads a body stream to the end, counting every chunk; throws 413 as soon as it passes `limit`. */
+export async function readCapped(body: ReadableStream<Uint8Array>, limit: number): Promise<Uint8Array> {
+  const reader = body.getReader();
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > limit) {
+      await reader.cancel().catch(() => {});
+      throw tooLarge(limit);
+    }
+    parts.push(value);
+  }
+  const out = new Uint8Array(total);
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.byteLength;
+  }
+  return out;
+}
+
+/** Installs the control-plane body limit: buffers the body under the limit and hands it on. */
+export const bodyLimit: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const req = c.req.raw;
+  if (req.body) {
+    const limit = controlPlaneBodyLimit(c.var.config.MAX_BODY_BYTES);
+    const declared = req.headers.get("content-length");
+    if (declared !== null && Number(declared) > limit) throw tooLarge(limit);
+    const bytes = await readCapped(req.body, limit);
+    c.req.raw = new Request(req.url, { method: req.method, headers: req.headers, body: bytes });
+  }
+  await next();
+};
