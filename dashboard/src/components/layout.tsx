@@ -113,7 +113,7 @@ function accentStyle(accent: string | null | undefined): CSSProperties | undefin
 function OrgLabel() {
   const { org } = useOrg();
   return (
-    <div className="switcher-btn static" aria-label={`Organization: ${org.name}`}>
+    <div className="switcher-btn static" data-testid="org-label">
       <span className="avatar" aria-hidden="true">{initials(org.name)}</span>
       <span className="switcher-name">
         {org.name}
