@@ -96,9 +96,8 @@ describe("branding in the shell", () => {
     expect(await logo.getAttribute("src")).toBe(LOGO);
     expect(await page.getByTestId("brand").innerText()).toContain("Acme AI");
     expect(await page.evaluate(`getComputedStyle(document.querySelector(".shell")).getPropertyValue("--accent").trim()`)).toBe("#12ab34");
-    // The primary button takes the org's colour (pointer moved off it, so not the hover shade).
-    await page.mouse.move(0, 0);
-    expect(await page.evaluate(`getComputedStyle(document.querySelector("button[type=submit].btn-primary")).backgroundColor`)).toBe("rgb(18, 171, 52)");
+    // The active navigation item takes the org's colour.
+    expect(await page.evaluate(`getComputedStyle(document.querySelector(".nav a.active")).color`)).toBe("rgb(18, 171, 52)");
     const settings = await apiAsPage(page, "GET", `/orgs/${org.body.id}/settings`);
     expect(settings.body.branding).toEqual({ display_name: "Acme AI", logo_url: LOGO, accent_color: "#12ab34" });
     await screenshot(page, "branded-shell");
