@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { call, createOrg, createOrgWithCast, createUser, snapshotTable } from "./factories";
+import { callWithEnv } from "./factories/identity";
 import { auditRows } from "./factories/orgs";
 
 const SLACK = "https://hooks.slack.com/services/T000/B000/XXXXsecretXXXXabcd";
@@ -11,8 +12,8 @@ describe("org settings", () => {
     expect(res.status).toBe(200);
     expect(res.body).toEqual({
       name: org.name, slug: org.slug, kind: "team",
-      branding: { logo_url: null, primary_color: null },
-      data_policy: { store_prompts: false, retention_days: null },
+      branding: { display_name: null, logo_url: null, accent_color: null },
+      data_policy: { store_request_metadata: true },
       invitation_expiry_days: 7,
       slack_webhook_url: null, slack_webhook_configured: false, alert_emails: [],
     });
@@ -21,25 +22,28 @@ describe("org settings", () => {
   it("lets an admin change them, merges partial objects, masks the Slack URL and writes one audit row", async () => {
     const { org, admin } = await createOrgWithCast();
     const res = await call(admin, "PATCH", `/api/orgs/${org.id}/settings`, {
-      branding: { primary_color: "#12ab34" },
-      data_policy: { store_prompts: true, retention_days: 14 },
+      branding: { accent_color: "#12ab34", display_name: "  Acme AI  " },
+      data_policy: { store_request_metadata: false },
       invitation_expiry_days: 3,
       slack_webhook_url: SLACK,
       alert_emails: ["Finance@Example.com", "finance@example.com", "cto@example.com"],
     });
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({
-      branding: { logo_url: null, primary_color: "#12ab34" },
-      data_policy: { store_prompts: true, retention_days: 14 },
+      branding: { display_name: "Acme AI", logo_url: null, accent_color: "#12ab34" },
+      data_policy: { store_request_metadata: false },
       invitation_expiry_days: 3,
       slack_webhook_configured: true,
       alert_emails: ["finance@example.com", "cto@example.com"],
     });
     expect(res.body.slack_webhook_url).toBe("https://hooks.slack.com/…abcd");
     const second = await call(admin, "PATCH", `/api/orgs/${org.id}/settings`, { branding: { logo_url: "https://cdn.example.com/logo.png" } });
-    expect(second.body.branding).toEqual({ logo_url: "https://cdn.example.com/logo.png", primary_color: "#12ab34" });
+    expect(second.body.branding).toEqual({ display_name: "Acme AI", logo_url: "https://cdn.example.com/logo.png", accent_color: "#12ab34" });
+    expect(second.body.data_policy).toEqual({ store_request_metadata: false });
+    const cleared = await call(admin, "PATCH", `/api/orgs/${org.id}/settings`, { branding: { display_name: null } });
+    expect(cleared.body.branding).toEqual({ display_name: null, logo_url: "https://cdn.example.com/logo.png", accent_color: "#12ab34" });
     const audit = await auditRows(org.id, "org.settings.update");
-    expect(audit).toHaveLength(2);
+    expect(audit).toHaveLength(3);
     expect(audit[0]).toMatchObject({ actor_id: admin.id, actor_ip: "203.0.113.7" });
     expect(audit[0]!.after).not.toContain("XXXXsecret");
   });
@@ -61,15 +65,52 @@ describe("org settings", () => {
       [{ invitation_expiry_days: 0 }, "invitation_expiry_days"],
       [{ invitation_expiry_days: 91 }, "invitation_expiry_days"],
       [{ slack_webhook_url: "http://hooks.slack.com/services/x" }, "slack_webhook_url"],
-      [{ branding: { primary_color: "red" } }, "branding.primary_color"],
+      [{ branding: { accent_color: "red" } }, "branding.accent_color"],
+      [{ branding: { accent_color: "#12ab3" } }, "branding.accent_color"],
+      [{ branding: { display_name: "x".repeat(81) } }, "branding.display_name"],
+      [{ branding: { display_name: "   " } }, "branding.display_name"],
+      [{ branding: { logo_url: "not a url" } }, "branding.logo_url"],
+      [{ branding: { logo_url: "javascript:alert(1)" } }, "branding.logo_url"],
+      [{ branding: { logo_url: "http://cdn.example.com/logo.png" } }, "branding.logo_url"],
       [{ alert_emails: ["not-an-email"] }, "alert_emails.0"],
-      [{ data_policy: { retention_days: -1 } }, "data_policy.retention_days"],
+      [{ data_policy: { store_request_metadata: "no" } }, "data_policy.store_request_metadata"],
     ] as const) {
       const res = await call(owner, "PATCH", `/api/orgs/${org.id}/settings`, body);
       expect(res.status, JSON.stringify(body)).toBe(400);
       expect(res.body.error.param).toBe(param);
     }
     expect(await snapshotTable("orgs")).toEqual(before);
+  });
+
+  it("refuses the removed fields (retention, prompt storage, primary_color) with 400 naming the field and the reason", async () => {
+    const { org, owner } = await createOrgWithCast();
+    const before = await snapshotTable("orgs");
+    for (const [body, param, reason] of [
+      [{ data_policy: { retention_days: 14 } }, "data_policy.retention_days", /not supported yet/],
+      [{ data_policy: { retention_days: null } }, "data_policy.retention_days", /not supported yet/],
+      [{ data_policy: { store_prompts: true } }, "data_policy.store_prompts", /never stores prompts/],
+      [{ branding: { primary_color: "#12ab34" } }, "branding.primary_color", /renamed to accent_color/],
+    ] as const) {
+      const res = await call(owner, "PATCH", `/api/orgs/${org.id}/settings`, body);
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      expect(res.body.error.param).toBe(param);
+      expect(res.body.error.message).toMatch(reason);
+    }
+    expect(await snapshotTable("orgs")).toEqual(before);
+  });
+
+  it("accepts an http logo URL only on loopback, where private URLs are allowed (local development)", async () => {
+    const { org, owner } = await createOrgWithCast();
+    const res = await call(owner, "PATCH", `/api/orgs/${org.id}/settings`, { branding: { logo_url: "http://localhost:5173/logo.svg" } });
+    expect(res.status).toBe(200);
+    expect(res.body.branding.logo_url).toBe("http://localhost:5173/logo.svg");
+  });
+
+  it("refuses an http logo URL even on loopback with ALLOW_PRIVATE_UPSTREAMS=false (production setting)", async () => {
+    const { org, owner } = await createOrgWithCast();
+    const res = await callWithEnv({ ALLOW_PRIVATE_UPSTREAMS: "false" }, "PATCH", `/api/orgs/${org.id}/settings`, { branding: { logo_url: "http://localhost:5173/logo.svg" } }, { cookie: owner.cookie });
+    expect(res.status).toBe(400);
+    expect(res.body.error.param).toBe("branding.logo_url");
   });
 
   it("is admin+ to change: members and viewers get 403, strangers 404, and nothing changes", async () => {

@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { getDb } from "../src/db/client";
 import { insertMembership, isSingleOrgViolation } from "../src/db/orgs";
 import { call, createOrg, createOrgWithCast, createUser, snapshotTable } from "./factories";
+import { callWithEnv } from "./factories/identity";
 import { createInvitation, newInviteeEmail } from "./factories/invitations";
 import { roleIn, setDbOrgMode } from "./factories/orgs";
 
@@ -41,6 +42,18 @@ describe("single-org mode", () => {
     expect(err).toBeDefined();
     expect(isSingleOrgViolation(err)).toBe(true);
     expect(isSingleOrgViolation(new Error("UNIQUE constraint failed: orgs.slug"))).toBe(false);
+  });
+
+  it("/api/me tells the dashboard the mode: single from the deployment var or the database row, multi otherwise", async () => {
+    const user = await createUser();
+    await createOrg(user);
+    const multi = await call(user, "GET", "/api/me");
+    expect(multi.status).toBe(200);
+    expect(multi.body.org_mode).toBe("multi");
+    const byVar = await callWithEnv({ ORG_MODE: "single" }, "GET", "/api/me", undefined, { cookie: user.cookie });
+    expect(byVar.body.org_mode).toBe("single");
+    await setDbOrgMode("single");
+    expect((await call(user, "GET", "/api/me")).body.org_mode).toBe("single");
   });
 
   it("refuses creating a second org with 409", async () => {

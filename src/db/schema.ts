@@ -75,8 +75,10 @@ export const emailOutbox = sqliteTable("email_outbox", {
 // ───────────── organizations ─────────────
 
 export type OrgSettings = {
-  branding?: { logo_url?: string | null; primary_color?: string | null };
-  data_policy?: { store_prompts: boolean; retention_days?: number | null };
+  /** Shown in the dashboard shell and in invitation and budget-alert emails. */
+  branding?: { display_name?: string | null; logo_url?: string | null; accent_color?: string | null };
+  /** `store_request_metadata: false` keeps customer ids, tags and trace ids out of D1 `cost_events` (default true). */
+  data_policy?: { store_request_metadata?: boolean };
   invitation_expiry_days?: number;
   slack_webhook_url?: string | null;
   alert_emails?: string[];

@@ -1,13 +1,16 @@
 /**
  * Budget alert delivery from the OrgGate alarm: after new `budget_events` rows reached D1, email the
  * org's owner/admins (and the org's configured alert addresses). Exactly-once is decided earlier, in
- * the gate's `alerts` table; this step is best effort and never blocks or fails the flush.
+ * the gate's `alerts` table; this step is best effort and never blocks or fails the flush. The HTML part
+ * carries the org's branding (display name, logo, accent colour).
  */
 import { getDb } from "../db/client";
 import { listAlertRecipients } from "../db/budgets";
+import { findOrg } from "../db/orgs";
 import { getConfig, type Env } from "../env";
 import { formatUsdLabel } from "../lib/usd";
 import { sendEmail } from "../services/mailer";
+import { brandedHtml, escapeHtml, orgBrand, type OrgBrand } from "../services/org-email-branding";
 import type { BudgetEventRow } from "./gate-outbox";
 
 function describe(e: BudgetEventRow): { subject: string; text: string } {
@@ -24,16 +27,26 @@ function describe(e: BudgetEventRow): { subject: string; text: string } {
   }
 }
 
+function alertEmail(brand: OrgBrand, e: BudgetEventRow): { subject: string; text: string; html: string } {
+  const { subject, text } = describe(e);
+  return {
+    subject: `${subject} (${brand.displayName})`,
+    text: `${brand.displayName}: ${text}`,
+    html: brandedHtml(brand, `<p><strong>${escapeHtml(subject)}</strong></p><p>${escapeHtml(text)}</p>`),
+  };
+}
+
 /** Emails the org's admins about new budget events. Errors are logged, never thrown. */
 export async function notifyBudgetEvents(env: Env, orgId: string, events: BudgetEventRow[]): Promise<void> {
   try {
     const db = getDb(env.DB);
-    const recipients = await listAlertRecipients(db, orgId);
-    if (!recipients.length) return;
+    const [recipients, org] = await Promise.all([listAlertRecipients(db, orgId), findOrg(db, orgId)]);
+    if (!recipients.length || !org) return;
     const cfg = getConfig(env);
+    const brand = orgBrand(org);
     for (const e of events) {
-      const { subject, text } = describe(e);
-      for (const to of recipients) await sendEmail(cfg, db, { to, subject, text });
+      const email = alertEmail(brand, e);
+      for (const to of recipients) await sendEmail(cfg, db, { to, ...email });
     }
   } catch (err) {
     console.error("budget alert email failed", err instanceof Error ? err.message : String(err));

@@ -4,6 +4,9 @@
  * Both D1 inserts are idempotent (`ON CONFLICT DO NOTHING` on `cost_events.request_id` and on the
  * `budget_events_once_uq` index), so a flush repeated after a crash between "D1 committed" and
  * "outbox rows deleted" writes nothing twice.
+ *
+ * The org's data policy is applied here, at the D1 write: with `data_policy.store_request_metadata`
+ * false, cost events reach D1 without customer id, tags and trace id (docs/architecture.md, "Data policy").
  */
 import type { Endpoint } from "./gate-protocol";
 
@@ -81,11 +84,25 @@ export function outboxDepth(sql: SqlStorage): { cost: number; budget: number } {
 }
 
 /**
+ * Whether the row's org lets request metadata be stored, read in the inserting statement itself so
+ * the policy in force at the write decides, with no copy of it to go stale. Absent means allowed.
+ */
+const KEEP_METADATA = "COALESCE((SELECT json_extract(o.settings, '$.data_policy.store_request_metadata') FROM orgs o WHERE o.id = json_extract(value, '$.org_id')), 1)";
+
+/** Cost-event columns the data policy may withhold, and what is stored instead. */
+const COST_METADATA: Record<string, string> = {
+  customer_id: `CASE WHEN ${KEEP_METADATA} THEN json_extract(value, '$.customer_id') END`,
+  tags: `CASE WHEN ${KEEP_METADATA} THEN json_extract(value, '$.tags') ELSE '{}' END`,
+  trace_id: `CASE WHEN ${KEEP_METADATA} THEN json_extract(value, '$.trace_id') END`,
+};
+
+/**
  * One idempotent multi-row insert: the rows travel as one JSON array and are unpacked by
  * `json_each`; `WHERE true` keeps SQLite from reading `ON CONFLICT` as part of the SELECT.
+ * `exprs` replaces the plain extraction of some columns.
  */
-function insertJsonRows(db: D1Database, table: string, columns: readonly string[], conflict: string, rows: unknown[]) {
-  const select = columns.map((c) => `json_extract(value, '$.${c}')`).join(", ");
+function insertJsonRows(db: D1Database, table: string, columns: readonly string[], conflict: string, rows: unknown[], exprs: Record<string, string> = {}) {
+  const select = columns.map((c) => exprs[c] ?? `json_extract(value, '$.${c}')`).join(", ");
   return db
     .prepare(`INSERT INTO ${table} (${columns.join(", ")}) SELECT ${select} FROM json_each(?) WHERE true ON CONFLICT ${conflict} DO NOTHING`)
     .bind(JSON.stringify(rows));
@@ -122,7 +139,7 @@ export async function flushOutbox(
     const rows = sql.exec<{ request_id: string; row: string }>("SELECT request_id, row FROM outbox_cost ORDER BY queued_at LIMIT ?", perBatch).toArray();
     if (!rows.length) break;
     const parsed = rows.map((r) => JSON.parse(r.row) as CostEventRow);
-    await db.batch(chunk(parsed, FLUSH_ROWS_PER_STATEMENT).map((part) => insertJsonRows(db, "cost_events", COST_COLUMNS, "(request_id)", part)));
+    await db.batch(chunk(parsed, FLUSH_ROWS_PER_STATEMENT).map((part) => insertJsonRows(db, "cost_events", COST_COLUMNS, "(request_id)", part, COST_METADATA)));
     for (const r of rows) sql.exec("DELETE FROM outbox_cost WHERE request_id = ?", r.request_id);
     costRows += rows.length;
   }

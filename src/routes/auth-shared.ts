@@ -6,8 +6,10 @@ import { z } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../app-env";
 import type { Db } from "../db/client";
+import { getOrgMode } from "../db/orgs";
 import { hitRateLimit } from "../db/rate-limits";
 import { type EmailTokenPurpose, findPublicUser, insertEmailTokenStatement, listMembershipsOfUser, retireEmailTokensStatement } from "../db/users";
+import type { Config } from "../env";
 import { ApiError } from "../errors";
 import { sha256Hex } from "../lib/crypto";
 import { randomBase62 } from "../lib/encoding";
@@ -36,6 +38,7 @@ export const meSchema = z
         role: z.enum(["owner", "admin", "member", "viewer"]),
       }),
     ),
+    org_mode: z.enum(["single", "multi"]).openapi({ description: "`single`: one organization per user; the dashboard offers no org switcher and no org creation" }),
   })
   .openapi("Me");
 
@@ -70,10 +73,11 @@ export async function enforceRateLimits(db: Db, buckets: Array<{ bucket: string;
 }
 
 /** The `/api/me` body of a user (throws 401 if the user vanished). */
-export async function meBody(db: Db, userId: string) {
+export async function meBody(db: Db, cfg: Pick<Config, "ORG_MODE">, userId: string) {
   const user = await findPublicUser(db, userId);
   if (!user) throw new ApiError("invalid_api_key", "Sign in first");
-  return { user, memberships: await listMembershipsOfUser(db, userId) };
+  const [memberships, org_mode] = await Promise.all([listMembershipsOfUser(db, userId), getOrgMode(db, cfg)]);
+  return { user, memberships, org_mode };
 }
 
 /**

@@ -84,7 +84,7 @@ authRoutes.openapi(
     }
     await sendEmail(cfg, db, verificationEmail(cfg.APP_URL, input.email, input.name, verify.token));
     await setSessionCookie(c, session);
-    return c.json(await meBody(db, userId), 201);
+    return c.json(await meBody(db, cfg, userId), 201);
   },
 );
 
@@ -120,7 +120,7 @@ authRoutes.openapi(
       await session.statement;
     }
     await setSessionCookie(c, session);
-    return c.json(await meBody(db, user.id), 200);
+    return c.json(await meBody(db, c.var.config, user.id), 200);
   },
 );
 
@@ -148,5 +148,5 @@ authRoutes.openapi(
     summary: "The signed-in user and their memberships",
     responses: { 200: { description: "Current user", ...json(meSchema) }, 401: { description: "Not signed in" } },
   }),
-  async (c) => c.json(await meBody(getDb(c.env.DB), userActor(c.var.actor).userId), 200),
+  async (c) => c.json(await meBody(getDb(c.env.DB), c.var.config, userActor(c.var.actor).userId), 200),
 );

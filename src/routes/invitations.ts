@@ -142,7 +142,7 @@ export const invitationRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validatio
           auditInsert(db, orgId, auditActorOf(c), { action: "invitation.create", targetType: "invitation", targetId: inv.id, after: { email: inv.email, role: inv.role, team_ids: teamIds, expires_at: inv.expiresAt } }),
         ]),
       );
-      const sent = await sendInvitationEmail(cfg, db, { to: inv.email, orgName: org.name, inviterName, role: inv.role, token, expiresAt: inv.expiresAt });
+      const sent = await sendInvitationEmail(cfg, db, { to: inv.email, org, inviterName, role: inv.role, token, expiresAt: inv.expiresAt });
       const row = (await findInvitation(db, orgId, inv.id))!;
       return c.json({ ...invitationView(row), delivery: delivery(sent) }, 201);
     },
@@ -206,7 +206,7 @@ export const invitationRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validatio
       const deliveries: Array<ReturnType<typeof delivery> & { email: string }> = [];
       for (let at = 0; at < issued.length; at += 6) {
         const chunk = issued.slice(at, at + 6);
-        const sent = await Promise.all(chunk.map((i) => sendInvitationEmail(cfg, db, { to: i.email, orgName: org.name, inviterName, role: i.role, token: i.token, expiresAt })));
+        const sent = await Promise.all(chunk.map((i) => sendInvitationEmail(cfg, db, { to: i.email, org, inviterName, role: i.role, token: i.token, expiresAt })));
         sent.forEach((r, k) => deliveries.push({ email: chunk[k]!.email, ...delivery(r) }));
       }
       const now = Date.now();
@@ -246,7 +246,7 @@ export const invitationRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validatio
           before: { expires_at: inv.expiresAt, send_count: inv.sendCount }, after: { expires_at: expiresAt, send_count: inv.sendCount + 1 },
         }),
       ]));
-      const sent = await sendInvitationEmail(cfg, db, { to: inv.email, orgName: org.name, inviterName, role: inv.role, token, expiresAt });
+      const sent = await sendInvitationEmail(cfg, db, { to: inv.email, org, inviterName, role: inv.role, token, expiresAt });
       return c.json({ ...invitationView((await findInvitation(db, orgId, id))!), delivery: delivery(sent) }, 200);
     },
   )

@@ -1,6 +1,7 @@
 /**
- * Org settings (design §4): name, slug, branding, data policy, invitation expiry, Slack webhook, alert emails.
- * Everything but name/slug is stored in `orgs.settings` (JSON, type `OrgSettings`).
+ * Org settings: name, slug, branding, data policy, invitation expiry, Slack webhook URL (stored only;
+ * nothing posts to it yet), alert emails. Everything but name/slug is stored in `orgs.settings`
+ * (JSON, type `OrgSettings`). See docs/dashboard.md for what each setting does.
  */
 import { OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
@@ -23,10 +24,12 @@ const SettingsSchema = z
     name: z.string(),
     slug: z.string(),
     kind: z.enum(["personal", "team"]),
-    branding: z.object({ logo_url: z.string().nullable(), primary_color: z.string().nullable() }),
-    data_policy: z.object({ store_prompts: z.boolean(), retention_days: z.number().int().nullable() }),
+    branding: z.object({ display_name: z.string().nullable(), logo_url: z.string().nullable(), accent_color: z.string().nullable() }),
+    data_policy: z.object({
+      store_request_metadata: z.boolean().openapi({ description: "false: cost events are stored without customer id, tags and trace id" }),
+    }),
     invitation_expiry_days: z.number().int(),
-    slack_webhook_url: z.string().nullable().openapi({ description: "Masked: the webhook URL is a credential and is never returned whole" }),
+    slack_webhook_url: z.string().nullable().openapi({ description: "Masked: the webhook URL is a credential and is never returned whole. Stored only: no alerts are posted to it yet" }),
     slack_webhook_configured: z.boolean(),
     alert_emails: z.array(z.string()),
   })
@@ -38,19 +41,32 @@ const httpsUrl = (what: string) =>
     .max(2048)
     .refine((u) => u.startsWith("https://"), { message: `${what} must use https` });
 
+/** A field that no longer exists: a request that still sends it gets 400 naming it, with the reason. */
+const removed = (reason: string) => z.undefined({ error: reason }).optional();
+
 const SettingsPatchSchema = z
   .object({
     name: OrgNameSchema.optional(),
     slug: SlugSchema.optional(),
     branding: z
       .object({
-        logo_url: httpsUrl("logo_url").nullable().optional(),
-        primary_color: z.string().regex(/^#[0-9a-fA-F]{6}$/, "primary_color must be a hex color like #1a2b3c").nullable().optional(),
+        display_name: z.string().trim().min(1, "display_name must not be empty (null clears it)").max(80, "display_name is at most 80 characters").nullable().optional(),
+        logo_url: z
+          .url({ message: "logo_url must be a URL", protocol: /^https?$/ })
+          .max(2048)
+          .nullable()
+          .optional(),
+        accent_color: z.string().regex(/^#[0-9a-fA-F]{6}$/, "accent_color must be a hex color like #1a2b3c").nullable().optional(),
+        primary_color: removed("primary_color was renamed to accent_color"),
       })
       .strict()
       .optional(),
     data_policy: z
-      .object({ store_prompts: z.boolean().optional(), retention_days: z.number().int().min(1).max(3650).nullable().optional() })
+      .object({
+        store_request_metadata: z.boolean().optional(),
+        store_prompts: removed("store_prompts is not supported: Tollgate never stores prompts or completions"),
+        retention_days: removed("retention_days is not supported yet: cost events are kept until the org is deleted"),
+      })
       .strict()
       .optional(),
     invitation_expiry_days: z.number().int().min(1, "invitation_expiry_days must be 1–90").max(90, "invitation_expiry_days must be 1–90").optional(),
@@ -65,6 +81,19 @@ function maskUrl(url: string | null | undefined): string | null {
   return `${new URL(url).origin}/…${url.slice(-4)}`;
 }
 
+const isLoopbackHost = (host: string) => {
+  const h = host.replace(/^\[|\]$/g, "").toLowerCase();
+  return h === "localhost" || h.endsWith(".localhost") || h === "::1" || /^127\./.test(h);
+};
+
+/** Logos are loaded by browsers and mail clients: https only, except plain http on loopback where private URLs are allowed (local development). */
+function assertLogoUrl(url: string | null | undefined, cfg: Config): void {
+  if (!url) return;
+  const u = new URL(url);
+  if (u.protocol === "https:" || (cfg.ALLOW_PRIVATE_UPSTREAMS && isLoopbackHost(u.hostname))) return;
+  throw new ApiError("invalid_request", "branding.logo_url must use https", { param: "branding.logo_url" });
+}
+
 /** The settings view with defaults filled in. */
 function settingsView(org: OrgRow, cfg: Config): z.infer<typeof SettingsSchema> {
   const s = org.settings ?? {};
@@ -72,8 +101,8 @@ function settingsView(org: OrgRow, cfg: Config): z.infer<typeof SettingsSchema> 
     name: org.name,
     slug: org.slug,
     kind: org.kind,
-    branding: { logo_url: s.branding?.logo_url ?? null, primary_color: s.branding?.primary_color ?? null },
-    data_policy: { store_prompts: s.data_policy?.store_prompts ?? false, retention_days: s.data_policy?.retention_days ?? null },
+    branding: { display_name: s.branding?.display_name ?? null, logo_url: s.branding?.logo_url ?? null, accent_color: s.branding?.accent_color ?? null },
+    data_policy: { store_request_metadata: s.data_policy?.store_request_metadata ?? true },
     invitation_expiry_days: s.invitation_expiry_days ?? cfg.INVITE_EXPIRY_DAYS,
     slack_webhook_url: maskUrl(s.slack_webhook_url),
     slack_webhook_configured: Boolean(s.slack_webhook_url),
@@ -86,6 +115,9 @@ const auditable = (org: OrgRow, cfg: Config) => {
   const { slack_webhook_configured: _, ...rest } = settingsView(org, cfg);
   return rest;
 };
+
+const defined = <T extends Record<string, unknown>>(o: T): Partial<T> =>
+  Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 
 export const orgSettingsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
   .openapi(
@@ -127,10 +159,15 @@ export const orgSettingsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validati
         if (!check.ok) throw new ApiError("invalid_request", `slack_webhook_url: ${check.message}`, { param: "slack_webhook_url" });
       }
 
+      assertLogoUrl(body.branding?.logo_url, cfg);
+
       const cur: OrgSettings = org.settings ?? {};
       const next: OrgSettings = { ...cur };
-      if (body.branding) next.branding = { ...cur.branding, ...body.branding };
-      if (body.data_policy) next.data_policy = { store_prompts: cur.data_policy?.store_prompts ?? false, ...cur.data_policy, ...body.data_policy };
+      if (body.branding) {
+        const { display_name, logo_url, accent_color } = body.branding;
+        next.branding = { ...cur.branding, ...defined({ display_name, logo_url, accent_color }) };
+      }
+      if (body.data_policy?.store_request_metadata !== undefined) next.data_policy = { ...cur.data_policy, store_request_metadata: body.data_policy.store_request_metadata };
       if (body.invitation_expiry_days !== undefined) next.invitation_expiry_days = body.invitation_expiry_days;
       if (body.slack_webhook_url !== undefined) next.slack_webhook_url = body.slack_webhook_url;
       if (body.alert_emails !== undefined) next.alert_emails = [...new Set(body.alert_emails)];

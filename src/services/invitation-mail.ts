@@ -4,6 +4,7 @@ import type { OrgSettings } from "../db/schema";
 import { sha256Hex } from "../lib/crypto";
 import { randomBase62 } from "../lib/encoding";
 import { sendEmail, type SendResult } from "./mailer";
+import { brandedButton, brandedHtml, escapeHtml, orgBrand } from "./org-email-branding";
 
 const DAY_MS = 86_400_000;
 
@@ -23,25 +24,24 @@ export function invitationLink(cfg: Pick<Config, "APP_URL">, token: string): str
   return `${cfg.APP_URL.replace(/\/+$/, "")}/invite/${token}`;
 }
 
-function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (ch) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[ch]!);
-}
-
-/** Sends (or stores in the local outbox) the invitation email. A failed send is reported, never thrown. */
+/** Sends (or stores in the local outbox) the invitation email, in the org's branding. A failed send is reported, never thrown. */
 export async function sendInvitationEmail(
   cfg: Config,
   db: Db,
-  inv: { to: string; orgName: string; inviterName: string; role: string; token: string; expiresAt: number },
+  inv: { to: string; org: { name: string; settings: OrgSettings | null }; inviterName: string; role: string; token: string; expiresAt: number },
 ): Promise<SendResult> {
+  const brand = orgBrand(inv.org);
   const link = invitationLink(cfg, inv.token);
   const expires = new Date(inv.expiresAt).toISOString();
   const text =
-    `${inv.inviterName} invited you to join ${inv.orgName} on Tollgate as ${inv.role}.\n\n` +
+    `${inv.inviterName} invited you to join ${brand.displayName} on Tollgate as ${inv.role}.\n\n` +
     `Accept the invitation: ${link}\n\nThe link works once and expires ${expires}. ` +
     `If you did not expect this invitation, ignore this email.`;
-  const html =
-    `<p>${escapeHtml(inv.inviterName)} invited you to join <strong>${escapeHtml(inv.orgName)}</strong> on Tollgate as ${escapeHtml(inv.role)}.</p>` +
-    `<p><a href="${escapeHtml(link)}">Accept the invitation</a></p>` +
-    `<p>The link works once and expires ${escapeHtml(expires)}. If you did not expect this invitation, ignore this email.</p>`;
-  return sendEmail(cfg, db, { to: inv.to, subject: `Join ${inv.orgName} on Tollgate`, text, html });
+  const html = brandedHtml(
+    brand,
+    `<p>${escapeHtml(inv.inviterName)} invited you to join <strong>${escapeHtml(brand.displayName)}</strong> on Tollgate as ${escapeHtml(inv.role)}.</p>` +
+      brandedButton(brand, link, "Accept the invitation") +
+      `<p>The link works once and expires ${escapeHtml(expires)}. If you did not expect this invitation, ignore this email.</p>`,
+  );
+  return sendEmail(cfg, db, { to: inv.to, subject: `Join ${brand.displayName} on Tollgate`, text, html });
 }

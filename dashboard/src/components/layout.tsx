@@ -1,11 +1,15 @@
-/** The signed-in shell: sidebar (brand, org switcher, navigation), top bar (page context, user menu). */
-import { useEffect, useRef, useState, type ReactNode } from "react";
+/**
+ * The signed-in shell: sidebar (the org's brand, org switcher, navigation), top bar (page context, user menu).
+ * The org's branding (display name, logo, accent colour) comes from its settings; in single-org mode there
+ * is no switcher and no "Create organization".
+ */
+import { useEffect, useRef, useState, type CSSProperties, type ReactNode } from "react";
 import { Link, useNavigate, useRouterState } from "@tanstack/react-router";
-import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, messageOf } from "../lib/api";
-import { dropAllCachedData, rememberOrg, useOrg } from "../lib/session";
+import { dropAllCachedData, orgKey, rememberOrg, useOrg } from "../lib/session";
 import { orgNameSchema, slugify, slugSchema } from "../lib/schemas";
-import type { Org } from "../lib/types";
+import type { Org, OrgSettings } from "../lib/types";
 import { Dialog } from "./dialog";
 import { Alert, Button, Field, Icons, RoleBadge } from "./ui";
 import { useToast } from "./toast";
@@ -86,6 +90,36 @@ function CreateOrgDialog({ onClose }: { onClose: () => void }) {
         </div>
       </form>
     </Dialog>
+  );
+}
+
+/** The selected org's branding, from its settings (readable by every role; shares the Settings page's cache entry). */
+function useBranding(orgId: string) {
+  const q = useQuery({ queryKey: orgKey(orgId, "settings"), queryFn: () => api<OrgSettings>("GET", `/orgs/${orgId}/settings`), staleTime: 60_000 });
+  return q.data?.branding ?? null;
+}
+
+/** Overrides the accent CSS variables with the org's colour (validated `#rrggbb` by the API). */
+function accentStyle(accent: string | null | undefined): CSSProperties | undefined {
+  if (!accent || !/^#[0-9a-fA-F]{6}$/.test(accent)) return undefined;
+  return {
+    "--accent": accent,
+    "--accent-hover": `color-mix(in srgb, ${accent} 85%, black)`,
+    "--accent-soft": `color-mix(in srgb, ${accent} 12%, white)`,
+  } as CSSProperties;
+}
+
+/** Single-org mode: the one org, shown without a menu. */
+function OrgLabel() {
+  const { org } = useOrg();
+  return (
+    <div className="switcher-btn static" data-testid="org-label">
+      <span className="avatar" aria-hidden="true">{initials(org.name)}</span>
+      <span className="switcher-name">
+        {org.name}
+        <span className="cell-sub" style={{ display: "block", fontWeight: 400 }}>{org.plan[0]!.toUpperCase() + org.plan.slice(1)}</span>
+      </span>
+    </div>
   );
 }
 
@@ -181,16 +215,21 @@ function UserMenu() {
 /** The app frame around every org page. */
 export function AppShell({ children }: { children: ReactNode }) {
   const { org, me } = useOrg();
+  const branding = useBranding(org.id);
+  const brandName = branding?.display_name || "Tollgate";
   const [navOpen, setNavOpen] = useState(false);
   const pathname = useRouterState({ select: (s) => s.location.pathname });
   useEffect(() => setNavOpen(false), [pathname]);
   const base = `/orgs/${org.id}`;
   const current = NAV.find((n) => (n.to ? pathname.startsWith(`${base}/${n.to}`) : pathname === base || pathname === `${base}/`));
   return (
-    <div className="shell">
+    <div className="shell" style={accentStyle(branding?.accent_color)}>
       <aside className={`sidebar ${navOpen ? "open" : ""}`} aria-label="Sidebar">
-        <div className="brand"><span className="brand-mark" aria-hidden="true">T</span>Tollgate</div>
-        <OrgSwitcher />
+        <div className="brand" data-testid="brand">
+          {branding?.logo_url ? <img className="brand-logo" src={branding.logo_url} alt={`${brandName} logo`} /> : <span className="brand-mark" aria-hidden="true">{initials(brandName).slice(0, 1)}</span>}
+          <span className="brand-name">{brandName}</span>
+        </div>
+        {me.org_mode === "single" ? <OrgLabel /> : <OrgSwitcher />}
         <nav className="nav" aria-label="Main">
           {NAV.map((n) => (
             <div key={n.to}>

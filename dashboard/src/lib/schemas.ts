@@ -26,6 +26,11 @@ export const optionalPositiveInt = z.union([z.literal(""), z.string().trim().reg
 export const inviteSchema = z.object({ email: emailSchema, role: z.enum(["admin", "member", "viewer"]) });
 export const httpsUrlSchema = z.url("Enter a URL").refine((u) => u.startsWith("https://"), "URL must use https");
 
+/** Branding, as the API checks it (the API also allows plain http logos on loopback in local development). */
+export const displayNameSchema = z.string().trim().max(80, "display_name is at most 80 characters");
+export const accentColorSchema = z.string().regex(/^#[0-9a-fA-F]{6}$/, "accent_color must be a hex color like #1a2b3c");
+export const logoUrlSchema = z.url({ message: "logo_url must be a URL", protocol: /^https?$/ }).max(2048);
+
 /** Turns `slugify("Acme Inc.")` into `acme-inc`. */
 export function slugify(name: string): string {
   return name.toLowerCase().normalize("NFKD").replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 48);

@@ -5,7 +5,8 @@ export type Page<T> = { data: T[]; next_cursor: string | null };
 export type OrgSummary = { id: string; name: string; slug: string; kind: "personal" | "team"; plan: string };
 export type Org = OrgSummary & { role: Role; created_at: string; updated_at: string };
 export type User = { id: string; email: string; name: string; email_verified: boolean; created_at: string };
-export type Me = { user: User; memberships: Array<{ org: OrgSummary; role: Role }> };
+/** `org_mode: "single"`: one organization per user, so no org switcher and no org creation. */
+export type Me = { user: User; memberships: Array<{ org: OrgSummary; role: Role }>; org_mode: "single" | "multi" };
 
 export type Member = { user_id: string; email: string; name: string; role: Role; joined_at: string; teams: Array<{ id: string; name: string }> };
 export type KeySummary = { id: string; name: string; hint: string; team_id: string | null; created_at: string };
@@ -67,10 +68,12 @@ export type AuditEntry = {
   action: string; target: { type: string; id: string | null }; before: unknown; after: unknown; created_at: string;
 };
 
+export type OrgBranding = { display_name: string | null; logo_url: string | null; accent_color: string | null };
+
 export type OrgSettings = {
-  name: string; slug: string; kind: "personal" | "team"; branding: { logo_url: string | null; primary_color: string | null };
-  data_policy: { store_prompts: boolean; retention_days: number | null }; invitation_expiry_days: number;
-  slack_webhook_url: string | null; slack_webhook_configured: boolean; alert_emails: string[];
+  name: string; slug: string; kind: "personal" | "team"; branding: OrgBranding;
+  data_policy: { store_request_metadata: boolean }; invitation_expiry_days: number;
+  alert_emails: string[];
 };
 
 export type OutboxEmail = { id: string; to: string; subject: string; text: string; html: string | null; transport: string; status: string; error: string | null; created_at: string };

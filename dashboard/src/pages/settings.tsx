@@ -1,11 +1,11 @@
-/** Org settings: name, slug, invitation expiry, data policy, Slack, alert emails; danger zone (delete by typing the slug). */
+/** Org settings: name, slug, invitation expiry, branding, data policy, alert emails; danger zone (delete by typing the slug). */
 import { useEffect, useState } from "react";
 import { useNavigate } from "@tanstack/react-router";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, messageOf } from "../lib/api";
 import { dropAllCachedData, meQueryKey, orgKey, useOrg } from "../lib/session";
 import { can } from "../lib/permissions";
-import { orgNameSchema, slugSchema } from "../lib/schemas";
+import { accentColorSchema, displayNameSchema, logoUrlSchema, orgNameSchema, slugSchema } from "../lib/schemas";
 import type { OrgSettings } from "../lib/types";
 import { ConfirmDialog } from "../components/dialog";
 import { Alert, Button, Card, DisabledReason, Field, PageHeader, QueryView } from "../components/ui";
@@ -20,15 +20,16 @@ function SettingsForm({ s }: { s: OrgSettings }) {
   const [name, setName] = useState(s.name);
   const [slug, setSlug] = useState(s.slug);
   const [expiry, setExpiry] = useState(String(s.invitation_expiry_days));
-  const [storePrompts, setStorePrompts] = useState(s.data_policy.store_prompts);
-  const [retention, setRetention] = useState(s.data_policy.retention_days?.toString() ?? "");
-  const [slack, setSlack] = useState("");
+  const [displayName, setDisplayName] = useState(s.branding.display_name ?? "");
+  const [logoUrl, setLogoUrl] = useState(s.branding.logo_url ?? "");
+  const [accent, setAccent] = useState(s.branding.accent_color ?? "");
+  const [storeMetadata, setStoreMetadata] = useState(s.data_policy.store_request_metadata);
   const [alerts, setAlerts] = useState(s.alert_emails.join(", "));
   const [error, setError] = useState<string | null>(null);
-  useEffect(() => setError(null), [name, slug, expiry]);
+  useEffect(() => setError(null), [name, slug, expiry, displayName, logoUrl, accent]);
   const save = useMutation({
     mutationFn: (body: Record<string, unknown>) => api<OrgSettings>("PATCH", `/orgs/${org.id}/settings`, body),
-    onSuccess: () => { void qc.invalidateQueries({ queryKey: orgKey(org.id, "settings") }); void qc.invalidateQueries({ queryKey: meQueryKey }); setSlack(""); toast("Settings saved"); },
+    onSuccess: () => { void qc.invalidateQueries({ queryKey: orgKey(org.id, "settings") }); void qc.invalidateQueries({ queryKey: meQueryKey }); toast("Settings saved"); },
     onError: (e) => setError(messageOf(e)),
   });
   const submit = (e: React.FormEvent) => {
@@ -39,10 +40,15 @@ function SettingsForm({ s }: { s: OrgSettings }) {
     const days = Number(expiry);
     if (!Number.isInteger(days) || days < 1 || days > 90) return setError("Invitation expiry must be 1–90 days");
     if (days !== s.invitation_expiry_days) body.invitation_expiry_days = days;
-    const ret = retention.trim() ? Number(retention) : null;
-    if (ret !== null && (!Number.isInteger(ret) || ret < 1)) return setError("Retention must be a whole number of days");
-    body.data_policy = { store_prompts: storePrompts, retention_days: ret };
-    if (slack.trim()) { if (!slack.trim().startsWith("https://")) return setError("Slack webhook URL must use https"); body.slack_webhook_url = slack.trim(); }
+    const dn = displayNameSchema.safeParse(displayName);
+    if (!dn.success) return setError(dn.error.issues[0]!.message);
+    const logo = logoUrl.trim() ? logoUrlSchema.safeParse(logoUrl.trim()) : null;
+    if (logo && !logo.success) return setError(logo.error.issues[0]!.message);
+    const color = accent.trim() ? accentColorSchema.safeParse(accent.trim()) : null;
+    if (color && !color.success) return setError(color.error.issues[0]!.message);
+    const branding = { display_name: dn.data || null, logo_url: logo?.data ?? null, accent_color: color?.data.toLowerCase() ?? null };
+    if (JSON.stringify(branding) !== JSON.stringify(s.branding)) body.branding = branding;
+    if (storeMetadata !== s.data_policy.store_request_metadata) body.data_policy = { store_request_metadata: storeMetadata };
     body.alert_emails = alerts.split(/[\s,]+/).filter(Boolean);
     save.mutate(body);
   };
@@ -57,18 +63,32 @@ function SettingsForm({ s }: { s: OrgSettings }) {
           <Field label="Invitation expiry (days)" hint="1–90; default 7.">{(id) => <input id={id} type="number" min={1} max={90} value={expiry} disabled={off} onChange={(e) => setExpiry(e.target.value)} />}</Field>
         </div>
       </Card>
+      <Card title="Branding">
+        <div className="form-grid">
+          <Field label="Display name" hint="Shown in the sidebar and in invitation and budget-alert emails. Empty: the organization name.">{(id) => <input id={id} type="text" maxLength={80} value={displayName} disabled={off} onChange={(e) => setDisplayName(e.target.value)} />}</Field>
+          <Field label="Logo URL" hint="https image, shown next to the display name.">{(id) => <input id={id} type="url" value={logoUrl} disabled={off} placeholder="https://cdn.example.com/logo.png" onChange={(e) => setLogoUrl(e.target.value)} />}</Field>
+          <Field label="Accent color" hint="#rrggbb; buttons and links in the dashboard, and the emails. Empty: Tollgate's.">
+            {(id) => (
+              <div className="row">
+                <input id={id} type="text" value={accent} disabled={off} placeholder="#4f46e5" onChange={(e) => setAccent(e.target.value)} style={{ flex: 1, minWidth: 0 }} />
+                <input type="color" aria-label="Pick the accent color" value={/^#[0-9a-fA-F]{6}$/.test(accent) ? accent : "#4f46e5"} disabled={off} onChange={(e) => setAccent(e.target.value)} style={{ width: 40, padding: 2 }} />
+              </div>
+            )}
+          </Field>
+        </div>
+      </Card>
       <Card title="Data policy">
         <div className="stack-sm">
-          <div className="checkbox"><input id="store-prompts" type="checkbox" checked={storePrompts} disabled={off} onChange={(e) => setStorePrompts(e.target.checked)} /><label htmlFor="store-prompts">Store prompts and completions</label></div>
-          <Field label="Cost-event retention (days)" hint="Empty: your plan's maximum.">{(id) => <input id={id} type="number" min={1} value={retention} disabled={off} onChange={(e) => setRetention(e.target.value)} />}</Field>
+          <div className="checkbox"><input id="store-metadata" type="checkbox" checked={storeMetadata} disabled={off} onChange={(e) => setStoreMetadata(e.target.checked)} /><label htmlFor="store-metadata">Store request metadata (customer id, tags, trace id) with each cost event</label></div>
+          <p className="small muted" style={{ margin: 0 }}>
+            Off: usage records keep the cost, tokens, model and key but not who the request was for. Customer and tag budgets are still enforced.
+            Tollgate never stores prompts or completions.
+          </p>
         </div>
       </Card>
       <Card title="Alerts">
         <div className="form-grid">
-          <Field label="Slack incoming webhook URL" hint={s.slack_webhook_configured ? `Configured (${s.slack_webhook_url ?? "hidden"}). Enter a new URL to replace it.` : "Budget alerts are posted here."}>
-            {(id) => <input id={id} type="url" value={slack} disabled={off} placeholder="https://hooks.slack.com/services/…" onChange={(e) => setSlack(e.target.value)} />}
-          </Field>
-          <Field label="Alert emails" hint="Comma-separated; admins are always notified.">{(id) => <input id={id} type="text" value={alerts} disabled={off} onChange={(e) => setAlerts(e.target.value)} />}</Field>
+          <Field label="Alert emails" hint="Comma-separated. Budget alert emails go to the owner, the admins and these addresses.">{(id) => <input id={id} type="text" value={alerts} disabled={off} onChange={(e) => setAlerts(e.target.value)} />}</Field>
         </div>
       </Card>
       {error ? <Alert>{error}</Alert> : null}
@@ -87,12 +107,12 @@ export function SettingsPage() {
   const deleteReason = org.kind === "personal" ? "Personal organizations can't be deleted." : del.allowed ? null : del.reason;
   return (
     <div className="stack">
-      <PageHeader title="Settings" description="How this organization is named, what it keeps, and where alerts go." />
+      <PageHeader title="Settings" description="How this organization is named and branded, what it keeps, and who gets alerts." />
       <QueryView query={settings}>{(s) => <SettingsForm s={s} />}</QueryView>
       <section className="card" style={{ borderColor: "#fecaca" }}>
         <div className="card-header"><h2 style={{ color: "var(--danger)" }}>Danger zone</h2></div>
         <div className="card-body spread">
-          <div><strong>Delete this organization</strong><p className="muted" style={{ margin: "2px 0 0" }}>Revokes every key, removes members and invitations, cancels the subscription and deletes its data. Irreversible.</p></div>
+          <div><strong>Delete this organization</strong><p className="muted" style={{ margin: "2px 0 0" }}>Revokes every key, removes members and invitations and deletes its data. Irreversible.</p></div>
           <Button variant="danger" onClick={() => setDeleting(true)} disabledReason={deleteReason}>Delete organization</Button>
         </div>
         {deleteReason ? <div className="card-body" style={{ paddingTop: 0 }}><DisabledReason reason={deleteReason} /></div> : null}

@@ -34,7 +34,8 @@ async function writeEnvFile(dir: string): Promise<string> {
 
 export type WorkerHandle = { url: string; stop: () => Promise<void>; logs: () => string };
 
-export async function startWorker(opts: { appUrl: string }): Promise<WorkerHandle> {
+/** `vars` adds or overrides wrangler vars (e.g. `{ ORG_MODE: "single" }`). */
+export async function startWorker(opts: { appUrl: string; vars?: Record<string, string> }): Promise<WorkerHandle> {
   const state = await mkdtemp(join(tmpdir(), "tollgate-e2e-"));
   const envFile = await writeEnvFile(state);
   const node = process.execPath;
@@ -47,6 +48,7 @@ export async function startWorker(opts: { appUrl: string }): Promise<WorkerHandl
       WRANGLER, "dev", "--local", "--env", "dev", "--port", String(port), "--ip", "127.0.0.1", "--persist-to", state, "--env-file", envFile,
       "--inspector-port", String(await freePort()), "--show-interactive-dev-session=false",
       "--var", `APP_URL:${opts.appUrl}`, "--var", "DASHBOARD_ACCEPT_REDIRECT:true", "--var", "ENVIRONMENT:development",
+      ...Object.entries(opts.vars ?? {}).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
     ],
     { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"], detached: true },
   );
