@@ -57,6 +57,9 @@ const MIGRATIONS: string[][] = [
     "CREATE TABLE outbox_cost (request_id TEXT PRIMARY KEY, row TEXT NOT NULL, queued_at INTEGER NOT NULL)",
     "CREATE TABLE outbox_budget (id TEXT PRIMARY KEY, row TEXT NOT NULL, queued_at INTEGER NOT NULL)",
   ],
+  // v3: what an expired reservation's cost event needs (key, team, endpoint, provider, model,
+  // attribution, estimated tokens), as JSON, so the alarm settles it at its estimate (docs/money.md).
+  ["ALTER TABLE reservations ADD COLUMN context TEXT"],
 ];
 
 /** The schema version this code expects. */

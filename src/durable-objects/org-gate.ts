@@ -184,7 +184,7 @@ export class OrgGate extends DurableObject<Env> {
     this.alarmAt = null;
     const now = Date.now();
     this.ctx.storage.transactionSync(() => {
-      expireTx(this.sql, now);
+      expireTx(this.sql, now, this.hot);
       pruneLedger(this.sql, now);
       pruneWindows(this.sql, now);
     });
