@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { OrgGate } from "./durable-objects/org-gate";
+import { UPSTREAM_TOTAL_TIMEOUT_MS } from "./durable-objects/gate-protocol";
 
 /** Bindings, vars and secrets of the gateway Worker (wrangler.toml + secrets). */
 export interface Env {
@@ -14,6 +15,8 @@ export interface Env {
   MAX_BODY_BYTES: string;
   /** "true": `/invite/:token` redirects to the dashboard's accept page instead of the Worker-rendered one. */
   DASHBOARD_ACCEPT_REDIRECT?: string;
+  /** Milliseconds until a streamed provider call must send its headers (default 60000, at most the 120 s total). */
+  UPSTREAM_FIRST_BYTE_TIMEOUT_MS?: string;
   SESSION_SIGNING_KEYS: string;
   ENCRYPTION_KEY: string;
   SENDGRID_API_KEY?: string;
@@ -30,6 +33,7 @@ const configSchema = z.object({
   SESSION_TTL_HOURS: z.coerce.number().int().min(1).max(24 * 90),
   MAX_BODY_BYTES: z.coerce.number().int().min(1024),
   DASHBOARD_ACCEPT_REDIRECT: z.enum(["true", "false"]).default("false").transform((v) => v === "true"),
+  UPSTREAM_FIRST_BYTE_TIMEOUT_MS: z.coerce.number().int().min(1).max(UPSTREAM_TOTAL_TIMEOUT_MS).default(60_000),
   SESSION_SIGNING_KEYS: z
     .string()
     .min(1, "SESSION_SIGNING_KEYS is required (kid:base64secret[,kid:base64secret…])")

@@ -66,6 +66,20 @@ const cases: Array<{ name: string; model: string; u: Parameters<typeof usage>[0]
     name: "Gemini cached input", model: "gemini-2.5-flash", u: { uncachedInputTokens: 10_000, cachedInputTokens: 2_000, outputTokens: 1_000 }, micros: 5_560,
   },
   { name: "no usage", model: "gpt-4.1", u: {}, micros: 0 },
+  {
+    // gpt-4o-2024-05-13 is priced apart from gpt-4o: $5 / $15 per Mtok, no cached discount.
+    // 1000 × 5,000,000 + 200 × 5,000,000 (cached at the input rate) + 100 × 15,000,000 = 5e9 + 1e9 + 1.5e9 = 7,500,000,000
+    name: "gpt-4o-2024-05-13 (dated snapshot, not gpt-4o's price)", model: "gpt-4o-2024-05-13",
+    u: { uncachedInputTokens: 1000, cachedInputTokens: 200, outputTokens: 100 }, micros: 7_500,
+  },
+  {
+    // chatgpt-4o-latest: $5 / $15 per Mtok. 1000 × 5,000,000 + 100 × 15,000,000 = 6,500,000,000
+    name: "chatgpt-4o-latest (alias, not gpt-4o's price)", model: "chatgpt-4o-latest", u: { uncachedInputTokens: 1000, outputTokens: 100 }, micros: 6_500,
+  },
+  {
+    // the other gpt-4o snapshots keep gpt-4o's price: 1000 × 2,500,000 + 100 × 10,000,000 = 3,500,000,000
+    name: "gpt-4o-2024-08-06 (gpt-4o's price)", model: "gpt-4o-2024-08-06", u: { uncachedInputTokens: 1000, outputTokens: 100 }, micros: 3_500,
+  },
 ];
 
 describe("cost accuracy", () => {
@@ -97,6 +111,9 @@ describe("cost accuracy", () => {
       if (!model.startsWith("text-embedding")) expect(e.maxOutputTokens, model).toBeGreaterThan(0);
     }
     expect(catalogKeyOf("gpt-4o-mini-2024-07-18")).toBe("gpt-4o-mini");
+    expect(catalogKeyOf("gpt-4o-2024-05-13")).toBe("gpt-4o-2024-05-13");
+    expect(catalogKeyOf("chatgpt-4o-latest")).toBe("chatgpt-4o-latest");
+    expect(catalogKeyOf("gpt-4o-2024-11-20")).toBe("gpt-4o");
     expect(catalogKeyOf("claude-sonnet-4-0")).toBe("claude-sonnet-4");
     expect(catalogKeyOf("gpt-4o-audio-preview")).toBeNull();
   });

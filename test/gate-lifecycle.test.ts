@@ -24,7 +24,7 @@ async function setup(plan = "pro") {
 
 describe("reservation lifecycle", () => {
   // Tests that pass `now` use a future instant: the alarm for a past expiry would fire at once.
-  it("a reservation lives at least the upstream timeout plus the margin, and expires only after", async () => {
+  it("a reservation lives at least the upstream timeout plus the margin, then expires charged at its estimate", async () => {
     const { key, gate, org, owner } = await setup();
     const budgetId = await createBudgetRow(org, owner, { limitMicros: 1_000_000 });
     const now = Date.now();
@@ -39,7 +39,9 @@ describe("reservation lifecycle", () => {
     expect(expired).toEqual([0, 0, 1]);
     const c = await gate.counters();
     expect(c.reservations).toBe(0);
-    expect(c.counters.find((x) => x.budgetId === budgetId)).toMatchObject({ spent: 0, reserved: 0 });
+    // The request was handed to the provider and never settled: it may have been billed, so it is charged.
+    expect(c.counters.find((x) => x.budgetId === budgetId)).toMatchObject({ spent: ESTIMATE, reserved: 0 });
+    expect(c.outbox.cost).toBe(1);
   });
 
   it("pruning drops counters of long-gone periods but keeps total budgets and open reservations", async () => {
@@ -55,23 +57,42 @@ describe("reservation lifecycle", () => {
     expect(left).toEqual(["bud_b", "bud_c", "bud_d"]);
   });
 
-  it("a settle after the reservation expired still records the spend (late) and only once", async () => {
+  it("the alarm settles an expired reservation at its estimate with an estimated cost event; a later settle counts nothing twice", async () => {
     const { key, gate, org, owner } = await setup();
     const budgetId = await createBudgetRow(org, owner, { limitMicros: 1_000_000 });
     const longAgo = Date.now() - RESERVATION_TTL_MS - 10_000;
-    const req = await admitRequest(key);
+    const req = await admitRequest(key, { attribution: { customerId: "cust_7", tags: { team: "search" }, traceId: "trace-x" } });
     const ok = (await gate.admit(req, longAgo)) as AdmitOk;
-    // The alarm is due (expiry in the past): it expires the reservation.
+    // The alarm is due (expiry in the past): it settles the reservation at its estimate.
     await runDurableObjectAlarm(gate);
-    expect((await gate.counters()).reservations).toBe(0);
+    const c = await gate.counters();
+    expect(c.reservations).toBe(0);
+    expect(c.counters.find((x) => x.budgetId === budgetId)).toMatchObject({ spent: ESTIMATE, reserved: 0 });
+    const row = await env.DB.prepare("SELECT * FROM cost_events WHERE request_id = ?").bind(req.requestId).first<Record<string, unknown>>();
+    expect(row).toMatchObject({
+      cost_micros: ESTIMATE, estimated: 1, status: 504, key_id: key.id, customer_id: "cust_7", trace_id: "trace-x", provider: "openai",
+      model: "gpt-4o-mini", endpoint: "chat.completions", input_tokens: 1000, output_tokens: 1000, created_at: longAgo,
+    });
+    expect(JSON.parse(row!.tags as string)).toEqual({ team: "search" });
+    // The Worker's settle arrives after all: the estimate (an upper bound) stands, nothing is counted twice.
+    const s = settleRequest(req, ok, usage({ uncachedInputTokens: 10, outputTokens: 10 }));
+    expect(await gate.settle(s)).toEqual({ ok: true, costMicros: ESTIMATE, duplicate: true, late: true });
+    expect((await gate.counters()).counters.find((x) => x.budgetId === budgetId)).toMatchObject({ spent: ESTIMATE, reserved: 0 });
+    await runDurableObjectAlarm(gate);
+    const d1 = await env.DB.prepare("SELECT COUNT(*) AS n, SUM(cost_micros) AS s FROM cost_events WHERE org_id = ?").bind(org.id).first<{ n: number; s: number }>();
+    expect(d1).toEqual({ n: 1, s: ESTIMATE });
+  });
+
+  it("a settle whose reservation is gone without a trace (org state dropped) is still recorded as late spend, once", async () => {
+    const { key, gate, org, owner } = await setup();
+    const budgetId = await createBudgetRow(org, owner, { limitMicros: 1_000_000 });
+    const req = await admitRequest(key);
+    const ok = (await gate.admit(req)) as AdmitOk;
+    await runInDurableObject(gate, (_: OrgGate, state) => state.storage.sql.exec("DELETE FROM reservations WHERE id = ?", ok.reservationId));
     const s = settleRequest(req, ok, usageAtEstimate(req));
     expect(await gate.settle(s)).toEqual({ ok: true, costMicros: ESTIMATE, duplicate: false, late: true });
     expect(await gate.settle(s)).toEqual({ ok: true, costMicros: ESTIMATE, duplicate: true, late: true });
-    const c = await gate.counters();
-    expect(c.counters.find((x) => x.budgetId === budgetId)).toMatchObject({ spent: ESTIMATE, reserved: 0 });
-    await runDurableObjectAlarm(gate);
-    const row = await env.DB.prepare("SELECT cost_micros FROM cost_events WHERE request_id = ?").bind(req.requestId).first<{ cost_micros: number }>();
-    expect(row?.cost_micros).toBe(ESTIMATE);
+    expect((await gate.counters()).counters.find((x) => x.budgetId === budgetId)?.spent).toBeGreaterThanOrEqual(ESTIMATE);
   });
 
   it("revoking a key refuses its very next admission", async () => {

@@ -1,6 +1,7 @@
 /**
- * Failures around the upstream call: provider errors and timeouts release the reservation and
- * charge nothing; streams cut short (provider, client) or without usage charge the tokens that were
+ * Failures around the upstream call (docs/money.md): provider errors and a connection that never
+ * opened release the reservation and charge nothing; a timeout after the request was handed off is
+ * charged the reservation's estimate; streams cut short (provider, client) or without usage charge the tokens that were
  * delivered, flagged `estimated`, never $0; a gate evicted mid-request loses nothing and counts
  * nothing twice; a duplicate settle is counted once.
  */
@@ -60,6 +61,8 @@ describe("upstream errors before any output", () => {
     if (upstream === 429) {
       expect(res.headers.get("retry-after")).toBe("7");
       expect(body.error.scope).toBe("provider");
+      // the provider's 429 text can name the provider account: never passed on
+      expect(body.error.message).not.toContain("Rate limit reached for requests");
     }
     if (upstream === 400) expect(body.error.param).toBe("temperature");
     if (upstream === 401) expect(body.error.message).not.toContain("sk-proj");
@@ -69,22 +72,29 @@ describe("upstream errors before any output", () => {
     expect(ev).toMatchObject({ cost_micros: 0, status: upstream });
   });
 
-  it("a provider that never answers → 504 upstream_timeout, released", async () => {
+  it("a provider that received the request and never answers → 504, charged the reservation's estimate, flagged estimated (a client deadline is no free call)", async () => {
     const f = await setup();
     const res = await v1(f.key, "/chat/completions", chat("#mock:hang"), { "X-Tollgate-Timeout-Ms": "300" });
     expect(res.status).toBe(504);
     expect(((await res.json()) as any).error.code).toBe("upstream_timeout");
-    await waitForSettled(f.org.id);
-    expect(await spentOf(f.org.id, f.budgetId)).toEqual({ spent: 0, reserved: 0, reservations: 0 });
+    const requestId = res.headers.get("x-request-id")!;
+    expect(await upstreamRecord("openai", requestId)).not.toBeNull();
+    const ev = (await costEventOf(f.org.id, requestId))!;
+    // gpt-4o-mini: the input estimate (UTF-8 bytes + framing) and the 50 reserved output tokens, at full price.
+    const input = ev.input_tokens as number;
+    expect(input).toBeGreaterThanOrEqual("#mock:hang".length + "user".length);
+    expect(ev).toMatchObject({ estimated: 1, status: 504, output_tokens: 50, cost_micros: Math.ceil((input * 150_000 + 50 * 600_000) / 1e6) });
+    expect(await spentOf(f.org.id, f.budgetId)).toEqual({ spent: ev.cost_micros, reserved: 0, reservations: 0 });
   });
 
-  it("an unreachable provider → 502, released", async () => {
+  it("an unreachable provider (connection refused: never handed off) → 502, released, $0 event", async () => {
     const f = await setup();
     await createSealedProvider(f.org, { name: "dead", type: "openai_compatible", baseUrl: "http://127.0.0.1:9/v1", apiKey: "x" });
-    const res = await v1(f.key, "/chat/completions", chat("hi", { model: "dead/gpt-4o-mini" }));
+    const res = await v1(f.key, "/chat/completions", chat("hi", { model: "dead/gpt-4o-mini" }), { "X-Tollgate-Timeout-Ms": "5000" });
     expect(res.status).toBe(502);
     expect(((await res.json()) as any).error.code).toBe("upstream_error");
-    await waitForSettled(f.org.id);
+    const ev = (await costEventOf(f.org.id, res.headers.get("x-request-id")!))!;
+    expect(ev).toMatchObject({ cost_micros: 0, estimated: 0 });
     expect(await spentOf(f.org.id, f.budgetId)).toMatchObject({ spent: 0, reserved: 0 });
   });
 });

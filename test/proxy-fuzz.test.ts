@@ -1,5 +1,7 @@
 /**
- * Deterministic fuzzing of the data plane: ≥ 200 malformed bodies and headers across every endpoint.
+ * Deterministic fuzzing of the data plane: ≥ 500 malformed bodies and headers across every endpoint,
+ * including JSON nested hundreds of thousands of levels deep (it must not overflow any stack), huge
+ * strings and numeric edge cases (1e400, -0, 2^53 + 1, …).
  * Every one gets a 4xx in the right error shape (OpenAI's, or Anthropic's on /v1/messages), never
  * reaches the provider, and changes nothing in D1 or in the org's gate.
  */
@@ -83,7 +85,7 @@ function generateCases(): Case[] {
     for (const field of fields) {
       for (const v of BAD_VALUES) {
         if (validFor(path, field, v)) continue;
-        if (rand() < 0.45) continue; // a deterministic sample keeps the run short
+        if (rand() < 0.1) continue; // a deterministic sample keeps the run short
         const body = structuredClone(VALID[path]!);
         setPath(body, field, v);
         cases.push({ ...json(path, body), name: `${path} ${field}=${JSON.stringify(v)?.slice(0, 30)}` });
@@ -110,18 +112,98 @@ function generateCases(): Case[] {
     cases.push({ ...json(path, { ...VALID[path], model: "gpt-4o-mini-not-priced-anywhere" }), name: `${path} unpriced model` });
     cases.push({ ...json(path, { ...VALID[path], metadata: { tags: { "bad key!": "v" } } }), name: `${path} bad tag name` });
   }
+  cases.push(...hostileCases());
   // oversize bodies (limit 4 MiB)
   cases.push({ name: "oversize chat", path: "/chat/completions", body: JSON.stringify({ ...VALID["/chat/completions"], messages: [{ role: "user", content: "x".repeat(4_300_000) }] }), headers: {}, auth: "good" });
   cases.push({ name: "oversize messages", path: "/messages", body: JSON.stringify({ ...VALID["/messages"], messages: [{ role: "user", content: "x".repeat(4_300_000) }] }), headers: {}, auth: "good" });
   return cases.map((c, i) => ({ ...c, name: `#${i} ${c.name}` }));
 }
 
+/** Nested arrays `[[[…]]]` `depth` levels deep (2 bytes a level), as JSON text. */
+const deepArrays = (depth: number) => "[".repeat(depth) + "]".repeat(depth);
+/** Nested objects `{"a":{"a":…1}}` `depth` levels deep, as JSON text. */
+const deepObjects = (depth: number) => '{"a":'.repeat(depth) + "1" + "}".repeat(depth);
+
+/** Where a nested value can sit in an otherwise valid body of each endpoint (fields zod lets through). */
+const NEST_SITES: Record<string, Array<(nested: string) => string>> = {
+  "/chat/completions": [
+    (n) => `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f","parameters":${n}}}]}`,
+    (n) => `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"response_format":${n}}`,
+    (n) => `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi","extra":${n}}]}`,
+    (n) => `{"model":"gpt-4o-mini","messages":[{"role":"user","content":[{"type":"text","text":"hi","x":${n}}]}]}`,
+    (n) => `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"metadata":{"deep":${n}}}`,
+    (n) => `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"unknown_field":${n}}`,
+    (n) => `{"model":"gpt-4o-mini","messages":[{"role":"user","content":${n}}]}`,
+  ],
+  "/completions": [
+    (n) => `{"model":"gpt-4o-mini","prompt":"hi","logit_bias":${n}}`,
+    (n) => `{"model":"gpt-4o-mini","prompt":${n}}`,
+  ],
+  "/embeddings": [
+    (n) => `{"model":"text-embedding-3-small","input":"hi","extra":${n}}`,
+    (n) => `{"model":"text-embedding-3-small","input":${n}}`,
+  ],
+  "/responses": [
+    (n) => `{"model":"gpt-4o-mini","input":"hi","text":${n}}`,
+    (n) => `{"model":"gpt-4o-mini","input":[{"role":"user","content":${n}}]}`,
+    (n) => `{"model":"gpt-4o-mini","input":"hi","tools":[{"type":"function","name":"f","parameters":${n}}]}`,
+    (n) => `{"model":"gpt-4o-mini","input":"hi","reasoning":${n}}`,
+  ],
+  "/messages": [
+    (n) => `{"model":"anthropic/claude-sonnet-4-5","max_tokens":10,"messages":[{"role":"user","content":"hi"}],"tools":[{"name":"t","input_schema":${n}}]}`,
+    (n) => `{"model":"anthropic/claude-sonnet-4-5","max_tokens":10,"messages":[{"role":"user","content":[{"type":"text","text":"hi","x":${n}}]}]}`,
+    (n) => `{"model":"anthropic/claude-sonnet-4-5","max_tokens":10,"messages":[{"role":"user","content":"hi"}],"system":[{"type":"text","text":"s","x":${n}}]}`,
+    (n) => `{"model":"anthropic/claude-sonnet-4-5","max_tokens":10,"messages":[{"role":"user","content":"hi"}],"thinking":${n}}`,
+  ],
+};
+
+/** Numeric edge cases as raw JSON (JSON.stringify cannot write 1e400): [field, literal]. */
+const NUMERIC_EDGES: Record<string, Array<[string, string]>> = {
+  "/chat/completions": [["max_tokens", "1e400"], ["max_tokens", "-1e400"], ["max_tokens", "1e-400"], ["max_tokens", "-0"], ["max_tokens", "9007199254740993"], ["max_tokens", "10000001"], ["max_tokens", "0.5"], ["max_completion_tokens", "1e400"], ["temperature", "1e400"], ["temperature", "2.0000000001"], ["top_p", "-1e-300"], ["n", "1e400"], ["n", "129"], ["n", "0"]],
+  "/completions": [["max_tokens", "1e400"], ["max_tokens", "-0"], ["best_of", "21"], ["best_of", "1e400"], ["n", "-0"]],
+  "/embeddings": [["dimensions", "0"], ["dimensions", "1e400"], ["dimensions", "1.5"]],
+  "/responses": [["max_output_tokens", "1e400"], ["max_output_tokens", "-0"], ["max_output_tokens", "9007199254740993"], ["temperature", "-1e400"]],
+  "/messages": [["max_tokens", "1e400"], ["max_tokens", "-0"], ["max_tokens", "0"], ["max_tokens", "1.0e-7"]],
+};
+
+/** Deep nesting, huge strings and numeric edges: every one must be a 4xx, never a 5xx. */
+function hostileCases(): Case[] {
+  const out: Case[] = [];
+  const raw = (path: string, body: string, name: string, headers: Record<string, string> = {}): Case => ({ name: `${path} ${name}`, path, body, headers, auth: "good" });
+  const huge = deepArrays(200_000); // ~400 KB: the body that used to overflow the estimator's stack
+  const hugeObj = deepObjects(100_000); // ~600 KB
+  const justOver = deepArrays(129);
+  for (const [path, sites] of Object.entries(NEST_SITES)) {
+    sites.forEach((site, i) => {
+      out.push(raw(path, site(huge), `nested arrays 200k deep @site${i}`));
+      out.push(raw(path, site(hugeObj), `nested objects 100k deep @site${i}`));
+      out.push(raw(path, site(justOver), `nested 129 deep @site${i}`));
+    });
+    out.push(raw(path, huge, "the body itself 200k-deep arrays"));
+    out.push(raw(path, hugeObj, "the body itself 100k-deep objects"));
+    for (const [field, lit] of NUMERIC_EDGES[path]!) {
+      const body = JSON.stringify({ ...VALID[path], [field]: "__N__" }).replace('"__N__"', lit);
+      out.push(raw(path, body, `${field}=${lit}`));
+    }
+    // huge strings where the schema bounds them, and strings that are valid JSON but not a model we price
+    const big = "x".repeat(3_000_000);
+    out.push(raw(path, JSON.stringify({ ...VALID[path], model: big }), "3 MB model name"));
+    out.push(raw(path, JSON.stringify({ ...VALID[path], model: "\ud800" }).replace("\\ud800", "\ud800"), "lone surrogate model"));
+    out.push(raw(path, JSON.stringify({ ...VALID[path], metadata: { tags: { team: big } } }), "3 MB tag value"));
+    if (path !== "/messages" && path !== "/embeddings") out.push(raw(path, JSON.stringify({ ...VALID[path], user: big }), "3 MB user"));
+    for (const t of ["1e400", "0", "-0", "9".repeat(400), "1.5", "5ms"]) out.push(raw(path, JSON.stringify(VALID[path]), `timeout header ${t.slice(0, 10)}`, { "x-tollgate-timeout-ms": t }));
+    if (path === "/responses") out.push(raw(path, JSON.stringify({ ...VALID[path], background: true }), "background: true"));
+  }
+  return out;
+}
+
 describe("malformed data-plane requests", () => {
-  it("≥ 200 generated cases: each a 4xx in the error shape; nothing forwarded, nothing changed", async () => {
+  it("≥ 500 generated cases (deep nesting, huge strings, numeric edges included): each a 4xx in the error shape; nothing forwarded, nothing changed", async () => {
     const { org, owner, key } = await createGatewayOrg();
     await createBudgetRow(org, owner, { scope: "org", limitMicros: 10_000_000, rpm: 100_000 });
     const cases = generateCases();
-    expect(cases.length).toBeGreaterThanOrEqual(200);
+    expect(cases.length).toBeGreaterThanOrEqual(500);
+    expect(cases.filter((c) => c.name.includes(" deep")).length).toBeGreaterThanOrEqual(50);
     const before = { counters: await gateCounters(org.id), events: await snapshotTable("cost_events", org.id), keys: await snapshotTable("api_keys", org.id), budgets: await snapshotTable("budgets", org.id) };
 
     const failures: string[] = [];
@@ -154,5 +236,5 @@ describe("malformed data-plane requests", () => {
     expect(await snapshotTable("cost_events", org.id)).toEqual(before.events);
     expect(await snapshotTable("api_keys", org.id)).toEqual(before.keys);
     expect(await snapshotTable("budgets", org.id)).toEqual(before.budgets);
-  }, 120_000);
+  }, 240_000);
 });

@@ -16,7 +16,7 @@ import type { HotCache } from "./gate-hot-cache";
 import { queueBudgetEvent } from "./gate-outbox";
 import { RESERVATION_TTL_MS, reservedOutputTokens, type AdmitRequest, type AdmitResult, type Denial, type Price } from "./gate-protocol";
 import { chargeWindows, firstFullWindow, readWindows, snapshotOf, type RateWindow } from "./gate-windows";
-import { newEventId, recordAlertOnce } from "./gate-ledger";
+import { newEventId, recordAlertOnce, type ReservationContext } from "./gate-ledger";
 
 /** Constant-time key check against the hot copy. */
 export function checkKey(hot: HotCache, keyId: string, keyHash: string, now: number):
@@ -114,6 +114,12 @@ export function admitTx(sql: SqlStorage, hot: HotCache, req: AdmitRequest, now: 
 
   const applied = appliedWithPlan(hot.budgets(), org, { keyId: key.id, teamId: key.teamId, userId: key.createdBy, attribution: req.attribution }, now);
 
+  // A request without an upper bound could overrun any hard cap: refuse it before touching anything.
+  if (req.unbounded) {
+    const hard = applied.find((a) => a.budget.mode === "hard" && a.budget.limitMicros !== null);
+    if (hard) return deny({ kind: "unbounded_request", param: req.unbounded.param, reason: req.unbounded.reason, label: labelOf(hard) });
+  }
+
   // Money: every hard budget must still fit the estimate; soft budgets only record the crossing.
   for (const a of applied) {
     const limit = a.budget.limitMicros;
@@ -184,10 +190,14 @@ export function admitTx(sql: SqlStorage, hot: HotCache, req: AdmitRequest, now: 
   }
   chargeWindows(sql, hot, windows, tokens);
   sql.exec(
-    "INSERT INTO reservations (id, request_id, created_at, expires_at, micros, tokens, price, counters, windows) VALUES (?,?,?,?,?,?,?,?,?)",
+    "INSERT INTO reservations (id, request_id, created_at, expires_at, micros, tokens, price, counters, windows, context) VALUES (?,?,?,?,?,?,?,?,?,?)",
     reservationId, req.requestId, now, expiresAt, estimate, tokens, priceJson(price),
     JSON.stringify(applied.map((a) => [a.budget.id, a.subject, a.periodStart])),
     JSON.stringify(windows.filter((w) => w.kind === "tpm").map((w) => ({ wkey: w.wkey, windowStart: w.windowStart }))),
+    JSON.stringify({
+      keyId: key.id, teamId: key.teamId, endpoint: req.endpoint, providerName: provider.name, model: upstreamModel,
+      attribution: req.attribution, inputTokens, outputTokens,
+    } satisfies ReservationContext),
   );
 
   // SQLite has every write: bring the cached counters along (the transaction can no longer fail here).

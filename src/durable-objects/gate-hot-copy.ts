@@ -3,6 +3,7 @@
  * and billing anchor, loaded from D1 once per object (and per `refresh`), kept in the object's
  * SQLite and served to admission from memory (gate-hot-cache.ts), so the hot path never touches D1.
  */
+import { catalogPrice } from "../pricing/catalog";
 import type { Price } from "./gate-protocol";
 import type { GateBudget, Period } from "./gate-budgets";
 import { readMeta, writeMeta } from "./gate-schema";
@@ -167,6 +168,19 @@ export function readProviders(sql: SqlStorage): GateProvider[] {
   }));
 }
 
+/**
+ * Output cap of an override that sets none: the catalog's cap for the same model (as named, or
+ * without its `provider/` prefix), else {@link DEFAULT_OUTPUT_CAP_TOKENS}. Never 0, so a request
+ * without `max_tokens` always reserves output (docs/money.md).
+ */
+export function overrideOutputCap(model: string): number {
+  const cap = catalogPrice(model)?.maxOutputTokens ?? catalogPrice(model.slice(model.indexOf("/") + 1))?.maxOutputTokens ?? 0;
+  return cap > 0 ? cap : DEFAULT_OUTPUT_CAP_TOKENS;
+}
+
+/** Output cap assumed for an org-priced model the catalog does not know (the largest catalog cap). */
+export const DEFAULT_OUTPUT_CAP_TOKENS = 128_000;
+
 /** The org's price override for a model name, or null. Missing cache prices fall back to input-relative defaults. */
 export function readOverride(sql: SqlStorage, model: string): Price | null {
   const r = sql.exec<Record<string, number | null>>("SELECT * FROM pricing WHERE model = ?", model).toArray()[0];
@@ -178,7 +192,7 @@ export function readOverride(sql: SqlStorage, model: string): Price | null {
     cacheWritePerMtok: r.cache_write ?? input,
     cacheWrite1hPerMtok: r.cache_write_1h ?? r.cache_write ?? input,
     outputPerMtok: r.output as number,
-    maxOutputTokens: r.max_output ?? 0,
+    maxOutputTokens: r.max_output ?? overrideOutputCap(model),
   };
 }
 

@@ -6,9 +6,10 @@
 import { randomBase62 } from "../lib/encoding";
 import { costOfUsage, tokensOfUsage } from "../pricing/cost";
 import { appliedWithPlan, PLAN_CAP_ID, type AppliedBudget } from "./gate-budgets";
-import type { HotCache } from "./gate-hot-cache";
+import { HotCache } from "./gate-hot-cache";
+import { readMeta } from "./gate-schema";
 import { queueBudgetEvent, queueCostEvent, type CostEventRow } from "./gate-outbox";
-import type { Price, ReleaseRequest, ReleaseResult, SettleRequest, SettleResult, Usage } from "./gate-protocol";
+import type { Attribution, Endpoint, Price, ReleaseRequest, ReleaseResult, SettleRequest, SettleResult, Usage } from "./gate-protocol";
 import { correctTokenWindows } from "./gate-windows";
 
 /** How long settled ids are remembered for idempotency (far longer than any settle retry). */
@@ -53,7 +54,24 @@ function checkThresholds(sql: SqlStorage, orgId: string, a: AppliedBudget, now: 
   }
 }
 
-type ReservationRow = { id: string; request_id: string; created_at: number; expires_at: number; micros: number; tokens: number; price: string; counters: string; windows: string };
+type ReservationRow = {
+  id: string; request_id: string; created_at: number; expires_at: number; micros: number; tokens: number; price: string; counters: string; windows: string;
+  /** JSON {@link ReservationContext}; null on reservations admitted before schema v3. */
+  context: string | null;
+};
+
+/** What admission stores with a reservation so its expiry can write a complete cost event. */
+export type ReservationContext = {
+  keyId: string;
+  teamId: string | null;
+  endpoint: Endpoint;
+  providerName: string;
+  model: string;
+  attribution: Attribution;
+  /** The reserved tokens (input estimate, output after the model's cap). */
+  inputTokens: number;
+  outputTokens: number;
+};
 
 function readReservation(sql: SqlStorage, id: string): ReservationRow | undefined {
   return sql.exec<ReservationRow>("SELECT * FROM reservations WHERE id = ?", id).toArray()[0];
@@ -156,14 +174,46 @@ export function releaseTx(sql: SqlStorage, orgId: string, req: ReleaseRequest, n
   return { ok: true, duplicate: false };
 }
 
-/** Expires reservations whose expiry has passed (never earlier). Returns how many. */
+/**
+ * Expires reservations whose expiry has passed (never earlier). The request was handed to the
+ * provider and its settle never came, so the provider may have billed it: each one is charged its
+ * reservation (the estimate, an upper bound) in every budget instance it held, recorded as settled
+ * (a settle that still arrives later is a duplicate), and a cost event flagged `estimated` is queued
+ * in the same transaction. Returns how many.
+ */
 export function expireTx(sql: SqlStorage, now: number, hot?: HotCache): number {
   const due = sql.exec<ReservationRow>("SELECT * FROM reservations WHERE expires_at <= ?", now).toArray();
+  if (!due.length) return 0;
+  // Reservations exist only once the hot copy was loaded for an org.
+  const orgId = readMeta(sql, "loaded_org") ?? "";
+  const budgets = (hot ?? new HotCache(sql)).budgets();
   for (const r of due) {
-    unwind(sql, r, 0, hot);
-    sql.exec("DELETE FROM velocity WHERE ref = ?", r.id);
+    const counters = unwind(sql, r, r.micros, hot);
+    // The velocity sample already holds the estimate, and the TPM windows were charged its tokens: both stand.
+    for (const [budgetId, subject, periodStart] of counters) {
+      const budget = budgets.byId.get(budgetId);
+      if (budget && budgetId !== PLAN_CAP_ID) checkThresholds(sql, orgId, { budget, subject, periodStart, resetsAt: null }, now);
+    }
+    sql.exec("INSERT OR IGNORE INTO settled (reservation_id, request_id, cost, late, settled_at) VALUES (?, ?, ?, 1, ?)", r.id, r.request_id, r.micros, now);
+    queueCostEvent(sql, expiredCostRow(orgId, r), now);
   }
   return due.length;
+}
+
+/** The cost event of an expired reservation: status 504 (no answer reached the gate), estimated. */
+function expiredCostRow(orgId: string, r: ReservationRow): CostEventRow {
+  const rc: Partial<ReservationContext> = r.context ? (JSON.parse(r.context) as ReservationContext) : {};
+  const outputTokens = rc.outputTokens ?? 0;
+  const ctx: SettleRequest["context"] = {
+    requestId: r.request_id, keyId: rc.keyId ?? "", teamId: rc.teamId ?? null, endpoint: rc.endpoint ?? "chat.completions",
+    providerName: rc.providerName ?? "", model: rc.model ?? "", price: JSON.parse(r.price) as Price,
+    attribution: rc.attribution ?? { customerId: null, tags: {}, traceId: null }, createdAt: r.created_at,
+  };
+  const usage: Usage = {
+    uncachedInputTokens: rc.inputTokens ?? Math.max(0, r.tokens - outputTokens), cachedInputTokens: 0, cacheWriteTokens: 0,
+    cacheWrite1hTokens: 0, outputTokens, reasoningTokens: 0,
+  };
+  return costRow(orgId, ctx, 504, usage, r.micros, r.expires_at - r.created_at, null, true);
 }
 
 /** Earliest reservation expiry, or null. */

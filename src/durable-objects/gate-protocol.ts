@@ -44,6 +44,11 @@ export type AdmitRequest = {
    * `estimate.outputTokens` already covers every choice and is clamped to `maxOutputTokens × choices`.
    */
   choices?: number;
+  /**
+   * Set when the request's cost has no upper bound the Worker can compute (hosted tools on
+   * /v1/responses): refused with `unbounded_request` when any hard dollar budget applies.
+   */
+  unbounded?: { param: string; reason: string };
 };
 
 /** Prices in micro-dollars per million tokens. */
@@ -111,7 +116,9 @@ export type Denial =
       retryAfterMs: number;
       label: string;
     }
-  | { kind: "velocity_tripped"; scope: BudgetScope; scopeId: string | null; budgetId: string; retryAfterMs: number; label: string };
+  | { kind: "velocity_tripped"; scope: BudgetScope; scopeId: string | null; budgetId: string; retryAfterMs: number; label: string }
+  /** An unbounded request (see `AdmitRequest.unbounded`) under a hard budget; `label` names that budget. */
+  | { kind: "unbounded_request"; param: string; reason: string; label: string };
 
 export type AdmitOk = {
   ok: true;

@@ -62,6 +62,9 @@ const MIGRATIONS: string[][] = [
     "ALTER TABLE budgets ADD COLUMN team_id TEXT",
     "ALTER TABLE budgets ADD COLUMN admin_set INTEGER NOT NULL DEFAULT 1",
   ],
+  // v4: what an expired reservation's cost event needs (key, team, endpoint, provider, model,
+  // attribution, estimated tokens), as JSON, so the alarm settles it at its estimate (docs/money.md).
+  ["ALTER TABLE reservations ADD COLUMN context TEXT"],
 ];
 
 /** The schema version this code expects. */

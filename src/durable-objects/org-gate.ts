@@ -229,7 +229,7 @@ export class OrgGate extends DurableObject<Env> {
     if (!this.schemaReady) return;
     const now = Date.now();
     this.ctx.storage.transactionSync(() => {
-      expireTx(this.sql, now);
+      expireTx(this.sql, now, this.hot);
       pruneLedger(this.sql, now);
       pruneWindows(this.sql, now);
     });

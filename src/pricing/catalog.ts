@@ -42,6 +42,13 @@ export const CATALOG: Readonly<Record<string, CatalogEntry>> = {
   "gpt-4.1-nano": openai(0.1 * M, 0.025 * M, 0.4 * M, 32_768),
   "gpt-4o": openai(2.5 * M, 1.25 * M, 10 * M, 16_384),
   "gpt-4o-mini": openai(0.15 * M, 0.075 * M, 0.6 * M, 16_384),
+  // Priced apart from gpt-4o (the pricing page lists them separately, no cached-input discount):
+  // gpt-4o-2024-05-13 $5 / $15 per Mtok, 4,096 max output (model page "gpt-4o" → snapshots);
+  // chatgpt-4o-latest $5 / $15 per Mtok, 16,384 max output (model page "chatgpt-4o-latest").
+  // Same pricing page, read 2026-11-22; cross-checked against hex.pm openai_responses
+  // lib/responses/pricing.ex (platform.openai.com/docs/pricing, 2025-06-03) for the 2024-05-13 row.
+  "gpt-4o-2024-05-13": openai(5 * M, 5 * M, 15 * M, 4_096),
+  "chatgpt-4o-latest": openai(5 * M, 5 * M, 15 * M, 16_384),
   o1: openai(15 * M, 7.5 * M, 60 * M, 100_000),
   o3: openai(2 * M, 0.5 * M, 8 * M, 100_000),
   "o3-mini": openai(1.1 * M, 0.55 * M, 4.4 * M, 100_000),
@@ -85,7 +92,6 @@ const ALIASES: Record<string, string> = {
   "claude-3-7-sonnet-latest": "claude-3-7-sonnet",
   "claude-3-5-sonnet-latest": "claude-3-5-sonnet",
   "claude-3-5-haiku-latest": "claude-3-5-haiku",
-  "chatgpt-4o-latest": "gpt-4o",
 };
 
 /**

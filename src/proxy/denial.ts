@@ -63,6 +63,8 @@ export function denialToError(d: Denial): ApiError {
         { scope: d.scope, scope_id: d.scopeId, budget_id: d.budgetId, window: "velocity", retry_after_ms: d.retryAfterMs },
         retryAfterHeaders(d.retryAfterMs),
       );
+    case "unbounded_request":
+      return new ApiError("invalid_request", `Refused under ${d.label}, a hard budget: ${d.reason}. Send this request with a key whose budgets are soft, or without the feature`, { param: d.param });
     default: {
       const never: never = d;
       throw new Error(`unmapped denial ${JSON.stringify(never)}`);

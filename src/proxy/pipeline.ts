@@ -1,8 +1,9 @@
 /**
- * One proxied request, end to end (design §2):
+ * One proxied request, end to end (docs/proxy.md):
  *   key shape → body (limit, JSON, zod) → attribution + estimate → `admit` (1st DO round trip)
  *   → provider (first-byte and total deadlines) → response (streamed through, or buffered when the
  *   client did not ask for a stream) → `settle` or `release` (2nd DO round trip, in `waitUntil`).
+ * What is charged in which outcome (released / charged / estimated) is docs/money.md.
  * No D1 on this path. Everything after `admit` runs in a promise registered with `waitUntil`, so a
  * client that disconnects mid-request still gets its reservation settled or released.
  */
@@ -23,7 +24,7 @@ import { responseHeaders, serverTiming, setRateLimitHeaders } from "./headers";
 import { forceIncludeUsage } from "./openai-stream";
 import { relayStream } from "./stream-relay";
 import { deadlines, fetchUpstream, providerApiKey, refusedUpstream, upstreamErrorToApiError, upstreamHeaders, upstreamUrl } from "./upstream";
-import { estimatedUsage, outputBytesOfBody, streamTrackerFor, usageFromBody } from "./usage";
+import { bodyShowsReasoning, estimatedUsage, mayReason, outputBytesOfBody, streamTrackerFor, usageFromBody } from "./usage";
 
 /** What differs between the proxied endpoints. */
 export type EndpointSpec = {
@@ -52,6 +53,9 @@ export async function proxyRequest(c: Context<AppEnv>, spec: EndpointSpec): Prom
     const attribution = { ...attr.attribution, traceId: attr.attribution.traceId ?? requestId };
     traceId = attribution.traceId;
     const clientTimeout = readClientTimeout(headers);
+    if (spec.endpoint === "responses" && body.background === true) {
+      throw new ApiError("invalid_request", "background: true is not supported through the gateway: a background response reports its cost to no request the gateway sees, so it cannot be metered", { param: "background" });
+    }
     const est = estimateRequest(spec.endpoint, body);
     const tParsed = Date.now();
     const admitReq: AdmitRequest = {
@@ -65,6 +69,7 @@ export async function proxyRequest(c: Context<AppEnv>, spec: EndpointSpec): Prom
       attribution,
       ...(est.outputCapFromModel ? { outputCapFromModel: true } : {}),
       ...(est.choices > 1 ? { choices: est.choices } : {}),
+      ...(est.unbounded ? { unbounded: est.unbounded } : {}),
     };
     const verdict = await admit(c.env, admitReq);
     if (!verdict.ok) throw denialToError(verdict.denial);
@@ -167,18 +172,25 @@ async function forwardAdmitted(
   let clientWantsUsage = true;
   if (wantsStream && (spec.endpoint === "chat.completions" || spec.endpoint === "completions")) clientWantsUsage = forceIncludeUsage(body);
 
-  const limits = deadlines(fx.clientTimeout, verdict.reservationExpiresAt);
-  let call;
-  try {
-    call = await fetchUpstream(
-      upstreamUrl(route, spec.upstreamPath),
-      { method: "POST", headers: upstreamHeaders(route, apiKey, c.req.raw.headers, fx.attribution.traceId!, requestId), body: JSON.stringify(body) },
-      limits,
-    );
-  } catch (e) {
-    const err = toApiError(e);
-    return fail(err, err.status);
-  }
+  const limits = deadlines(fx.clientTimeout, verdict.reservationExpiresAt, Date.now(), { streamed: wantsStream, firstByteMs: c.var.config.UPSTREAM_FIRST_BYTE_TIMEOUT_MS });
+  // The output tokens the gate reserved (it clamps the request's cap to the model's cap).
+  const reservedOutput = reservedOutputTokens(verdict.price, est.estimate.outputTokens, est.outputCapFromModel, est.choices);
+  const reasoningModel = mayReason(route.upstreamModel, body);
+  const settleWith = (usage: Usage, estimated: boolean, status: number, ttfbMs: number | null) =>
+    settle(c.env, { ...base, status, usage, estimated, latencyMs: Date.now() - fx.t0, ttfbMs, context });
+  // After hand-off the provider may bill even if we never see an answer: charge the whole reservation.
+  const chargeEstimate = (err: ApiError, ttfbMs: number | null) => ({
+    response: proxyErrorResponse(err, spec.flavor, requestId, { "X-Tollgate-Trace-Id": fx.attribution.traceId! }),
+    finished: settleWith(estimatedUsage(null, est.estimate.inputTokens, 0, reservedOutput, true), true, err.status, ttfbMs),
+  });
+
+  const sent = await fetchUpstream(
+    upstreamUrl(route, spec.upstreamPath),
+    { method: "POST", headers: upstreamHeaders(route, apiKey, c.req.raw.headers, fx.attribution.traceId!, requestId), body: JSON.stringify(body) },
+    limits,
+  );
+  if (!sent.ok) return sent.kind === "timeout" ? chargeEstimate(sent.error, null) : fail(sent.error, sent.error.status);
+  const call = sent.call;
   const { res, ttfbMs } = call;
 
   if (!res.ok) {
@@ -189,10 +201,6 @@ async function forwardAdmitted(
 
   const out = responseHeaders(res.headers, requestId, fx.attribution.traceId!);
   setRateLimitHeaders(out, verdict.rateLimit);
-  // The output tokens the gate reserved (it clamps the request's cap to the model's cap).
-  const reservedOutput = reservedOutputTokens(verdict.price, est.estimate.outputTokens, est.outputCapFromModel, est.choices);
-  const settleWith = (usage: Usage, estimated: boolean, status: number) =>
-    settle(c.env, { ...base, status, usage, estimated, latencyMs: Date.now() - fx.t0, ttfbMs, context });
 
   const isSse = (res.headers.get("content-type") ?? "").includes("text/event-stream");
   if (wantsStream && isSse && res.body) {
@@ -203,10 +211,12 @@ async function forwardAdmitted(
     const relay = relayStream(res.body, tracker, !clientWantsUsage, broken);
     const finished = relay.outcome.then((o) => {
       call.finish();
-      if (o.kind === "complete" && tracker.usage) return settleWith(tracker.usage, false, res.status);
-      // Cut short (provider error, deadline, client gone) or no usage at all: charge what was delivered.
+      if (o.kind === "complete" && tracker.usage) return settleWith(tracker.usage, false, res.status, ttfbMs);
+      // Cut short (provider error, deadline, client gone) or no usage at all: charge what was delivered,
+      // or the whole reserved output when hidden reasoning may have been billed (docs/money.md).
       const status = o.kind === "client_abort" ? 499 : o.kind === "upstream_error" ? 502 : res.status;
-      return settleWith(estimatedUsage(tracker.usage ?? tracker.partial, est.estimate.inputTokens, tracker.outputBytes, reservedOutput), true, status);
+      const reasoning = reasoningModel || tracker.sawReasoning || (o.kind !== "complete" && tracker.finishedBeforeUsage);
+      return settleWith(estimatedUsage(tracker.usage ?? tracker.partial, est.estimate.inputTokens, tracker.outputBytes, reservedOutput, reasoning), true, status, ttfbMs);
     });
     return { response: new Response(relay.readable, { status: res.status, headers: out }), finished };
   }
@@ -214,10 +224,11 @@ async function forwardAdmitted(
   let bytes: ArrayBuffer;
   try {
     bytes = await res.arrayBuffer();
-  } catch (e) {
+  } catch {
     call.finish();
+    // The provider accepted the request and was producing the answer: it bills it, so we charge the estimate.
     const timedOut = call.signal.aborted;
-    return fail(timedOut ? new ApiError("upstream_timeout", `The provider did not finish within ${limits.totalMs} ms`) : new ApiError("upstream_error", "The provider's response was cut off"), timedOut ? 504 : 502);
+    return chargeEstimate(timedOut ? new ApiError("upstream_timeout", `The provider did not finish within ${limits.totalMs} ms`) : new ApiError("upstream_error", "The provider's response was cut off"), ttfbMs);
   }
   call.finish();
   let json: Record<string, unknown> | null = null;
@@ -227,10 +238,11 @@ async function forwardAdmitted(
     json = null;
   }
   const exact = json ? usageFromBody(spec.endpoint, json) : null;
-  const usage = exact ?? estimatedUsage(null, est.estimate.inputTokens, json ? outputBytesOfBody(spec.endpoint, json) : bytes.byteLength, reservedOutput);
+  const reasoning = reasoningModel || (json !== null && bodyShowsReasoning(spec.endpoint, json));
+  const usage = exact ?? estimatedUsage(null, est.estimate.inputTokens, json ? outputBytesOfBody(spec.endpoint, json) : bytes.byteLength, reservedOutput, reasoning);
   out.set("X-Tollgate-Cost-Micros", String(costOfUsage(usage, verdict.price)));
   if (!exact) out.set("X-Tollgate-Cost-Estimated", "true");
   const total = Date.now() - fx.t0;
   out.set("Server-Timing", serverTiming({ ...fx.phases, upstream: ttfbMs, total }));
-  return { response: new Response(bytes, { status: res.status, headers: out }), finished: settleWith(usage, !exact, res.status) };
+  return { response: new Response(bytes, { status: res.status, headers: out }), finished: settleWith(usage, !exact, res.status, ttfbMs) };
 }

@@ -1,12 +1,15 @@
 /**
  * Calls the provider. Two deadlines, enforced with one AbortController:
- * - first byte: response headers must arrive within {@link UPSTREAM_FIRST_BYTE_TIMEOUT_MS} → else 504;
+ * - first byte: response headers must arrive in time. For streamed calls this is
+ *   `UPSTREAM_FIRST_BYTE_TIMEOUT_MS` (60 s, configurable lower); for non-streamed calls it equals the
+ *   total deadline, because a provider answering without a stream sends its headers only once the
+ *   whole (possibly long, reasoning) completion is done;
  * - total: the whole exchange, body and stream included, within `UPSTREAM_TOTAL_TIMEOUT_MS` (the
  *   same constant, from gate-protocol.ts, that sizes the gate's reservation lifetime).
- * The gate expires a reservation only after the total timeout plus a margin (design §2), and the
- * Worker additionally never waits past `reservationExpiresAt − RESERVATION_MARGIN_MS`, so a settle
- * always finds its reservation in the normal case. A client may LOWER both deadlines with
- * `X-Tollgate-Timeout-Ms`, never raise them.
+ * The gate expires a reservation only after the total timeout plus a margin, and the Worker
+ * additionally never waits past `reservationExpiresAt − RESERVATION_MARGIN_MS`, so a settle always
+ * finds its reservation in the normal case. A client may LOWER both deadlines with
+ * `X-Tollgate-Timeout-Ms`, never raise them. Redirects are never followed (docs/money.md).
  */
 import { RESERVATION_MARGIN_MS, UPSTREAM_TOTAL_TIMEOUT_MS, type UpstreamRoute } from "../durable-objects/gate-protocol";
 import { ApiError } from "../errors";
@@ -14,7 +17,7 @@ import { decryptSecret } from "../lib/crypto";
 import { checkUpstreamUrl } from "../lib/upstream-url";
 import { retryAfterHeaders } from "./denial";
 
-/** Time allowed until the provider's response headers. */
+/** Default time allowed until a streamed call's response headers. */
 export const UPSTREAM_FIRST_BYTE_TIMEOUT_MS = 60_000;
 export { UPSTREAM_TOTAL_TIMEOUT_MS };
 
@@ -24,10 +27,27 @@ export type UpstreamAbort = "first_byte_timeout" | "total_timeout";
 /** A started upstream exchange; `finish()` clears the total deadline once the body is consumed. */
 export type UpstreamCall = { res: Response; ttfbMs: number; signal: AbortSignal; finish: () => void };
 
-/** Deadlines for one call, from the defaults, the client's header and the reservation expiry. */
-export function deadlines(clientTimeoutMs: number | null, reservationExpiresAt: number, now = Date.now()) {
+/**
+ * How a call to the provider went. `timeout`: the request was sent and no answer came in time, so
+ * the provider may bill it (charged at the reservation's estimate). `unreachable`: the connection
+ * never opened (refused, DNS, TLS), so nothing was sent (released).
+ */
+export type UpstreamResult =
+  | { ok: true; call: UpstreamCall }
+  | { ok: false; kind: "timeout" | "unreachable"; error: ApiError };
+
+/**
+ * Deadlines for one call, from the defaults, the client's header and the reservation expiry.
+ * Non-streamed calls get a first-byte deadline equal to the total one.
+ */
+export function deadlines(
+  clientTimeoutMs: number | null,
+  reservationExpiresAt: number,
+  now = Date.now(),
+  opts: { streamed: boolean; firstByteMs?: number } = { streamed: true },
+) {
   let total = Math.min(UPSTREAM_TOTAL_TIMEOUT_MS, reservationExpiresAt - RESERVATION_MARGIN_MS - now);
-  let firstByte = UPSTREAM_FIRST_BYTE_TIMEOUT_MS;
+  let firstByte = opts.streamed ? (opts.firstByteMs ?? UPSTREAM_FIRST_BYTE_TIMEOUT_MS) : total;
   if (clientTimeoutMs !== null) {
     total = Math.min(total, clientTimeoutMs);
     firstByte = Math.min(firstByte, clientTimeoutMs);
@@ -36,10 +56,10 @@ export function deadlines(clientTimeoutMs: number | null, reservationExpiresAt: 
 }
 
 /**
- * Fetches with both deadlines. Throws ApiError 504 `upstream_timeout` when no headers arrive in
- * time and 502 `upstream_error` on network failure; the caller releases the reservation.
+ * Fetches with both deadlines and without following redirects (a 3xx comes back as the response,
+ * and the caller treats it as an upstream error). Expected failures are returned, not thrown.
  */
-export async function fetchUpstream(url: string, init: RequestInit, limits: { firstByteMs: number; totalMs: number }): Promise<UpstreamCall> {
+export async function fetchUpstream(url: string, init: RequestInit, limits: { firstByteMs: number; totalMs: number }): Promise<UpstreamResult> {
   const ctrl = new AbortController();
   const started = Date.now();
   let reason: UpstreamAbort | null = null;
@@ -66,13 +86,15 @@ export async function fetchUpstream(url: string, init: RequestInit, limits: { fi
     timer = null;
   };
   try {
-    const res = await fetch(url, { ...init, signal: ctrl.signal });
+    const res = await fetch(url, { ...init, redirect: "manual", signal: ctrl.signal });
     headersAt = Date.now();
-    return { res, ttfbMs: headersAt - started, signal: ctrl.signal, finish };
+    return { ok: true, call: { res, ttfbMs: headersAt - started, signal: ctrl.signal, finish } };
   } catch (e) {
     finish();
-    if (reason) throw new ApiError("upstream_timeout", `The provider did not answer within ${reason === "first_byte_timeout" ? limits.firstByteMs : limits.totalMs} ms`);
-    throw new ApiError("upstream_error", `Could not reach the provider: ${e instanceof Error ? e.message : String(e)}`);
+    if (reason) {
+      return { ok: false, kind: "timeout", error: new ApiError("upstream_timeout", `The provider did not answer within ${reason === "first_byte_timeout" ? limits.firstByteMs : limits.totalMs} ms`) };
+    }
+    return { ok: false, kind: "unreachable", error: new ApiError("upstream_error", `Could not reach the provider: ${e instanceof Error ? e.message : String(e)}`) };
   }
 }
 
@@ -145,7 +167,9 @@ export function upstreamHeaders(route: UpstreamRoute, apiKey: string, client: He
 /**
  * Maps a provider error status (no output was produced) to Tollgate's error. Documented choice:
  * - provider 429 → 429 `rate_limit_exceeded` with `scope: "provider"` and the provider's Retry-After
- *   (SDKs back off and retry, which is right for a provider-side rate limit);
+ *   (SDKs back off and retry, which is right for a provider-side rate limit); the provider's message
+ *   is not passed on (it names the provider account and its limits);
+ * - a 3xx (redirects are not followed) → 502 `upstream_error`;
  * - provider 400/404/409/413/422 → 400 `invalid_request` with the provider's message (the caller can fix it);
  * - provider 408 → 504 `upstream_timeout`; everything else (401/403: our credential, 5xx) → 502 `upstream_error`.
  */
@@ -155,13 +179,14 @@ export function upstreamErrorToApiError(status: number, bodyText: string, provid
   if (status === 429) {
     const ra = headers.get("retry-after-ms") ?? (headers.get("retry-after") ? String(Number(headers.get("retry-after")) * 1000) : null);
     const ms = ra !== null && Number.isFinite(Number(ra)) ? Number(ra) : 1000;
-    return new ApiError("rate_limit_exceeded", `Provider '${providerName}' rate-limited the request${suffix}`, { scope: "provider", scope_id: providerName, upstream_status: 429 }, retryAfterHeaders(ms));
+    return new ApiError("rate_limit_exceeded", `Provider '${providerName}' rate-limited the request; retry after ${Math.max(1, Math.ceil(ms / 1000))}s`, { scope: "provider", scope_id: providerName, upstream_status: 429 }, retryAfterHeaders(ms));
   }
   if (status === 400 || status === 404 || status === 409 || status === 413 || status === 422) {
     return new ApiError("invalid_request", `Provider '${providerName}' refused the request (${status})${suffix}`, { param: providerParam(bodyText), upstream_status: status });
   }
   // Never echo a provider's auth error: it can quote part of the org's provider key.
   if (status === 401 || status === 403) return new ApiError("upstream_error", `Provider '${providerName}' rejected the gateway's credentials (HTTP ${status}); an admin should check the provider key`, { upstream_status: status });
+  if (status >= 300 && status < 400) return new ApiError("upstream_error", `Provider '${providerName}' answered with a redirect (HTTP ${status}); the gateway does not follow provider redirects, an admin should check the provider's base URL`, { upstream_status: status });
   if (status === 408) return new ApiError("upstream_timeout", `Provider '${providerName}' timed out${suffix}`, { upstream_status: status });
   return new ApiError("upstream_error", `Provider '${providerName}' failed with HTTP ${status}${suffix}`, { upstream_status: status });
 }

@@ -103,6 +103,10 @@ export interface StreamUsageTracker {
   usage: Usage | null;
   partial: Usage | null;
   outputBytes: number;
+  /** The stream showed reasoning (reasoning deltas or items, Anthropic thinking): hidden output may exceed the visible text. */
+  sawReasoning: boolean;
+  /** A choice finished (`finish_reason`, or the Responses output items were done) before any usage arrived. */
+  finishedBeforeUsage: boolean;
   /** True when the event is the usage-only chunk the gateway asked for (OpenAI chat `choices: []`). */
   lastWasUsageOnlyChunk: boolean;
 }
@@ -113,6 +117,8 @@ export function openAiStreamTracker(): StreamUsageTracker {
     usage: null,
     partial: null,
     outputBytes: 0,
+    sawReasoning: false,
+    finishedBeforeUsage: false,
     lastWasUsageOnlyChunk: false,
     onEvent(ev) {
       t.lastWasUsageOnlyChunk = false;
@@ -126,8 +132,11 @@ export function openAiStreamTracker(): StreamUsageTracker {
       }
       for (const ch of arr(j.choices)) {
         const delta = ch?.delta;
+        if (ch?.finish_reason && !t.usage) t.finishedBeforeUsage = true;
         if (delta) {
-          t.outputBytes += textBytes(delta.content) + textBytes(delta.refusal) + textBytes(delta.reasoning_content) + textBytes(delta.reasoning);
+          const reasoning = textBytes(delta.reasoning_content) + textBytes(delta.reasoning);
+          if (reasoning > 0) t.sawReasoning = true;
+          t.outputBytes += textBytes(delta.content) + textBytes(delta.refusal) + reasoning;
           for (const tc of arr(delta.tool_calls)) t.outputBytes += textBytes(tc?.function?.arguments);
         } else t.outputBytes += textBytes(ch?.text);
       }
@@ -155,6 +164,8 @@ export function responsesStreamTracker(): StreamUsageTracker {
     usage: null,
     partial: null,
     outputBytes: 0,
+    sawReasoning: false,
+    finishedBeforeUsage: false,
     lastWasUsageOnlyChunk: false,
     onEvent(ev) {
       const type = ev.event ?? peekType(ev.data);
@@ -162,6 +173,11 @@ export function responsesStreamTracker(): StreamUsageTracker {
       if (RESPONSES_DELTA_EVENTS.has(type)) {
         const j = safeParse(ev.data);
         t.outputBytes += textBytes(j?.delta);
+        if (type.startsWith("response.reasoning")) t.sawReasoning = true;
+      } else if (type === "response.output_item.added" || type === "response.output_item.done") {
+        const item = safeParse(ev.data)?.item;
+        if (item?.type === "reasoning") t.sawReasoning = true;
+        if (type === "response.output_item.done" && !t.usage) t.finishedBeforeUsage = true;
       } else if (RESPONSES_FINAL_EVENTS.has(type)) {
         const u = safeParse(ev.data)?.response?.usage;
         if (u && typeof u === "object") t.usage = fromResponsesUsage(u);
@@ -182,11 +198,14 @@ export function anthropicStreamTracker(): StreamUsageTracker {
     usage: null,
     partial: null,
     outputBytes: 0,
+    sawReasoning: false,
+    finishedBeforeUsage: false,
     lastWasUsageOnlyChunk: false,
     onEvent(ev) {
       const type = ev.event ?? peekType(ev.data);
       if (type === "content_block_delta") {
         const d = safeParse(ev.data)?.delta;
+        if (typeof d?.thinking === "string") t.sawReasoning = true;
         t.outputBytes += textBytes(d?.text) + textBytes(d?.partial_json) + textBytes(d?.thinking);
       } else if (type === "message_start") {
         start = safeParse(ev.data)?.message?.usage ?? {};
@@ -233,13 +252,39 @@ function peekType(data: string): string | null {
 }
 
 /**
- * What to charge when exact usage is missing: input as the provider reported it if it did
- * (Anthropic's `message_start`), else the input estimate; output = the delivered text's token upper
- * bound (UTF-8 bytes), never below what the provider already reported, never above the reservation's
- * output tokens. Always flagged `estimated` by the caller.
+ * What to charge when exact usage is missing (docs/money.md, "Estimated charges"):
+ * - input: as the provider reported it if it did (Anthropic's `message_start`, an exact count),
+ *   else the input estimate;
+ * - output: the delivered text's token upper bound (UTF-8 bytes), never below what the provider
+ *   already reported, never above the reservation's output tokens;
+ * - `reasoning`: hidden reasoning tokens may have been billed that no text shows, so the output is
+ *   the reservation's whole output share.
+ * Always flagged `estimated` by the caller.
  */
-export function estimatedUsage(partial: Usage | null, inputTokensEstimate: number, outputBytes: number, reservedOutputTokens: number): Usage {
+export function estimatedUsage(partial: Usage | null, inputTokensEstimate: number, outputBytes: number, reservedOutputTokens: number, reasoning = false): Usage {
   const base = partial ?? { ...zeroUsage(), uncachedInputTokens: inputTokensEstimate };
-  const counted = Math.min(outputBytes, reservedOutputTokens);
+  const counted = reasoning ? reservedOutputTokens : Math.min(outputBytes, reservedOutputTokens);
   return { ...base, outputTokens: Math.max(base.outputTokens, counted) };
+}
+
+/** Model families that reason before they answer (their hidden tokens are billed as output). */
+const REASONING_MODEL = /^(o\d|gpt-5|deepseek-reasoner|.*-thinking)/i;
+
+/**
+ * True when a request may produce hidden reasoning tokens: a reasoning model family, or the body
+ * asks for reasoning (`reasoning`, `reasoning_effort`, Anthropic `thinking`).
+ */
+export function mayReason(upstreamModel: string, body: Json): boolean {
+  const bare = upstreamModel.slice(upstreamModel.lastIndexOf("/") + 1);
+  if (REASONING_MODEL.test(bare)) return true;
+  if (body.reasoning_effort !== undefined && body.reasoning_effort !== null && body.reasoning_effort !== "none") return true;
+  if (body.reasoning && typeof body.reasoning === "object" && body.reasoning.effort !== "none") return true;
+  return body.thinking?.type === "enabled";
+}
+
+/** True when a non-streamed body shows reasoning output (Responses `reasoning` items, Anthropic `thinking` blocks). */
+export function bodyShowsReasoning(endpoint: Endpoint, body: Json): boolean {
+  if (endpoint === "responses") return arr(body?.output).some((item) => item?.type === "reasoning");
+  if (endpoint === "messages") return arr(body?.content).some((b) => b?.type === "thinking" || b?.type === "redacted_thinking");
+  return arr(body?.choices).some((ch) => typeof ch?.message?.reasoning_content === "string" || typeof ch?.message?.reasoning === "string");
 }

@@ -14,6 +14,9 @@
  *   chunks=N                 number of content pieces (default 5)
  *   fill                     report output tokens = the request's output cap
  *   cache                    report cache reads/writes (cached_tokens / cache_*_input_tokens)
+ *   cut-after-finish         stream: cut the connection right after the finish_reason chunk (before usage)
+ *   redirect                 answer 302 to a second URL on this server (`/__mock/redirect-target/<request id>`),
+ *                            whose hits are counted (`GET /__mock/redirect-hits/<request id>`)
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 
@@ -30,11 +33,13 @@ export type Directives = {
   chunks: number;
   fill: boolean;
   cache: boolean;
+  cutAfterFinish: boolean;
+  redirect: boolean;
 };
 
 /** Reads `#mock:` directives from the raw body text. */
 export function directivesOf(raw: string): Directives {
-  const d: Directives = { fail: null, hang: false, slowFirstByte: 0, truncate: false, stall: false, noUsage: false, slowChunks: 0, chunks: 5, fill: false, cache: false };
+  const d: Directives = { fail: null, hang: false, slowFirstByte: 0, truncate: false, stall: false, noUsage: false, slowChunks: 0, chunks: 5, fill: false, cache: false, cutAfterFinish: false, redirect: false };
   for (const m of raw.matchAll(/#mock:([a-z0-9-]+)(?:=(\d+))?/g)) {
     const [, name, num] = m;
     const n = num === undefined ? 0 : Number(num);
@@ -48,6 +53,8 @@ export function directivesOf(raw: string): Directives {
     else if (name === "chunks") d.chunks = n;
     else if (name === "fill") d.fill = true;
     else if (name === "cache") d.cache = true;
+    else if (name === "cut-after-finish") d.cutAfterFinish = true;
+    else if (name === "redirect") d.redirect = true;
   }
   return d;
 }

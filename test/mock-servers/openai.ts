@@ -28,8 +28,18 @@ function errorFor(status: number) {
   return { error: { message, type, param: status === 400 ? "temperature" : null, code: null } };
 }
 
+/** Hits on `/__mock/redirect-target/<id>`: a gateway that followed a `#mock:redirect` would land there. */
+const redirectHits = new Map<string, number>();
+
 async function handle(req: IncomingMessage, res: ServerResponse, log: RequestLog): Promise<void> {
   if (log.serve(req, res)) return;
+  const url = req.url ?? "";
+  if (url.startsWith("/__mock/redirect-target/")) {
+    const id = decodeURIComponent(url.slice("/__mock/redirect-target/".length));
+    redirectHits.set(id, (redirectHits.get(id) ?? 0) + 1);
+    return json(res, 200, { id: "chatcmpl-redirected", object: "chat.completion", choices: [], usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } });
+  }
+  if (url.startsWith("/__mock/redirect-hits/")) return json(res, 200, { hits: redirectHits.get(decodeURIComponent(url.slice("/__mock/redirect-hits/".length))) ?? 0 });
   const raw = await readBody(req);
   let body: any = null;
   try {
@@ -47,6 +57,11 @@ async function handle(req: IncomingMessage, res: ServerResponse, log: RequestLog
   if (d.hang) return; // never answer
   if (d.slowFirstByte) await sleep(d.slowFirstByte);
   if (d.fail) return json(res, d.fail, errorFor(d.fail), d.fail === 429 ? { "retry-after": "7" } : {});
+  if (d.redirect) {
+    const id = String(req.headers["x-tollgate-request-id"] ?? "none");
+    res.writeHead(302, { location: `http://${req.headers.host}/__mock/redirect-target/${encodeURIComponent(id)}`, "content-length": "0" });
+    return void res.end();
+  }
 
   const model = body.model;
   const prompt = promptTokensOf(stringsOf(path === "/v1/responses" ? [body.input, body.instructions] : path === "/v1/completions" ? body.prompt : path === "/v1/embeddings" ? body.input : body.messages));
@@ -93,7 +108,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, log: RequestLog
   events.push(sseData(chunk(isChat ? { index: 0, delta: {}, logprobs: null, finish_reason: "stop" } : { text: "", index: 0, logprobs: null, finish_reason: "stop" })));
   if (withUsage) events.push(sseData(isChat ? { id, object: "chat.completion.chunk", created, model, system_fingerprint: "fp_mock", choices: [], usage } : { id, object: "text_completion", created, model, choices: [], usage }));
   events.push("data: [DONE]\n\n");
-  const cut = d.truncate || d.stall ? Math.min(events.length - 2, 1 + Math.ceil(pieces.length / 2)) : undefined;
+  // cut-after-finish: role chunk, every piece, the finish_reason chunk, then the connection drops.
+  const cut = d.cutAfterFinish ? (isChat ? 2 : 1) + pieces.length : d.truncate || d.stall ? Math.min(events.length - 2, 1 + Math.ceil(pieces.length / 2)) : undefined;
   await writeSse(res, events, { slowChunks: d.slowChunks, cutAfter: cut, stall: d.stall });
 }
 
