@@ -15,7 +15,7 @@ import {
 } from "../db/budgets";
 import { findTeam, isTeamMember, type TeamRow } from "../db/teams";
 import { getDb, type Db } from "../db/client";
-import { orgGate } from "../durable-objects/org-gate-client";
+import { orgGate, refreshGate } from "../durable-objects/org-gate-client";
 import { ApiError, validationHook } from "../errors";
 import { newId } from "../lib/ids";
 import { roleAtLeast } from "../lib/roles";
@@ -236,7 +236,7 @@ async function requireBudget(db: Db, orgId: string, budgetId: string): Promise<B
 }
 
 async function refreshBudgets(c: Context<AppEnv>, orgId: string) {
-  await orgGate(c.env, orgId).refresh(orgId, ["budgets"]);
+  await refreshGate(c.env, orgId, ["budgets"]);
 }
 
 export const budgetsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })

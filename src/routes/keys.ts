@@ -14,7 +14,7 @@ import {
   toGateKey, updateKeyStmt, type BudgetRow, type KeyRow,
 } from "../db/keys";
 import { findTeam, listUserTeamIds } from "../db/teams";
-import { orgGate, syncGateKey } from "../durable-objects/org-gate-client";
+import { refreshGate, syncGateKey } from "../durable-objects/org-gate-client";
 import { ApiError, validationHook } from "../errors";
 import { sha256Hex } from "../lib/crypto";
 import { newId } from "../lib/ids";
@@ -238,9 +238,8 @@ export const keysRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook 
       ]).catch((err: unknown) => {
         throw errorChainText(err).includes(KEY_LIMIT_VIOLATION) ? keyLimitReached() : err;
       });
-      const gate = orgGate(c.env, orgId);
-      await gate.syncKey(orgId, toGateKey(row));
-      if (budget) await gate.refresh(orgId, ["budgets"]);
+      await syncGateKey(c.env, orgId, toGateKey(row));
+      if (budget) await refreshGate(c.env, orgId, ["budgets"]);
       return c.json({ ...presentKey(row, now), budgets: budget ? [presentBudget(budget)] : [], key: secret }, 201);
     },
   )
@@ -309,7 +308,7 @@ export const keysRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook 
         updateKeyStmt(db, orgId, key.id, { ...patch, updatedAt: now }),
         auditInsert(db, orgId, auditActorOf(c), { action: "key.update", targetType: "key", targetId: key.id, before: keyAudit(key), after: keyAudit(updated) }),
       ]);
-      await orgGate(c.env, orgId).syncKey(orgId, toGateKey(updated));
+      await syncGateKey(c.env, orgId, toGateKey(updated));
       const budgets = await listKeyBudgets(db, orgId, key.id);
       return c.json({ ...presentKey(updated, now), budgets: budgets.map(presentBudget) }, 200);
     },

@@ -9,7 +9,7 @@ import { auditActorOf, auditInsert } from "../db/audit";
 import { getDb } from "../db/client";
 import { findOrg, isUniqueViolation, updateOrg, type OrgRow } from "../db/orgs";
 import type { OrgSettings } from "../db/schema";
-import { orgGate } from "../durable-objects/org-gate-client";
+import { refreshGate } from "../durable-objects/org-gate-client";
 import type { Config } from "../env";
 import { ApiError, validationHook } from "../errors";
 import { orgRoute } from "../lib/route";
@@ -186,7 +186,7 @@ export const orgSettingsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validati
         throw err;
       }
       // Data policy and alert settings are read by the gate: reload them before answering.
-      await orgGate(c.env, orgId).refresh(orgId, ["org"]);
+      await refreshGate(c.env, orgId, ["org"]);
       return c.json(settingsView((await findOrg(db, orgId))!, cfg), 200);
     },
   );

@@ -9,7 +9,7 @@ import type { AppEnv } from "../app-env";
 import { auditActorOf, auditInsert } from "../db/audit";
 import { getDb } from "../db/client";
 import { deletePriceOverrideStmt, findPriceOverride, listPriceOverrides, upsertPriceOverrideStmt, type PriceOverrideRow } from "../db/pricing";
-import { orgGate } from "../durable-objects/org-gate-client";
+import { refreshGate } from "../durable-objects/org-gate-client";
 import { ApiError, validationHook } from "../errors";
 import { orgRoute } from "../lib/route";
 import { CATALOG, type CatalogEntry } from "../pricing/catalog";
@@ -132,7 +132,7 @@ export const pricingRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHo
           before: before ? auditView(before) : undefined, after: auditView(row),
         }),
       ]);
-      await orgGate(c.env, orgId).refresh(orgId, ["pricing"]);
+      await refreshGate(c.env, orgId, ["pricing"]);
       return c.json(fromOverride(row), 200);
     },
   )
@@ -155,7 +155,7 @@ export const pricingRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHo
         deletePriceOverrideStmt(db, orgId, model),
         auditInsert(db, orgId, auditActorOf(c), { action: "pricing.delete", targetType: "pricing", targetId: model, before: auditView(before) }),
       ]);
-      await orgGate(c.env, orgId).refresh(orgId, ["pricing"]);
+      await refreshGate(c.env, orgId, ["pricing"]);
       const cat = CATALOG[model];
       return c.json({ model, deleted: true as const, price: cat ? fromCatalog(model, cat) : null }, 200);
     },

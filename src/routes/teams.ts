@@ -10,7 +10,7 @@ import {
   addTeamMemberStmt, deleteTeamStmts, findOrgMember, findTeam, findTeamByName, insertTeamStmt, isTeamMember,
   listTeamKeyIds, listTeamMembers, listTeams, removeTeamMemberStmt, updateTeamStmt, type TeamRow,
 } from "../db/teams";
-import { orgGate } from "../durable-objects/org-gate-client";
+import { refreshGate } from "../durable-objects/org-gate-client";
 import { ApiError, validationHook } from "../errors";
 import { newId } from "../lib/ids";
 import { decodeCursor, pageQuery } from "../lib/page-cursor";
@@ -184,7 +184,7 @@ export const teamsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook
         ...deleteTeamStmts(db, orgId, team.id, Date.now()),
         auditInsert(db, orgId, auditActorOf(c), { action: "team.delete", targetType: "team", targetId: team.id, before: { ...teamAudit(team), key_ids: keyIds } }),
       ]);
-      await orgGate(c.env, orgId).refresh(orgId, ["keys", "budgets"]);
+      await refreshGate(c.env, orgId, ["keys", "budgets"]);
       return c.json({ id: team.id, deleted: true as const, detached_key_ids: keyIds }, 200);
     },
   )
