@@ -1,3 +1,4 @@
+import { SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { call, createOrg, createOrgWithCast, createUser, snapshotTable } from "./factories";
 import { callWithEnv } from "./factories/identity";
@@ -111,6 +112,15 @@ describe("org settings", () => {
     const res = await callWithEnv({ ALLOW_PRIVATE_UPSTREAMS: "false" }, "PATCH", `/api/orgs/${org.id}/settings`, { branding: { logo_url: "http://localhost:5173/logo.svg" } }, { cookie: owner.cookie });
     expect(res.status).toBe(400);
     expect(res.body.error.param).toBe("branding.logo_url");
+  });
+
+  it("is described in the OpenAPI document: branding and data policy fields, no removed ones", async () => {
+    const res = await SELF.fetch("http://localhost/api/openapi.json");
+    expect(res.status).toBe(200);
+    const spec = (await res.json()) as any;
+    const patch = spec.paths["/api/orgs/{orgId}/settings"].patch.requestBody.content["application/json"].schema.properties;
+    expect(Object.keys(patch.branding.properties).sort()).toEqual(["accent_color", "display_name", "logo_url"]);
+    expect(Object.keys(patch.data_policy.properties)).toEqual(["store_request_metadata"]);
   });
 
   it("is admin+ to change: members and viewers get 403, strangers 404, and nothing changes", async () => {

@@ -41,15 +41,25 @@ const httpsUrl = (what: string) =>
     .max(2048)
     .refine((u) => u.startsWith("https://"), { message: `${what} must use https` });
 
-/** A field that no longer exists: a request that still sends it gets 400 naming it, with the reason. */
-const removed = (reason: string) => z.undefined({ error: reason }).optional();
+/**
+ * Fields that no longer exist: a request that still sends one gets 400 naming it, with the reason
+ * (a plain strict object would only name the parent). A preprocess step keeps the OpenAPI document exact.
+ */
+const refuseRemoved = <T extends z.ZodType>(removed: Record<string, string>, schema: T) =>
+  z.preprocess((val, ctx) => {
+    if (val && typeof val === "object") {
+      for (const [key, reason] of Object.entries(removed)) if (key in val) ctx.addIssue({ code: "custom", message: reason, path: [key], input: val });
+    }
+    return val;
+  }, schema);
 
 const SettingsPatchSchema = z
   .object({
     name: OrgNameSchema.optional(),
     slug: SlugSchema.optional(),
-    branding: z
-      .object({
+    branding: refuseRemoved(
+      { primary_color: "primary_color was renamed to accent_color" },
+      z.object({
         display_name: z.string().trim().min(1, "display_name must not be empty (null clears it)").max(80, "display_name is at most 80 characters").nullable().optional(),
         logo_url: z
           .url({ message: "logo_url must be a URL", protocol: /^https?$/ })
@@ -57,18 +67,15 @@ const SettingsPatchSchema = z
           .nullable()
           .optional(),
         accent_color: z.string().regex(/^#[0-9a-fA-F]{6}$/, "accent_color must be a hex color like #1a2b3c").nullable().optional(),
-        primary_color: removed("primary_color was renamed to accent_color"),
-      })
-      .strict()
-      .optional(),
-    data_policy: z
-      .object({
-        store_request_metadata: z.boolean().optional(),
-        store_prompts: removed("store_prompts is not supported: Tollgate never stores prompts or completions"),
-        retention_days: removed("retention_days is not supported yet: cost events are kept until the org is deleted"),
-      })
-      .strict()
-      .optional(),
+      }).strict(),
+    ).optional(),
+    data_policy: refuseRemoved(
+      {
+        store_prompts: "store_prompts is not supported: Tollgate never stores prompts or completions",
+        retention_days: "retention_days is not supported yet: cost events are kept until the org is deleted",
+      },
+      z.object({ store_request_metadata: z.boolean().optional() }).strict(),
+    ).optional(),
     invitation_expiry_days: z.number().int().min(1, "invitation_expiry_days must be 1–90").max(90, "invitation_expiry_days must be 1–90").optional(),
     slack_webhook_url: httpsUrl("slack_webhook_url").nullable().optional(),
     alert_emails: z.array(z.email().max(254).toLowerCase()).max(20, "at most 20 alert emails").optional(),
