@@ -154,3 +154,40 @@ export async function writeSse(res: ServerResponse, events: string[], opts: { sl
 
 export const sseData = (obj: unknown) => `data: ${JSON.stringify(obj)}\n\n`;
 export const sseNamed = (event: string, obj: unknown) => `event: ${event}\ndata: ${JSON.stringify(obj)}\n\n`;
+
+/** A function tool as the stand-ins see it, whatever the wire format. */
+export type MockTool = { name: string; parameters: unknown };
+
+/**
+ * Which tool the stand-in "decides" to call: when the request offers function tools, does not
+ * forbid them (`tool_choice: "none"`) and carries no tool result yet, the named tool of a forced
+ * choice or else the first one. Otherwise null (answer with text).
+ */
+export function pickToolCall(tools: MockTool[], forced: string | null, none: boolean, hasToolResult: boolean): MockTool | null {
+  if (none || hasToolResult || tools.length === 0) return null;
+  return (forced && tools.find((t) => t.name === forced)) || tools[0]!;
+}
+
+/** Deterministic arguments that satisfy a JSON schema's shape (strings "Paris", numbers 1, booleans true). */
+export function argsFromSchema(schema: any): unknown {
+  if (!schema || typeof schema !== "object") return {};
+  if (Array.isArray(schema.enum) && schema.enum.length) return schema.enum[0];
+  const type = Array.isArray(schema.type) ? schema.type[0] : schema.type;
+  if (type === "string") return "Paris";
+  if (type === "number" || type === "integer") return 1;
+  if (type === "boolean") return true;
+  if (type === "array") return [argsFromSchema(schema.items)];
+  if (type === "object" || schema.properties) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(schema.properties ?? {})) out[k] = argsFromSchema(v);
+    return out;
+  }
+  return null;
+}
+
+/** Splits a JSON arguments string into a few pieces, as providers stream them. */
+export function argumentPieces(args: string): string[] {
+  const n = Math.max(1, Math.min(4, Math.ceil(args.length / 8)));
+  const size = Math.ceil(args.length / n);
+  return Array.from({ length: n }, (_, i) => args.slice(i * size, (i + 1) * size)).filter((p) => p.length > 0);
+}
