@@ -14,6 +14,10 @@
  *   chunks=N                 number of content pieces (default 5)
  *   fill                     report output tokens = the request's output cap
  *   cache                    report cache reads/writes (cached_tokens / cache_*_input_tokens)
+ *   stream-error             stream: send some content, then the provider's in-stream error event
+ *
+ * When a request offers function tools and carries no tool result yet, the stand-ins answer with a
+ * call to the forced tool (or the first one), arguments generated from its JSON schema.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 
@@ -30,11 +34,12 @@ export type Directives = {
   chunks: number;
   fill: boolean;
   cache: boolean;
+  streamError: boolean;
 };
 
 /** Reads `#mock:` directives from the raw body text. */
 export function directivesOf(raw: string): Directives {
-  const d: Directives = { fail: null, hang: false, slowFirstByte: 0, truncate: false, stall: false, noUsage: false, slowChunks: 0, chunks: 5, fill: false, cache: false };
+  const d: Directives = { fail: null, hang: false, slowFirstByte: 0, truncate: false, stall: false, noUsage: false, slowChunks: 0, chunks: 5, fill: false, cache: false, streamError: false };
   for (const m of raw.matchAll(/#mock:([a-z0-9-]+)(?:=(\d+))?/g)) {
     const [, name, num] = m;
     const n = num === undefined ? 0 : Number(num);
@@ -48,6 +53,7 @@ export function directivesOf(raw: string): Directives {
     else if (name === "chunks") d.chunks = n;
     else if (name === "fill") d.fill = true;
     else if (name === "cache") d.cache = true;
+    else if (name === "stream-error") d.streamError = true;
   }
   return d;
 }
