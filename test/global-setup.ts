@@ -7,6 +7,7 @@ import type { TestProject } from "vitest/node";
 import { startDemoUpstream } from "../scripts/demo-upstream.mjs";
 import { startAnthropicMock } from "./mock-servers/anthropic";
 import { startEchoServer } from "./mock-servers/echo";
+import { startGeminiMock } from "./mock-servers/gemini";
 import { startOpenAiMock } from "./mock-servers/openai";
 import { startSendGridServer } from "./mock-servers/sendgrid";
 import type { MockServer } from "./mock-servers/types";
@@ -17,7 +18,7 @@ async function startDemo(): Promise<MockServer> {
   return { name: "demo", url: s.url, close: async () => s.close() };
 }
 
-const starters: Array<() => Promise<MockServer>> = [startEchoServer, startSendGridServer, () => startOpenAiMock(), () => startAnthropicMock(), startDemo];
+const starters: Array<() => Promise<MockServer>> = [startEchoServer, startSendGridServer, () => startOpenAiMock(), () => startAnthropicMock(), () => startGeminiMock(), startDemo];
 
 declare module "vitest" {
   export interface ProvidedContext {

@@ -150,7 +150,7 @@ async function forwardAdmitted(
   // A provider of another format is reached through a translator when one exists (docs/providers.md).
   const translator = spec.providerTypes.includes(route.type) ? null : translatorFor(spec.endpoint, route.type);
   if (!spec.providerTypes.includes(route.type) && !translator) {
-    const hint = route.type === "anthropic" ? "call POST /v1/chat/completions (translated) or POST /v1/messages (Anthropic format) for this provider" : "call the OpenAI-format endpoints for this provider";
+    const hint = route.type === "anthropic" ? "call POST /v1/chat/completions (translated) or POST /v1/messages (Anthropic format) for this provider" : route.type === "gemini" ? "call POST /v1/chat/completions (translated) for this provider" : "call the OpenAI-format endpoints for this provider";
     return fail(new ApiError("invalid_request", `Model '${body.model as string}' is served by ${route.type} provider '${route.providerName}', which does not speak this endpoint's format: ${hint}`, { param: "model" }), 400);
   }
 

@@ -11,12 +11,13 @@ export type Refusal = { message: string; param: string | null };
 const posInt = (v: unknown): number | null => (typeof v === "number" && Number.isInteger(v) && v > 0 ? v : null);
 
 /**
- * Fields that change what the client gets back and that `label` cannot do. Each is refused when
- * set to anything but its neutral value, so a client never gets a silently different answer.
+ * Fields that change what the client gets back and that `label` cannot do (`translated` lists the
+ * ones this provider's translator maps). Each is refused when set to anything but its neutral
+ * value, so a client never gets a silently different answer.
  */
-export function refuseUnsupported(body: Json, label: string): Refusal | null {
-  const set = (k: string) => body[k] !== undefined && body[k] !== null;
-  if ((posInt(body.n) ?? 1) > 1) return { message: `n > 1 is not supported by ${label}: send one request per completion`, param: "n" };
+export function refuseUnsupported(body: Json, label: string, translated: ReadonlySet<string> = new Set()): Refusal | null {
+  const set = (k: string) => !translated.has(k) && body[k] !== undefined && body[k] !== null;
+  if ((posInt(body.n) ?? 1) > 1) return { message: `n > 1 is not translated for ${label}: send one request per completion`, param: "n" };
   if (body.logprobs === true || set("top_logprobs")) return { message: `logprobs are not available from ${label}`, param: body.logprobs === true ? "logprobs" : "top_logprobs" };
   if (set("logit_bias") && Object.keys(body.logit_bias as object).length > 0) return { message: `logit_bias is not supported by ${label}`, param: "logit_bias" };
   if (set("audio") || (Array.isArray(body.modalities) && body.modalities.some((m) => m !== "text"))) return { message: `audio output is not supported by ${label}`, param: set("audio") ? "audio" : "modalities" };
