@@ -47,6 +47,55 @@ const apis: Array<{ api: string; model: (apiKey: string, model: string) => Langu
   { api: "openai-compatible", model: (k, m) => compatibleFor(k).chatModel(m) },
 ];
 
+/** An org with a `gemini` provider at the Gemini stand-in (besides the default OpenAI one). */
+async function geminiOrg() {
+  const f = await createGatewayOrg();
+  await createSealedProvider(f.org, { name: "gemini", type: "gemini", baseUrl: `${inject("mockUrls").gemini}/v1beta`, apiKey: "AIza-test" });
+  return f;
+}
+
+/** Chat models translated to another provider's format (the Responses API is not translated). */
+const translated: Backend[] = [
+  { name: "the Anthropic stand-in (translated)", setup: () => createGatewayOrg(), model: "anthropic/claude-sonnet-4-5", text: /^Héllo wörld – 你好$/ },
+  { name: "the Gemini stand-in (translated)", setup: geminiOrg, model: "gemini/gemini-2.5-flash", text: /^Héllo wörld – 你好$/ },
+];
+
+describe.each(translated)("the Vercel AI SDK's chat models against Tollgate backed by $name", (b) => {
+  describe.each(apis.filter((a) => a.api === "openai.chat" || a.api === "openai-compatible"))("$api", ({ model }) => {
+    it("generateText and streamText return the text with exact usage", async () => {
+      const { org, key } = await b.setup();
+      const r = await generateText({ model: model(key.key, b.model), prompt: "Hello", maxRetries: 0 });
+      expect(r.text).toMatch(b.text);
+      expect(r.usage.outputTokens).toBe(5);
+      const s = streamText({ model: model(key.key, b.model), prompt: "Hello", maxRetries: 0 });
+      let text = "";
+      for await (const part of s.textStream) text += part;
+      expect(text).toMatch(b.text);
+      expect((await s.usage).outputTokens).toBe(5);
+      await waitForSettled(org.id);
+      await flushGate(org.id);
+      const evs = await costEvents(org.id);
+      expect(evs.map((e) => [e.estimated, e.output_tokens])).toEqual([[0, 5], [0, 5]]);
+    });
+
+    it("generateText and streamText run a tool call round trip", async () => {
+      const { key } = await b.setup();
+      const r = await generateText({ model: model(key.key, b.model), prompt: "Weather in Paris?", tools: { weather }, stopWhen: stepCountIs(3), maxRetries: 0 });
+      expect(r.steps.length).toBe(2);
+      expect(r.steps[0]!.toolCalls[0]).toMatchObject({ toolName: "weather", input: { city: "Paris" } });
+      expect(r.steps[0]!.toolResults[0]!.output).toMatchObject({ forecast: "sunny" });
+      expect(r.text).toMatch(b.text);
+      const s = streamText({ model: model(key.key, b.model), prompt: "Weather in Paris?", tools: { weather }, stopWhen: stepCountIs(3), maxRetries: 0 });
+      let text = "";
+      for await (const part of s.textStream) text += part;
+      const steps = await s.steps;
+      expect(steps.length).toBe(2);
+      expect(steps[0]!.toolCalls[0]).toMatchObject({ toolName: "weather", input: { city: "Paris" } });
+      expect(text).toContain("Héllo wörld – 你好");
+    });
+  });
+});
+
 describe.each(backends)("the Vercel AI SDK against Tollgate backed by $name", (b) => {
   describe.each(apis)("$api", ({ model }) => {
     it("generateText returns the text and exact usage, and the call is charged", async () => {
