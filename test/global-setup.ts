@@ -4,13 +4,21 @@
  * To add one: write `test/mock-servers/<name>.ts` exporting a start function and list it here.
  */
 import type { TestProject } from "vitest/node";
+import { startDemoUpstream } from "../scripts/demo-upstream.mjs";
 import { startAnthropicMock } from "./mock-servers/anthropic";
 import { startEchoServer } from "./mock-servers/echo";
+import { startGeminiMock } from "./mock-servers/gemini";
 import { startOpenAiMock } from "./mock-servers/openai";
 import { startSendGridServer } from "./mock-servers/sendgrid";
 import type { MockServer } from "./mock-servers/types";
 
-const starters: Array<() => Promise<MockServer>> = [startEchoServer, startSendGridServer, () => startOpenAiMock(), () => startAnthropicMock()];
+/** `npm start`'s demo model provider, as is: tests prove a new user's first calls work against it. */
+async function startDemo(): Promise<MockServer> {
+  const s = await startDemoUpstream(0);
+  return { name: "demo", url: s.url, close: async () => s.close() };
+}
+
+const starters: Array<() => Promise<MockServer>> = [startEchoServer, startSendGridServer, () => startOpenAiMock(), () => startAnthropicMock(), () => startGeminiMock(), startDemo];
 
 declare module "vitest" {
   export interface ProvidedContext {

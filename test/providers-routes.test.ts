@@ -60,7 +60,7 @@ describe("providers", () => {
       [{ name: "slash/name", type: "openai", api_key: "k" }, "name"],
       [{ name: "UPPER", type: "openai", api_key: "k" }, "name"],
       [{ name: "-lead", type: "openai", api_key: "k" }, "name"],
-      [{ name: "ok", type: "gemini", api_key: "k" }, "type"],
+      [{ name: "ok", type: "bedrock", api_key: "k" }, "type"],
       [{ name: "ok", type: "openai" }, "api_key"],
       [{ name: "ok", type: "openai", api_key: "  " }, "api_key"],
       [{ name: "ok", type: "openai_compatible", base_url: "not a url", api_key: "k" }, "base_url"],

@@ -129,9 +129,9 @@ describe("OpenAI-format proxying", () => {
     expect(spec.paths["/v1/chat/completions"].post.requestBody.content["application/json"].schema.properties.messages).toBeTruthy();
   });
 
-  it("refuses an OpenAI-format call to an Anthropic provider with a clear 400 and releases", async () => {
+  it("refuses an OpenAI-format call that has no translator (Responses API to an Anthropic provider) with a clear 400 and releases", async () => {
     const { org, key } = await createGatewayOrg();
-    const res = await v1(key, "/chat/completions", { model: "anthropic/claude-sonnet-4-5", messages: [{ role: "user", content: "x" }], max_tokens: 10 });
+    const res = await v1(key, "/responses", { model: "anthropic/claude-sonnet-4-5", input: "x", max_output_tokens: 10 });
     expect(res.status).toBe(400);
     const body = (await res.json()) as any;
     expect(body.error.code).toBe("invalid_request");

@@ -198,7 +198,7 @@ export const providers = sqliteTable("providers", {
   id: text("id").primaryKey(),
   orgId: text("org_id").notNull().references(() => orgs.id, { onDelete: "cascade" }),
   name: text("name").notNull(),
-  type: text("type", { enum: ["openai", "anthropic", "openai_compatible"] }).notNull(),
+  type: text("type", { enum: ["openai", "anthropic", "openai_compatible", "gemini"] }).notNull(),
   baseUrl: text("base_url").notNull(),
   apiKeySealed: text("api_key_sealed").notNull(),
   apiKeyHint: text("api_key_hint").notNull(),

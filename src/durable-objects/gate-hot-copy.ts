@@ -26,7 +26,7 @@ export type GateKey = {
   name?: string;
 };
 
-export type GateProvider = { id: string; name: string; type: "openai" | "anthropic" | "openai_compatible"; baseUrl: string; apiKeySealed: string; isDefault: boolean };
+export type GateProvider = { id: string; name: string; type: "openai" | "anthropic" | "openai_compatible" | "gemini"; baseUrl: string; apiKeySealed: string; isDefault: boolean };
 
 export type GateOrg = { plan: string; billingAnchor: number | null; deletedAt: number | null; missing: boolean };
 

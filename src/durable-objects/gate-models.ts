@@ -4,7 +4,7 @@
  * - unrestricted key: every catalog model and every org price override (custom models), addressed as
  *   `provider-name/model` for each org provider whose type can serve it, and bare for the default
  *   provider. `openai` serves OpenAI-family names and org-priced custom models of no known family,
- *   `anthropic` serves `claude-*`, `openai_compatible` serves anything (self-hosted and third-party
+ *   `anthropic` serves `claude-*`, `gemini` serves `gemini-*`, `openai_compatible` serves anything (self-hosted and third-party
  *   endpoints speak many families);
  * - restricted key: exactly its `allowed_models` entries (a `prefix*` entry is expanded over the
  *   unrestricted list), minus those that no provider routes or nobody prices.
@@ -16,10 +16,11 @@ import type { HotCache } from "./gate-hot-cache";
 import type { ModelsResult } from "./gate-protocol";
 
 /** The family a model name belongs to, for "can this provider type serve it". */
-function familyOf(model: string): "openai" | "anthropic" | "other" {
+function familyOf(model: string): "openai" | "anthropic" | "google" | "other" {
   const entry = CATALOG[model];
-  if (entry) return entry.provider === "google" ? "other" : entry.provider;
+  if (entry) return entry.provider;
   if (model.startsWith("claude")) return "anthropic";
+  if (model.startsWith("gemini")) return "google";
   return /^(gpt-|o\d|text-embedding-|chatgpt-)/.test(model) ? "openai" : "other";
 }
 
@@ -28,6 +29,7 @@ function canServe(type: GateProvider["type"], model: string): boolean {
   const family = familyOf(model);
   // An org-priced custom model of no known family is assumed to speak OpenAI's format.
   if (type === "openai") return family === "openai" || (family === "other" && !CATALOG[model]);
+  if (type === "gemini") return family === "google";
   return family === "anthropic";
 }
 

@@ -66,7 +66,7 @@ export type Price = {
 export type UpstreamRoute = {
   providerId: string;
   providerName: string;
-  type: "openai" | "anthropic" | "openai_compatible";
+  type: "openai" | "anthropic" | "openai_compatible" | "gemini";
   baseUrl: string;
   apiKeySealed: string;
   /** Model name to send upstream (the `provider-name/` prefix removed). */

@@ -23,6 +23,7 @@ import { admit, release, settle } from "./gate-calls";
 import { responseHeaders, serverTiming, setRateLimitHeaders } from "./headers";
 import { forceIncludeUsage } from "./openai-stream";
 import { relayStream } from "./stream-relay";
+import { translatorFor } from "./translate";
 import { deadlines, fetchUpstream, providerApiKey, refusedUpstream, upstreamErrorToApiError, upstreamHeaders, upstreamUrl } from "./upstream";
 import { bodyShowsReasoning, estimatedUsage, mayReason, outputBytesOfBody, streamTrackerFor, usageFromBody } from "./usage";
 
@@ -151,8 +152,10 @@ async function forwardAdmitted(
 ): Promise<{ response: Response; finished: Promise<unknown> }> {
   const requestId = c.var.requestId;
   const route = verdict.route;
-  if (!spec.providerTypes.includes(route.type)) {
-    const hint = route.type === "anthropic" ? "call POST /v1/messages (Anthropic format) for this provider" : "call the OpenAI-format endpoints for this provider";
+  // A provider of another format is reached through a translator when one exists (docs/providers.md).
+  const translator = spec.providerTypes.includes(route.type) ? null : translatorFor(spec.endpoint, route.type);
+  if (!spec.providerTypes.includes(route.type) && !translator) {
+    const hint = route.type === "anthropic" ? "call POST /v1/chat/completions (translated) or POST /v1/messages (Anthropic format) for this provider" : route.type === "gemini" ? "call POST /v1/chat/completions (translated) for this provider" : "call the OpenAI-format endpoints for this provider";
     return fail(new ApiError("invalid_request", `Model '${body.model as string}' is served by ${route.type} provider '${route.providerName}', which does not speak this endpoint's format: ${hint}`, { param: "model" }), 400);
   }
 
@@ -172,6 +175,15 @@ async function forwardAdmitted(
   let clientWantsUsage = true;
   if (wantsStream && (spec.endpoint === "chat.completions" || spec.endpoint === "completions")) clientWantsUsage = forceIncludeUsage(body);
 
+  let upstreamBody = body;
+  let upstreamPath = spec.upstreamPath;
+  if (translator) {
+    const t = translator.request(body, { upstreamModel: route.upstreamModel, maxOutputTokens: verdict.price.maxOutputTokens, stream: wantsStream, providerName: route.providerName });
+    if (!t.ok) return fail(new ApiError("invalid_request", t.message, { param: t.param }), 400);
+    upstreamBody = t.body;
+    upstreamPath = t.path;
+  }
+
   const limits = deadlines(fx.clientTimeout, verdict.reservationExpiresAt, Date.now(), { streamed: wantsStream, firstByteMs: c.var.config.UPSTREAM_FIRST_BYTE_TIMEOUT_MS });
   // The output tokens the gate reserved (it clamps the request's cap to the model's cap).
   const reservedOutput = reservedOutputTokens(verdict.price, est.estimate.outputTokens, est.outputCapFromModel, est.choices);
@@ -185,8 +197,8 @@ async function forwardAdmitted(
   });
 
   const sent = await fetchUpstream(
-    upstreamUrl(route, spec.upstreamPath),
-    { method: "POST", headers: upstreamHeaders(route, apiKey, c.req.raw.headers, fx.attribution.traceId!, requestId), body: JSON.stringify(body) },
+    upstreamUrl(route, upstreamPath),
+    { method: "POST", headers: upstreamHeaders(route, apiKey, c.req.raw.headers, fx.attribution.traceId!, requestId), body: JSON.stringify(upstreamBody) },
     limits,
   );
   if (!sent.ok) return sent.kind === "timeout" ? chargeEstimate(sent.error, null) : fail(sent.error, sent.error.status);
@@ -206,9 +218,10 @@ async function forwardAdmitted(
   if (wantsStream && isSse && res.body) {
     out.set("Server-Timing", serverTiming({ ...fx.phases, upstream: ttfbMs, total: null }));
     out.set("cache-control", "no-cache");
-    const tracker = streamTrackerFor(spec.endpoint);
+    const xl = translator ? translator.stream(route.providerName) : null;
+    const tracker = xl ? xl.tracker : streamTrackerFor(spec.endpoint);
     const broken = streamErrorEvent(new ApiError("upstream_error", `The stream from provider '${route.providerName}' broke off`), spec.flavor, requestId);
-    const relay = relayStream(res.body, tracker, !clientWantsUsage, broken);
+    const relay = relayStream(xl ? res.body.pipeThrough(xl.transform) : res.body, tracker, !clientWantsUsage, broken);
     const finished = relay.outcome.then((o) => {
       call.finish();
       if (o.kind === "complete" && tracker.usage) return settleWith(tracker.usage, false, res.status, ttfbMs);
@@ -237,12 +250,13 @@ async function forwardAdmitted(
   } catch {
     json = null;
   }
-  const exact = json ? usageFromBody(spec.endpoint, json) : null;
-  const reasoning = reasoningModel || (json !== null && bodyShowsReasoning(spec.endpoint, json));
-  const usage = exact ?? estimatedUsage(null, est.estimate.inputTokens, json ? outputBytesOfBody(spec.endpoint, json) : bytes.byteLength, reservedOutput, reasoning);
+  const translated = json && translator ? translator.response(json) : null;
+  const exact = translated ? translated.usage : json ? usageFromBody(spec.endpoint, json) : null;
+  const reasoning = reasoningModel || (json !== null && !translated && bodyShowsReasoning(spec.endpoint, json));
+  const usage = exact ?? estimatedUsage(null, est.estimate.inputTokens, translated ? translated.outputBytes : json ? outputBytesOfBody(spec.endpoint, json) : bytes.byteLength, reservedOutput, reasoning);
   out.set("X-Tollgate-Cost-Micros", String(costOfUsage(usage, verdict.price)));
   if (!exact) out.set("X-Tollgate-Cost-Estimated", "true");
   const total = Date.now() - fx.t0;
   out.set("Server-Timing", serverTiming({ ...fx.phases, upstream: ttfbMs, total }));
-  return { response: new Response(bytes, { status: res.status, headers: out }), finished: settleWith(usage, !exact, res.status, ttfbMs) };
+  return { response: new Response(translated ? JSON.stringify(translated.body) : bytes, { status: res.status, headers: out }), finished: settleWith(usage, !exact, res.status, ttfbMs) };
 }

@@ -152,6 +152,8 @@ export function upstreamHeaders(route: UpstreamRoute, apiKey: string, client: He
     h.set("anthropic-version", client.get("anthropic-version") ?? "2023-06-01");
     const beta = client.get("anthropic-beta");
     if (beta) h.set("anthropic-beta", beta);
+  } else if (route.type === "gemini") {
+    h.set("x-goog-api-key", apiKey);
   } else {
     h.set("authorization", `Bearer ${apiKey}`);
   }

@@ -22,13 +22,14 @@ import { orgRoute } from "../lib/route";
 import { errorChainText, isoTime, jsonBody, jsonResponse, orgParams, presentPage } from "../lib/route-io";
 import { checkUpstreamUrl } from "../lib/upstream-url";
 
-const PROVIDER_TYPES = ["openai", "anthropic", "openai_compatible"] as const;
+const PROVIDER_TYPES = ["openai", "anthropic", "openai_compatible", "gemini"] as const;
 type ProviderType = (typeof PROVIDER_TYPES)[number];
 
-/** Where `openai` and `anthropic` providers point unless told otherwise. */
+/** Where `openai`, `anthropic` and `gemini` providers point unless told otherwise. */
 export const DEFAULT_BASE_URLS: Record<Exclude<ProviderType, "openai_compatible">, string> = {
   openai: "https://api.openai.com/v1",
   anthropic: "https://api.anthropic.com",
+  gemini: "https://generativelanguage.googleapis.com/v1beta",
 };
 
 const providerParams = orgParams.extend({ id: z.string() });

@@ -17,7 +17,7 @@ export const OPENAI_UPSTREAM_KEY = "sk-upstream-openai-test-0001";
 export const ANTHROPIC_UPSTREAM_KEY = "sk-ant-upstream-test-0001";
 
 /** Inserts a provider whose API key is sealed with the Worker's ENCRYPTION_KEY (aad = provider id). */
-export async function createSealedProvider(org: TestOrg, p: { name: string; type: "openai" | "anthropic" | "openai_compatible"; baseUrl: string; apiKey: string; isDefault?: boolean }) {
+export async function createSealedProvider(org: TestOrg, p: { name: string; type: "openai" | "anthropic" | "openai_compatible" | "gemini"; baseUrl: string; apiKey: string; isDefault?: boolean }) {
   const id = newId("prv");
   const apiKeySealed = await encryptSecret(env.ENCRYPTION_KEY, p.apiKey, id);
   await getDb(env.DB).insert(providers).values({ id, orgId: org.id, name: p.name, type: p.type, baseUrl: p.baseUrl, apiKeySealed, apiKeyHint: `…${p.apiKey.slice(-4)}`, isDefault: p.isDefault ?? false });
@@ -46,7 +46,7 @@ export function v1(key: TestKey | string | null, path: string, body: unknown, he
 }
 
 /** What the mock provider received for a gateway request id (null when it never got it). */
-export async function upstreamRecord(mock: "openai" | "anthropic", requestId: string): Promise<{ path: string; headers: Record<string, string>; body: any } | null> {
+export async function upstreamRecord(mock: "openai" | "anthropic" | "gemini", requestId: string): Promise<{ path: string; headers: Record<string, string>; body: any } | null> {
   const res = await fetch(`${inject("mockUrls")[mock]}/__mock/requests/${encodeURIComponent(requestId)}`);
   return res.status === 200 ? ((await res.json()) as any) : null;
 }

@@ -17,6 +17,10 @@
  *   cut-after-finish         stream: cut the connection right after the finish_reason chunk (before usage)
  *   redirect                 answer 302 to a second URL on this server (`/__mock/redirect-target/<request id>`),
  *                            whose hits are counted (`GET /__mock/redirect-hits/<request id>`)
+ *   stream-error             stream: send some content, then the provider's in-stream error event
+ *
+ * When a request offers function tools and carries no tool result yet, the stand-ins answer with a
+ * call to the forced tool (or the first one), arguments generated from its JSON schema.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 
@@ -35,11 +39,12 @@ export type Directives = {
   cache: boolean;
   cutAfterFinish: boolean;
   redirect: boolean;
+  streamError: boolean;
 };
 
 /** Reads `#mock:` directives from the raw body text. */
 export function directivesOf(raw: string): Directives {
-  const d: Directives = { fail: null, hang: false, slowFirstByte: 0, truncate: false, stall: false, noUsage: false, slowChunks: 0, chunks: 5, fill: false, cache: false, cutAfterFinish: false, redirect: false };
+  const d: Directives = { fail: null, hang: false, slowFirstByte: 0, truncate: false, stall: false, noUsage: false, slowChunks: 0, chunks: 5, fill: false, cache: false, cutAfterFinish: false, redirect: false, streamError: false };
   for (const m of raw.matchAll(/#mock:([a-z0-9-]+)(?:=(\d+))?/g)) {
     const [, name, num] = m;
     const n = num === undefined ? 0 : Number(num);
@@ -55,6 +60,7 @@ export function directivesOf(raw: string): Directives {
     else if (name === "cache") d.cache = true;
     else if (name === "cut-after-finish") d.cutAfterFinish = true;
     else if (name === "redirect") d.redirect = true;
+    else if (name === "stream-error") d.streamError = true;
   }
   return d;
 }
@@ -161,3 +167,40 @@ export async function writeSse(res: ServerResponse, events: string[], opts: { sl
 
 export const sseData = (obj: unknown) => `data: ${JSON.stringify(obj)}\n\n`;
 export const sseNamed = (event: string, obj: unknown) => `event: ${event}\ndata: ${JSON.stringify(obj)}\n\n`;
+
+/** A function tool as the stand-ins see it, whatever the wire format. */
+export type MockTool = { name: string; parameters: unknown };
+
+/**
+ * Which tool the stand-in "decides" to call: when the request offers function tools, does not
+ * forbid them (`tool_choice: "none"`) and carries no tool result yet, the named tool of a forced
+ * choice or else the first one. Otherwise null (answer with text).
+ */
+export function pickToolCall(tools: MockTool[], forced: string | null, none: boolean, hasToolResult: boolean): MockTool | null {
+  if (none || hasToolResult || tools.length === 0) return null;
+  return (forced && tools.find((t) => t.name === forced)) || tools[0]!;
+}
+
+/** Deterministic arguments that satisfy a JSON schema's shape (strings "Paris", numbers 1, booleans true). */
+export function argsFromSchema(schema: any): unknown {
+  if (!schema || typeof schema !== "object") return {};
+  if (Array.isArray(schema.enum) && schema.enum.length) return schema.enum[0];
+  const type = Array.isArray(schema.type) ? schema.type[0] : schema.type;
+  if (type === "string") return "Paris";
+  if (type === "number" || type === "integer") return 1;
+  if (type === "boolean") return true;
+  if (type === "array") return [argsFromSchema(schema.items)];
+  if (type === "object" || schema.properties) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(schema.properties ?? {})) out[k] = argsFromSchema(v);
+    return out;
+  }
+  return null;
+}
+
+/** Splits a JSON arguments string into a few pieces, as providers stream them. */
+export function argumentPieces(args: string): string[] {
+  const n = Math.max(1, Math.min(4, Math.ceil(args.length / 8)));
+  const size = Math.ceil(args.length / n);
+  return Array.from({ length: n }, (_, i) => args.slice(i * size, (i + 1) * size)).filter((p) => p.length > 0);
+}

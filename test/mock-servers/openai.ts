@@ -6,7 +6,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { contentPieces, directivesOf, json, promptTokensOf, readBody, RequestLog, sleep, sseData, sseNamed, stringsOf, writeSse, type Directives } from "./llm-common";
+import { argsFromSchema, argumentPieces, contentPieces, directivesOf, pickToolCall, json, promptTokensOf, readBody, RequestLog, sleep, sseData, sseNamed, stringsOf, writeSse, type Directives } from "./llm-common";
 import type { MockServer } from "./types";
 
 const EMBEDDING = [0.0023064255, -0.009327292, 0.015797347];
@@ -93,8 +93,13 @@ async function handle(req: IncomingMessage, res: ServerResponse, log: RequestLog
   };
   const pieces = contentPieces(d.chunks);
   const id = isChat ? "chatcmpl-mock" : "cmpl-mock";
+  const call = isChat ? chatToolCall(body) : null;
   if (!body.stream) {
     const text = pieces.join("");
+    if (call) {
+      const message = { role: "assistant", content: null, refusal: null, tool_calls: [{ id: "call_mock1", type: "function", function: call }] };
+      return json(res, 200, { id, object: "chat.completion", created, model, choices: [{ index: 0, message, logprobs: null, finish_reason: "tool_calls" }], usage, system_fingerprint: "fp_mock" });
+    }
     return json(res, 200, isChat
       ? { id, object: "chat.completion", created, model, choices: [{ index: 0, message: { role: "assistant", content: text, refusal: null }, logprobs: null, finish_reason: "stop" }], usage, system_fingerprint: "fp_mock" }
       : { id, object: "text_completion", created, model, choices: [{ text, index: 0, logprobs: null, finish_reason: "stop" }], usage });
@@ -103,9 +108,15 @@ async function handle(req: IncomingMessage, res: ServerResponse, log: RequestLog
   const u = body.stream_options?.include_usage === true ? { usage: null } : {};
   const chunk = (choice: object) => (isChat ? { id, object: "chat.completion.chunk", created, model, system_fingerprint: "fp_mock", choices: [choice], ...u } : { id, object: "text_completion", created, model, choices: [choice], ...u });
   const events: string[] = [];
-  if (isChat) events.push(sseData(chunk({ index: 0, delta: { role: "assistant", content: "", refusal: null }, logprobs: null, finish_reason: null })));
-  for (const p of pieces) events.push(sseData(chunk(isChat ? { index: 0, delta: { content: p }, logprobs: null, finish_reason: null } : { text: p, index: 0, logprobs: null, finish_reason: null })));
-  events.push(sseData(chunk(isChat ? { index: 0, delta: {}, logprobs: null, finish_reason: "stop" } : { text: "", index: 0, logprobs: null, finish_reason: "stop" })));
+  if (call) {
+    events.push(sseData(chunk({ index: 0, delta: { role: "assistant", content: null, tool_calls: [{ index: 0, id: "call_mock1", type: "function", function: { name: call.name, arguments: "" } }], refusal: null }, logprobs: null, finish_reason: null })));
+    for (const p of argumentPieces(call.arguments)) events.push(sseData(chunk({ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: p } }] }, logprobs: null, finish_reason: null })));
+    events.push(sseData(chunk({ index: 0, delta: {}, logprobs: null, finish_reason: "tool_calls" })));
+  } else {
+    if (isChat) events.push(sseData(chunk({ index: 0, delta: { role: "assistant", content: "", refusal: null }, logprobs: null, finish_reason: null })));
+    for (const p of pieces) events.push(sseData(chunk(isChat ? { index: 0, delta: { content: p }, logprobs: null, finish_reason: null } : { text: p, index: 0, logprobs: null, finish_reason: null })));
+    events.push(sseData(chunk(isChat ? { index: 0, delta: {}, logprobs: null, finish_reason: "stop" } : { text: "", index: 0, logprobs: null, finish_reason: "stop" })));
+  }
   if (withUsage) events.push(sseData(isChat ? { id, object: "chat.completion.chunk", created, model, system_fingerprint: "fp_mock", choices: [], usage } : { id, object: "text_completion", created, model, choices: [], usage }));
   events.push("data: [DONE]\n\n");
   // cut-after-finish: role chunk, every piece, the finish_reason chunk, then the connection drops.
@@ -113,30 +124,65 @@ async function handle(req: IncomingMessage, res: ServerResponse, log: RequestLog
   await writeSse(res, events, { slowChunks: d.slowChunks, cutAfter: cut, stall: d.stall });
 }
 
+/** The tool call a chat request gets (see pickToolCall), as `{name, arguments}`. */
+function chatToolCall(body: any): { name: string; arguments: string } | null {
+  const tools = (Array.isArray(body.tools) ? body.tools : []).filter((t: any) => t?.type === "function" && t.function?.name).map((t: any) => ({ name: t.function.name, parameters: t.function.parameters }));
+  const tc = body.tool_choice;
+  const hasResult = Array.isArray(body.messages) && body.messages.some((m: any) => m?.role === "tool" || m?.role === "function");
+  const t = pickToolCall(tools, typeof tc === "object" && tc ? (tc.function?.name ?? null) : null, tc === "none", hasResult);
+  return t ? { name: t.name, arguments: JSON.stringify(argsFromSchema(t.parameters)) } : null;
+}
+
+/** The tool call a Responses request gets: function tools are flat (`{type, name, parameters}`); results are `function_call_output` items. */
+function responsesToolCall(body: any): { name: string; arguments: string } | null {
+  const tools = (Array.isArray(body.tools) ? body.tools : []).filter((t: any) => t?.type === "function" && t.name).map((t: any) => ({ name: t.name, parameters: t.parameters }));
+  const tc = body.tool_choice;
+  const hasResult = Array.isArray(body.input) && body.input.some((i: any) => i?.type === "function_call_output");
+  const t = pickToolCall(tools, typeof tc === "object" && tc ? (tc.name ?? null) : null, tc === "none", hasResult);
+  return t ? { name: t.name, arguments: JSON.stringify(argsFromSchema(t.parameters)) } : null;
+}
+
+/**
+ * Responses API, with the fields real responses carry (and SDKs validate): every output item has an
+ * `id` and `status`, `output_text` parts have `annotations`, function calls have `call_id`; streamed
+ * events carry `sequence_number`, `item_id` and `output_index`.
+ */
 async function responses(res: ServerResponse, body: any, d: Directives, prompt: number, cached: number, created: number): Promise<void> {
   const out = outputTokens(d, body.max_output_tokens);
   const pieces = contentPieces(d.chunks);
   const text = pieces.join("");
+  const call = responsesToolCall(body);
   const usage = { input_tokens: prompt, input_tokens_details: { cached_tokens: cached }, output_tokens: out, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: prompt + out };
-  const msg = (status: string, t: string) => ({ id: "msg_mock", type: "message", status, role: "assistant", content: t === null ? [] : [{ type: "output_text", text: t, annotations: [] }] });
+  const msg = (status: string, t: string | null) => ({ id: "msg_mock", type: "message", status, role: "assistant", content: t === null ? [] : [{ type: "output_text", text: t, annotations: [], logprobs: [] }] });
+  const fc = (status: string, args: string) => ({ id: "fc_mock", type: "function_call", status, call_id: "call_mock1", name: call?.name ?? "", arguments: args });
+  const finalItem = () => (call ? fc("completed", call.arguments) : msg("completed", text));
   const response = (status: string, withOutput: boolean) => ({
-    id: "resp_mock", object: "response", created_at: created, status, model: body.model, output: withOutput ? [msg("completed", text)] : [],
+    id: "resp_mock", object: "response", created_at: created, status, model: body.model, output: withOutput ? [finalItem()] : [],
     usage: status === "completed" ? usage : null, error: null, incomplete_details: null, instructions: body.instructions ?? null,
-    max_output_tokens: body.max_output_tokens ?? null, parallel_tool_calls: true, tool_choice: "auto", tools: [], temperature: 1, top_p: 1, metadata: {},
+    max_output_tokens: body.max_output_tokens ?? null, parallel_tool_calls: true, tool_choice: body.tool_choice ?? "auto", tools: body.tools ?? [], temperature: 1, top_p: 1, metadata: {},
   });
   if (!body.stream) return json(res, 200, response("completed", true));
   let seq = 0;
   const ev = (type: string, payload: object) => sseNamed(type, { type, sequence_number: seq++, ...payload });
-  const events = [
-    ev("response.created", { response: response("in_progress", false) }),
-    ev("response.in_progress", { response: response("in_progress", false) }),
-    ev("response.output_item.added", { output_index: 0, item: { id: "msg_mock", type: "message", status: "in_progress", role: "assistant", content: [] } }),
-    ev("response.content_part.added", { item_id: "msg_mock", output_index: 0, content_index: 0, part: { type: "output_text", text: "", annotations: [] } }),
-    ...pieces.map((p) => ev("response.output_text.delta", { item_id: "msg_mock", output_index: 0, content_index: 0, delta: p })),
-    ev("response.output_text.done", { item_id: "msg_mock", output_index: 0, content_index: 0, text }),
-    ev("response.content_part.done", { item_id: "msg_mock", output_index: 0, content_index: 0, part: { type: "output_text", text, annotations: [] } }),
-    ev("response.output_item.done", { output_index: 0, item: msg("completed", text) }),
-  ];
+  const events = [ev("response.created", { response: response("in_progress", false) }), ev("response.in_progress", { response: response("in_progress", false) })];
+  if (call) {
+    const argPieces = argumentPieces(call.arguments);
+    events.push(
+      ev("response.output_item.added", { output_index: 0, item: fc("in_progress", "") }),
+      ...argPieces.map((p) => ev("response.function_call_arguments.delta", { item_id: "fc_mock", output_index: 0, delta: p })),
+      ev("response.function_call_arguments.done", { item_id: "fc_mock", output_index: 0, arguments: call.arguments }),
+      ev("response.output_item.done", { output_index: 0, item: fc("completed", call.arguments) }),
+    );
+  } else {
+    events.push(
+      ev("response.output_item.added", { output_index: 0, item: msg("in_progress", null) }),
+      ev("response.content_part.added", { item_id: "msg_mock", output_index: 0, content_index: 0, part: { type: "output_text", text: "", annotations: [] } }),
+      ...pieces.map((p) => ev("response.output_text.delta", { item_id: "msg_mock", output_index: 0, content_index: 0, delta: p, logprobs: [] })),
+      ev("response.output_text.done", { item_id: "msg_mock", output_index: 0, content_index: 0, text, logprobs: [] }),
+      ev("response.content_part.done", { item_id: "msg_mock", output_index: 0, content_index: 0, part: { type: "output_text", text, annotations: [] } }),
+      ev("response.output_item.done", { output_index: 0, item: msg("completed", text) }),
+    );
+  }
   if (!d.noUsage) events.push(ev("response.completed", { response: response("completed", true) }));
   const cut = d.truncate || d.stall ? 4 + Math.ceil(pieces.length / 2) : undefined;
   await writeSse(res, events, { slowChunks: d.slowChunks, cutAfter: cut, stall: d.stall });

@@ -32,7 +32,7 @@ export type Team = {
 export type TeamMember = { user_id: string; email: string; name: string; role: Role; added_at: string };
 export type TeamDetail = Team & { members: TeamMember[] };
 
-export type ProviderType = "openai" | "anthropic" | "openai_compatible";
+export type ProviderType = "openai" | "anthropic" | "openai_compatible" | "gemini";
 export type Provider = { id: string; name: string; type: ProviderType; base_url: string; api_key_hint: string; is_default: boolean; created_at: string; updated_at: string };
 export type ModelPrice = {
   model: string; source: "catalog" | "override"; provider: string | null; input_usd: string; output_usd: string;

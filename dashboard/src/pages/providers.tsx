@@ -32,7 +32,7 @@ function AddProviderDialog({ onClose }: { onClose: () => void }) {
           <Field label="Name" hint="Used as prefix: name/model">{(id) => <input id={id} type="text" value={name} placeholder="openai" onChange={(e) => setName(e.target.value)} />}</Field>
           <Field label="Type">{(id) => (
             <select id={id} value={type} onChange={(e) => setType(e.target.value as ProviderType)}>
-              <option value="openai">OpenAI</option><option value="anthropic">Anthropic</option><option value="openai_compatible">OpenAI-compatible (Groq, Together, vLLM…)</option>
+              <option value="openai">OpenAI</option><option value="anthropic">Anthropic</option><option value="gemini">Google Gemini</option><option value="openai_compatible">OpenAI-compatible (Groq, Together, vLLM…)</option>
             </select>
           )}</Field>
         </div>
