@@ -6,6 +6,7 @@ import { defaultOrgId, OrgContext, rememberOrg, useMe } from "./lib/session";
 import { AppShell } from "./components/layout";
 import { ErrorState, Loading } from "./components/ui";
 import { AcceptInvitePage } from "./pages/accept-invite";
+import { AccountPage } from "./pages/account";
 import { ForgotPasswordPage, LoginPage, ResetPasswordPage, SignupPage, VerifyEmailPage } from "./pages/auth";
 import { AuditPage } from "./pages/audit";
 import { BillingPage } from "./pages/billing";
@@ -76,6 +77,7 @@ const routeTree = rootRoute.addChildren([
   page("/verify-email", VerifyEmailPage),
   page("/accept-invite", AcceptInvitePage),
   page("/dev/outbox", OutboxPage),
+  page("/account", AccountPage),
   orgRoute.addChildren([
     orgPage("/", OverviewPage),
     orgPage("/usage", UsagePage),

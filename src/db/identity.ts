@@ -1,4 +1,4 @@
-import { and, eq, gt, isNull } from "drizzle-orm";
+import { and, desc, eq, gt, isNull, ne } from "drizzle-orm";
 import type { Db } from "./client";
 import { managementTokens, memberships, orgs, sessions, users } from "./schema";
 
@@ -41,4 +41,35 @@ export async function findOrgBasics(db: Db, orgId: string) {
 /** Records that a management token was just used (callers throttle: the list view only needs minute precision). */
 export async function touchManagementToken(db: Db, tokenId: string, now = Date.now()): Promise<void> {
   await db.update(managementTokens).set({ lastUsedAt: now }).where(eq(managementTokens.id, tokenId));
+}
+
+/** A live session of a user, as listed to that user. */
+export type SessionView = { id: string; createdAt: number; expiresAt: number; ip: string | null; userAgent: string | null };
+
+/** The user's live (not revoked, not expired) sessions, newest first. */
+export async function listLiveSessions(db: Db, userId: string, now = Date.now()): Promise<SessionView[]> {
+  return db
+    .select({ id: sessions.id, createdAt: sessions.createdAt, expiresAt: sessions.expiresAt, ip: sessions.ip, userAgent: sessions.userAgent })
+    .from(sessions)
+    .where(and(eq(sessions.userId, userId), isNull(sessions.revokedAt), gt(sessions.expiresAt, now)))
+    .orderBy(desc(sessions.createdAt), desc(sessions.id));
+}
+
+/** Revokes every live session of the user except `keepSessionId` (sign out everywhere else). */
+export function revokeOtherSessionsStatement(db: Db, userId: string, keepSessionId: string, now = Date.now()) {
+  return db
+    .update(sessions)
+    .set({ revokedAt: now })
+    .where(and(eq(sessions.userId, userId), ne(sessions.id, keepSessionId), isNull(sessions.revokedAt)))
+    .returning({ id: sessions.id });
+}
+
+/** The stored password material of a user (for re-checking the current password). */
+export async function findPasswordMaterial(db: Db, userId: string) {
+  const rows = await db
+    .select({ passwordHash: users.passwordHash, passwordSalt: users.passwordSalt, passwordIterations: users.passwordIterations })
+    .from(users)
+    .where(eq(users.id, userId))
+    .limit(1);
+  return rows[0];
 }

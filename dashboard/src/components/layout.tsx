@@ -204,6 +204,7 @@ function UserMenu() {
             <div style={{ marginTop: 6 }}><RoleBadge role={role} /></div>
           </div>
           <div className="popover-sep" />
+          <Link to="/account" className="popover-item" role="menuitem">Account &amp; sessions</Link>
           <Link to="/dev/outbox" className="popover-item" role="menuitem">Email outbox (dev)</Link>
           <button type="button" role="menuitem" className="popover-item" onClick={() => void logout()}>Sign out</button>
         </div>
