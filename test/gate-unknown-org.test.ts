@@ -71,6 +71,16 @@ describe("keys of an org id that does not exist", () => {
     }
   });
 
+  it("a deleted org's keys get the same answer as a made-up org id (deletion reveals no existence)", async () => {
+    const { org, key } = await createGatewayOrg();
+    await orgGate(env, org.id).deleteOrg(org.id);
+    const send = (k: string) =>
+      callWorker(env.DB, "/v1/chat/completions", { method: "POST", body: JSON.stringify(chat), headers: { authorization: `Bearer ${k}`, "content-type": "application/json" } });
+    const deleted = await refusal(await send(key.key));
+    expect(deleted).toEqual(await refusal(await send(mintVirtualKey(newId("org"), newId("key")))));
+    expect(deleted.body.error.reason).toBe("unknown");
+  });
+
   it("persist nothing: the object stays without tables and D1 is unchanged", async () => {
     const orgId = newId("org");
     const before = await d1RowCounts();

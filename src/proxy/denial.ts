@@ -12,7 +12,6 @@ const KEY_REASON = {
   unknown: "Invalid API key",
   revoked: "This API key has been revoked",
   expired: "This API key has expired",
-  org_deleted: "This API key's organization has been deleted",
 } as const;
 
 /** Retry-After in whole seconds (at least 1) plus the OpenAI SDK's `retry-after-ms`. */
@@ -25,7 +24,12 @@ export function retryAfterHeaders(ms: number): Record<string, string> {
 export function denialToError(d: Denial): ApiError {
   switch (d.kind) {
     case "invalid_key":
-      return new ApiError("invalid_api_key", KEY_REASON[d.reason], { reason: d.reason });
+    {
+      // A deleted org answers like one that never existed: anyone can mint a well-formed key for any
+      // org id, so a distinct answer would tell which ids exist (docs/security.md).
+      const reason = d.reason === "org_deleted" ? "unknown" : d.reason;
+      return new ApiError("invalid_api_key", KEY_REASON[reason], { reason });
+    }
     case "model_not_allowed":
       return new ApiError("model_not_allowed", `This API key may not use model '${d.model}'`, { param: "model", model: d.model });
     case "model_not_priced":
