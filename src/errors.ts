@@ -21,7 +21,7 @@ export type ErrorCode =
   | "plan_limit_reached"
   | "internal_error";
 
-/** The single code → HTTP status map (design §3). */
+/** The single code → HTTP status map (docs/proxy.md "Errors"). */
 export const STATUS_BY_CODE: Record<ErrorCode, ContentfulStatusCode> = {
   invalid_request: 400,
   invalid_api_key: 401,

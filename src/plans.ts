@@ -1,5 +1,5 @@
 /**
- * Plans are data (design §7): operators change limits here. `null` means unlimited.
+ * Plans are data (docs/budgets.md): operators change limits here. `null` means unlimited.
  * Money is integer micro-dollars.
  */
 export type PlanId = "free" | "pro" | "enterprise";

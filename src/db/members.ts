@@ -148,7 +148,7 @@ export function revokeKeysCreatedBy(db: Db, orgId: string, userId: string, revok
 }
 
 /**
- * Seats in use (design §5): owner, admin and member memberships plus pending (not accepted, revoked
+ * Seats in use (docs/membership.md): owner, admin and member memberships plus pending (not accepted, revoked
  * or expired) non-viewer invitations. Viewers never count. `excludeInvitationId` leaves one pending
  * invitation out (the one being accepted or resent).
  */

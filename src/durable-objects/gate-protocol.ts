@@ -10,7 +10,7 @@
 /** Data-plane endpoints, as recorded in `cost_events.endpoint`. */
 export type Endpoint = "chat.completions" | "completions" | "embeddings" | "responses" | "messages";
 
-/** Who a request is attributed to (design §3). */
+/** Who a request is attributed to (docs/proxy.md). */
 export type Attribution = {
   customerId: string | null;
   /** Tag name → value, from `metadata.tags` or `X-Tollgate-Tags`. */
@@ -145,7 +145,7 @@ export type ModelsResult =
   | { ok: true; models: Array<{ id: string; provider: string }> }
   | { ok: false; denial: Extract<Denial, { kind: "invalid_key" }> };
 
-/** Provider usage normalised across wire formats (see wire-formats.md and src/proxy/usage.ts). */
+/** Provider usage normalised across wire formats (see docs/proxy.md "Usage and streams" and src/proxy/usage.ts). */
 export type Usage = {
   /** Input tokens billed at the full input price (OpenAI: prompt − cached; Anthropic: input_tokens). */
   uncachedInputTokens: number;

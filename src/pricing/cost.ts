@@ -1,5 +1,5 @@
 /**
- * The cost engine: integer micro-dollars only, never floats in accounting (design §2).
+ * The cost engine: integer micro-dollars only, never floats in accounting (docs/budgets.md).
  * Prices are micro-dollars per million tokens, so cost = Σ tokens × price / 1e6, rounded up once
  * at the end (a request never costs less than what the provider bills for it).
  */

@@ -1,5 +1,5 @@
 /**
- * Attribution of a proxied request (design §3): customer, tags and trace id. All optional.
+ * Attribution of a proxied request (docs/proxy.md): customer, tags and trace id. All optional.
  * - customer: body `user`, else `metadata.customer_id`, else header `X-Tollgate-Customer`
  * - tags: `metadata.tags` (object of strings) merged over header `X-Tollgate-Tags: team=search,env=prod`
  * - trace: `X-Tollgate-Trace-Id`, else the trace-id of a W3C `traceparent`; forwarded upstream and

@@ -1,5 +1,5 @@
 /**
- * Gate denials → API errors (design §3): 401 bad key, 402 money, 403 model, 429 rate + Retry-After.
+ * Gate denials → API errors (docs/proxy.md "Errors"): 401 bad key, 402 money, 403 model, 429 rate + Retry-After.
  * The switch is exhaustive: a new `Denial` kind fails type-checking here until it is mapped.
  */
 import type { Denial } from "../durable-objects/gate-protocol";

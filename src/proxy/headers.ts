@@ -1,5 +1,5 @@
 /**
- * Response headers of the data plane (design §3): `X-Request-Id`, the OpenAI-style
+ * Response headers of the data plane (docs/proxy.md "Response headers"): `X-Request-Id`, the OpenAI-style
  * `x-ratelimit-*` for the tightest window, `X-Tollgate-Cost-Micros` (non-streamed),
  * `X-Tollgate-Trace-Id` and `Server-Timing` with the gateway's own phases.
  */

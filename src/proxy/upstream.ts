@@ -120,7 +120,7 @@ export function providerApiKey(encryptionKey: string, route: UpstreamRoute): Pro
 const urlVerdicts = new Map<string, string | null>();
 
 /**
- * Defence in depth for design §3: the providers route refuses private/loopback base URLs unless
+ * Defence in depth (docs/security.md): the providers route refuses private/loopback base URLs unless
  * ALLOW_PRIVATE_UPSTREAMS=true, and the data plane re-checks before every call (cached per URL), so
  * a row written under another setting can never reach an internal address. Returns why, or null.
  */

@@ -1,6 +1,6 @@
 /**
  * Provider usage → the protocol's {@link Usage}, for every wire format Tollgate proxies, streamed
- * and not (wire-formats.md). Streams are read through {@link StreamUsageTracker}s, which also count
+ * and not (docs/proxy.md "Usage and streams"). Streams are read through {@link StreamUsageTracker}s, which also count
  * the output text actually delivered so a stream that ends without usage (truncated, client abort,
  * a provider that never sends it) is charged for what flowed, flagged `estimated`.
  */

@@ -1,5 +1,5 @@
 /**
- * The org's audit trail (design §5): who changed what, from where, with before/after. Admins and owners only.
+ * The org's audit trail (docs/resources.md): who changed what, from where, with before/after. Admins and owners only.
  */
 import { OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";

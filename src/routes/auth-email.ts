@@ -1,5 +1,5 @@
 /**
- * Email verification and password reset (design §4). Tokens: 256 bits of base62, only the SHA-256 stored,
+ * Email verification and password reset (docs/auth.md). Tokens: 256 bits of base62, only the SHA-256 stored,
  * single use, 48 h (verify) / 1 h (reset); a new request retires the previous link. Links point at the
  * dashboard pages `${APP_URL}/verify-email?token=…` and `${APP_URL}/reset-password?token=…`.
  */

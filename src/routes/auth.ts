@@ -1,5 +1,5 @@
 /**
- * Accounts and sessions: signup, login, logout, `/me` (design §4). Passwords are PBKDF2-SHA256 with a
+ * Accounts and sessions: signup, login, logout, `/me` (docs/auth.md). Passwords are PBKDF2-SHA256 with a
  * per-user salt and a per-user stored iteration count ({@link PBKDF2_ITERATIONS} for new hashes).
  * Email verification and password reset live in `auth-email.ts`.
  */

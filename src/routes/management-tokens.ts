@@ -1,5 +1,5 @@
 /**
- * Org management tokens (`tgm_…`) for automation against `/api/orgs/{orgId}/…` (design §4). Admin+ manage
+ * Org management tokens (`tgm_…`) for automation against `/api/orgs/{orgId}/…` (docs/auth.md). Admin+ manage
  * them. A new token's role is capped by its creator's role and is never `owner`, whether the creator is a
  * user or another management token; at every use it is capped again by the current role of the human at
  * the root of its chain (`root_user_id`, see docs/auth.md). The full token is returned once; only its SHA-256 is kept.

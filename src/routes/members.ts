@@ -1,6 +1,6 @@
 /**
  * Members of an org: list, change roles, preview and perform removal.
- * Boundaries (design §5): admins cannot change or remove admins or the owner; nobody changes their own
+ * Boundaries (docs/membership.md): admins cannot change or remove admins or the owner; nobody changes their own
  * role or removes themselves (they leave); the owner role moves only by transfer; promoting a viewer
  * re-checks the seat limit. Removing a member revokes exactly the keys they created.
  */

@@ -50,7 +50,7 @@ export const SlugSchema = z
 const OrgIdParam = z.object({ orgId: z.string().openapi({ param: { name: "orgId", in: "path" } }) });
 const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
 
-/** Refuses changes to personal orgs, which are fixed to their single owner (design §5). */
+/** Refuses changes to personal orgs, which are fixed to their single owner (docs/membership.md). */
 export function assertTeamOrg(kind: "personal" | "team", what: string): void {
   if (kind === "personal") throw new ApiError("permission_denied", `Personal organizations cannot be ${what}; create a team organization instead`);
 }

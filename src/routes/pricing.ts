@@ -1,5 +1,5 @@
 /**
- * Pricing (design §4): the built-in catalog merged with the org's overrides (viewer+), and
+ * Pricing (docs/resources.md): the built-in catalog merged with the org's overrides (viewer+), and
  * overrides set or removed by admins. Prices travel as USD per million tokens (string or number)
  * and are stored as integer micro-dollars per million tokens. Model names may contain `/` and `.`:
  * URL-encode them in the path (`openrouter%2Fmeta-llama%2Fllama-3.1-70b`).

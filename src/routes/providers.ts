@@ -1,5 +1,5 @@
 /**
- * Upstream provider connections (design §3, §4): OpenAI, Anthropic and any OpenAI-compatible base URL.
+ * Upstream provider connections (docs/resources.md, docs/providers.md): OpenAI, Anthropic and any OpenAI-compatible base URL.
  * The API key is sealed with AES-GCM (bound to the provider id) and never returned: responses carry
  * `api_key_hint` (last 4 characters). Exactly one provider per org is the default, which bare model
  * names resolve to. Base URLs go through the private/loopback guard in `src/lib/upstream-url.ts`.

@@ -1,5 +1,5 @@
 /**
- * Usage (design §4, §9): aggregates and raw cost events from D1 `cost_events` (filled by the
+ * Usage (docs/resources.md, docs/dashboard.md): aggregates and raw cost events from D1 `cost_events` (filled by the
  * OrgGate outbox). Grouping by day, model, key, team, customer or tag; CSV export for admins.
  */
 import { OpenAPIHono, z } from "@hono/zod-openapi";

@@ -1,5 +1,5 @@
 /**
- * Data plane, Anthropic-native `POST /v1/messages` (design §3): `x-api-key` or `Authorization: Bearer`,
+ * Data plane, Anthropic-native `POST /v1/messages` (docs/proxy.md): `x-api-key` or `Authorization: Bearer`,
  * `anthropic-version` passed through, errors in Anthropic's envelope. Served by `anthropic` providers.
  */
 import { OpenAPIHono, z } from "@hono/zod-openapi";

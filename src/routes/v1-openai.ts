@@ -1,5 +1,5 @@
 /**
- * Data plane, OpenAI-compatible endpoints (design §3). The handlers hand the request to the proxy
+ * Data plane, OpenAI-compatible endpoints (docs/proxy.md). The handlers hand the request to the proxy
  * pipeline (src/proxy/pipeline.ts); the zod shapes below validate the fields Tollgate reads or that
  * are cheap to check, and let every other field through untouched (`looseObject`).
  * The body is read by the pipeline itself (size limit first, then JSON, then these schemas), so the

@@ -7,7 +7,7 @@ import { planOf, type Plan } from "../plans";
 export type SeatCheck = { ok: true } | { ok: false; used: number; limit: number; plan: Plan };
 
 /**
- * Whether `adding` more seat-counted people fit the org's plan (design §5/§7): seats are owner, admin
+ * Whether `adding` more seat-counted people fit the org's plan (docs/membership.md, "Seats"): seats are owner, admin
  * and member memberships plus pending non-viewer invitations. Viewers are free, so callers only ask
  * when the new role is not viewer.
  */

@@ -1,5 +1,5 @@
 /**
- * The permission matrix of design §5, for the UI only: it decides which controls are enabled and the
+ * The permission matrix of docs/membership.md, for the UI only: it decides which controls are enabled and the
  * one-line reason shown when they are not. The API performs the real check on every request.
  */
 import type { Role } from "./types";

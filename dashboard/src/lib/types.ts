@@ -1,4 +1,4 @@
-/** Response shapes of the Tollgate control plane (design §4), as the dashboard reads them. */
+/** Response shapes of the Tollgate control plane (docs/resources.md), as the dashboard reads them. */
 export type Role = "owner" | "admin" | "member" | "viewer";
 export type Page<T> = { data: T[]; next_cursor: string | null };
 
