@@ -7,9 +7,9 @@ import { catalogPrice } from "../pricing/catalog";
 import type { Price } from "./gate-protocol";
 import type { GateBudget, Period } from "./gate-budgets";
 import { readMeta, writeMeta } from "./gate-schema";
+import type { HotPart, Loaded, ProviderType } from "../db/gate-source";
 
-export type HotPart = "keys" | "providers" | "budgets" | "pricing" | "org";
-export const ALL_PARTS: HotPart[] = ["keys", "providers", "budgets", "pricing", "org"];
+export { ALL_PARTS, type HotPart } from "../db/gate-source";
 
 /** The hot copy of one virtual key held by the org's gate. */
 export type GateKey = {
@@ -26,37 +26,11 @@ export type GateKey = {
   name?: string;
 };
 
-export type GateProvider = { id: string; name: string; type: "openai" | "anthropic" | "openai_compatible" | "gemini"; baseUrl: string; apiKeySealed: string; isDefault: boolean };
+export type GateProvider = { id: string; name: string; type: ProviderType; baseUrl: string; apiKeySealed: string; isDefault: boolean };
 
 export type GateOrg = { plan: string; billingAnchor: number | null; deletedAt: number | null; missing: boolean };
 
 type Row = Record<string, unknown>;
-type Loaded = Partial<Record<HotPart, Row[]>>;
-
-const QUERIES: Record<HotPart, string> = {
-  keys: "SELECT id, key_hash, team_id, created_by, allowed_models, rpm, tpm, expires_at, revoked_at, name FROM api_keys WHERE org_id = ?1",
-  providers: "SELECT id, name, type, base_url, api_key_sealed, is_default FROM providers WHERE org_id = ?1",
-  pricing: "SELECT model, input_per_mtok, cached_input_per_mtok, cache_write_per_mtok, cache_write_1h_per_mtok, output_per_mtok, max_output_tokens FROM pricing_overrides WHERE org_id = ?1",
-  budgets: `SELECT b.id, b.scope, b.scope_id, b.limit_micros, b.period, b.mode, b.rpm, b.tpm, b.alert_thresholds,
-      b.velocity_limit_micros, b.velocity_window_seconds, b.velocity_cooldown_seconds, b.team_id, b.created_by_role,
-      t.name AS team_name, k.name AS key_name, u.email AS user_email
-    FROM budgets b
-    LEFT JOIN teams t ON t.org_id = b.org_id AND ((b.scope = 'team' AND t.id = b.scope_id) OR (b.scope = 'member' AND b.scope_id IS NULL AND t.id = b.team_id))
-    LEFT JOIN api_keys k ON b.scope = 'key' AND k.id = b.scope_id AND k.org_id = b.org_id
-    LEFT JOIN memberships m ON b.scope = 'member' AND m.org_id = b.org_id AND m.user_id = b.scope_id
-    LEFT JOIN users u ON u.id = m.user_id
-    WHERE b.org_id = ?1`,
-  org: "SELECT plan, billing_anchor FROM orgs WHERE id = ?1",
-};
-
-/** Reads the named parts from D1 in one batch (one round trip). */
-export async function fetchParts(db: D1Database, orgId: string, parts: HotPart[]): Promise<Loaded> {
-  const unique = [...new Set(parts)];
-  const results = await db.batch(unique.map((p) => db.prepare(QUERIES[p]).bind(orgId)));
-  const out: Loaded = {};
-  unique.forEach((p, i) => (out[p] = (results[i]!.results ?? []) as Row[]));
-  return out;
-}
 
 function budgetLabel(r: Row): string {
   switch (r.scope) {
@@ -214,7 +188,6 @@ export function anchorFromLoaded(loaded: Loaded): number | null | undefined {
   return a === null || a === undefined ? null : Number(a);
 }
 
-export type { Loaded };
 
 /** Every budget of the org. */
 export function readBudgets(sql: SqlStorage): GateBudget[] {

@@ -5,6 +5,7 @@
  * 20th already knows the month's spend for its scope.
  */
 import { PLAN_CAP_ID, periodBounds, type BudgetIndex, type GateBudget } from "./gate-budgets";
+import type { SeedQuery } from "../db/gate-source";
 import type { CostEventRow } from "./gate-outbox";
 
 /** One budget to seed, with the start of its current period. */
@@ -31,35 +32,22 @@ function isDefaultMember(b: GateBudget): boolean {
   return b.scope === "member" && b.scopeId === null;
 }
 
-/** The creator of a cost event's key, from D1 (cost events carry the key, not the user). */
-const CREATOR_SQL = "(SELECT k.created_by FROM api_keys k WHERE k.id = cost_events.key_id AND k.org_id = cost_events.org_id)";
-
 function splitTag(scopeId: string): [string, string] {
   const i = scopeId.indexOf("=");
   return [scopeId.slice(0, i), scopeId.slice(i + 1)];
 }
 
-/** Reads each target's current-period spend from D1, one statement per target, one batch. */
-export async function fetchSeedSpend(db: D1Database, orgId: string, targets: SeedTarget[]): Promise<SeedSpend[]> {
-  if (!targets.length) return [];
-  const stmts = targets.map(({ budget: b, periodStart }) => {
-    const subject = isDefaultCustomer(b) ? "customer_id" : isDefaultMember(b) ? CREATOR_SQL : "''";
-    let filter = "";
-    const binds: unknown[] = [orgId, periodStart];
-    if (b.id === PLAN_CAP_ID || b.scope === "org") filter = "";
-    else if (b.scope === "team") (filter = "AND team_id = ?"), binds.push(b.scopeId);
-    else if (b.scope === "key") (filter = "AND key_id = ?"), binds.push(b.scopeId);
-    else if (b.scope === "customer") filter = b.scopeId === null ? "AND customer_id IS NOT NULL" : ((binds.push(b.scopeId), "AND customer_id = ?"));
-    else if (b.scope === "member") {
-      if (b.scopeId === null) (filter = "AND team_id = ?"), binds.push(b.teamId);
-      else (filter = `AND ${CREATOR_SQL} = ?`), binds.push(b.scopeId);
-    } else if (b.scope === "tag") (filter = "AND EXISTS (SELECT 1 FROM json_each(cost_events.tags) je WHERE je.key = ? AND je.value = ?)"), binds.push(...splitTag(b.scopeId ?? "="));
-    return db
-      .prepare(`SELECT ${subject} AS subject, COALESCE(SUM(cost_micros), 0) AS spent FROM cost_events WHERE org_id = ? AND created_at >= ? ${filter} GROUP BY 1`)
-      .bind(...binds);
+/** What D1 must sum for each target (its current period's cost events, split per instance). */
+export function seedQueries(targets: SeedTarget[]): SeedQuery[] {
+  return targets.map(({ budget: b, periodStart }): SeedQuery => {
+    const per = isDefaultCustomer(b) ? "customer" : isDefaultMember(b) ? "creator" : "none";
+    if (b.id === PLAN_CAP_ID || b.scope === "org") return { periodStart, per, filter: { by: "all" } };
+    if (b.scope === "team" || b.scope === "key") return { periodStart, per, filter: { by: b.scope, id: b.scopeId } };
+    if (b.scope === "customer") return { periodStart, per, filter: { by: "customer", id: b.scopeId } };
+    if (b.scope === "member") return { periodStart, per, filter: b.scopeId === null ? { by: "team", id: b.teamId } : { by: "creator", userId: b.scopeId } };
+    const [name, value] = splitTag(b.scopeId ?? "=");
+    return { periodStart, per, filter: { by: "tag", name, value } };
   });
-  const results = await db.batch<{ subject: string | null; spent: number }>(stmts);
-  return results.map((r) => new Map((r.results ?? []).map((x) => [x.subject ?? "", Number(x.spent)])));
 }
 
 function matches(b: GateBudget, e: CostEventRow, creatorOf: (keyId: string) => string | null): string | null {

@@ -2,9 +2,10 @@ import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
 import { admitTx, checkKey } from "./gate-admit";
 import { indexBudgets, isoOrNull, periodBounds, planCapBudget, type BudgetIndex } from "./gate-budgets";
-import { ALL_PARTS, anchorFromLoaded, applyParts, budgetsFromRows, fetchParts, readBudgets, readOrg, upsertKey, type GateKey, type HotPart, type Loaded } from "./gate-hot-copy";
+import { ALL_PARTS, fetchParts, fetchSeedSpend, orgExists, type HotPart, type Loaded } from "../db/gate-source";
+import { anchorFromLoaded, applyParts, budgetsFromRows, readBudgets, readOrg, upsertKey, type GateKey } from "./gate-hot-copy";
 import { HotCache } from "./gate-hot-cache";
-import { applySeed, fetchSeedSpend, seedTargets, type SeedSpend, type SeedTarget } from "./gate-seed";
+import { applySeed, seedQueries, seedTargets, type SeedSpend, type SeedTarget } from "./gate-seed";
 import { expireTx, nextExpiry, pruneLedger, releaseTx, settleTx } from "./gate-ledger";
 import { flushOutbox, outboxDepth } from "./gate-outbox";
 import { listModelsFor } from "./gate-models";
@@ -154,7 +155,7 @@ export class OrgGate extends DurableObject<Env> {
     this.seeding++;
     try {
       await this.flushing;
-      return { targets, spend: await fetchSeedSpend(this.env.DB, orgId, targets) };
+      return { targets, spend: await fetchSeedSpend(this.env.DB, orgId, seedQueries(targets)) };
     } finally {
       this.seeding--;
     }
@@ -250,8 +251,8 @@ export class OrgGate extends DurableObject<Env> {
         console.error("org-gate outbox flush failed", err instanceof Error ? err.message : String(err));
         retryAt = Date.now() + FLUSH_RETRY_MS;
         // The org row is gone from D1 (deleted before `deleteOrg` reached us): its events can never land.
-        const exists = await this.env.DB.prepare("SELECT 1 AS one FROM orgs WHERE id = ?").bind(orgId).first().catch(() => "unknown");
-        if (exists === null) {
+        // A D1 that cannot answer proves nothing: only a clean "no such row" counts.
+        if (!(await orgExists(this.env.DB, orgId).catch(() => true))) {
           await this.deleteOrg(orgId);
           retryAt = null;
         }
