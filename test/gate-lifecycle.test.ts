@@ -4,7 +4,7 @@
  */
 import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { COUNTER_RETENTION_MS, expireTx, pruneLedger } from "../src/durable-objects/gate-ledger";
+import { COUNTER_RETENTION_MS } from "../src/durable-objects/gate-ledger";
 import { gateAdmit, isGateUnavailable, orgGate } from "../src/durable-objects/org-gate-client";
 import type { OrgGate } from "../src/durable-objects/org-gate";
 import { RESERVATION_TTL_MS, UPSTREAM_TOTAL_TIMEOUT_MS, type AdmitOk, type AdmitResult } from "../src/durable-objects/gate-protocol";
@@ -31,10 +31,10 @@ describe("reservation lifecycle", () => {
     const ok = (await gate.admit(await admitRequest(key), now)) as AdmitOk;
     expect(ok.reservationExpiresAt).toBe(now + RESERVATION_TTL_MS);
     expect(RESERVATION_TTL_MS).toBeGreaterThan(UPSTREAM_TOTAL_TIMEOUT_MS);
-    const expired = await runInDurableObject(gate, (_: OrgGate, state) => [
-      expireTx(state.storage.sql, now + UPSTREAM_TOTAL_TIMEOUT_MS),
-      expireTx(state.storage.sql, now + RESERVATION_TTL_MS - 1),
-      expireTx(state.storage.sql, now + RESERVATION_TTL_MS),
+    const expired = await runInDurableObject(gate, (instance: OrgGate) => [
+      instance["ledger"].expire(now + UPSTREAM_TOTAL_TIMEOUT_MS),
+      instance["ledger"].expire(now + RESERVATION_TTL_MS - 1),
+      instance["ledger"].expire(now + RESERVATION_TTL_MS),
     ]);
     expect(expired).toEqual([0, 0, 1]);
     const c = await gate.counters();
@@ -48,10 +48,10 @@ describe("reservation lifecycle", () => {
     const { gate } = await setup();
     const now = Date.now();
     const old = now - COUNTER_RETENTION_MS - 86_400_000;
-    const left = await runInDurableObject(gate, (_: OrgGate, state) => {
+    const left = await runInDurableObject(gate, (instance: OrgGate, state) => {
       const sql = state.storage.sql;
       sql.exec("INSERT INTO counters (budget_id, subject, period_start, spent, reserved) VALUES ('bud_a', '', ?, 5, 0), ('bud_b', '', ?, 5, 7), ('bud_c', '', 0, 5, 0), ('bud_d', '', ?, 5, 0)", old, old, now - 86_400_000);
-      pruneLedger(sql, now);
+      instance["ledger"].prune(now);
       return sql.exec<{ budget_id: string }>("SELECT budget_id FROM counters WHERE budget_id IN ('bud_a','bud_b','bud_c','bud_d') ORDER BY budget_id").toArray().map((r) => r.budget_id);
     });
     expect(left).toEqual(["bud_b", "bud_c", "bud_d"]);

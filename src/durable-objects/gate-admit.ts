@@ -1,27 +1,25 @@
 /**
- * Admission: one synchronous pass over the hot copy and the ledger (run inside `transactionSync`).
- * Every check happens before any write, so a denial changes nothing except what it must record
- * (an `exceeded` alert, a tripped velocity breaker). An admission reserves the estimate in every
- * budget instance that applies, so for hard budgets `spent + reserved <= limit` holds at every moment.
+ * Admission: one synchronous pass over the hot copy (key, route, allowed models, price, the budgets
+ * and windows that apply), then the ledger's own checks and reservation (`Ledger.admit`, run inside
+ * its transaction). Every check happens before any write, so a denial changes nothing except what it
+ * must record (an `exceeded` alert, a tripped velocity breaker).
  */
 import { timingSafeEqual } from "../lib/crypto";
-import { randomBase62 } from "../lib/encoding";
 import { planOf } from "../plans";
 import { catalogPrice } from "../pricing/catalog";
 import { costOfEstimate } from "../pricing/cost";
-import { appliedWithPlan, isoOrNull, labelOf, PLAN_CAP_ID, type AppliedBudget } from "./gate-budgets";
+import { appliedWithPlan, labelOf, type AppliedBudget } from "./gate-budgets";
 import type { GateOrg } from "./gate-hot-copy";
 import type { GateKey, GateProvider } from "./gate-hot-copy";
 import type { HotCache } from "./gate-hot-cache";
-import { queueBudgetEvent } from "./gate-outbox";
-import { RESERVATION_TTL_MS, reservedOutputTokens, type AdmitRequest, type AdmitResult, type Denial, type Price } from "./gate-protocol";
-import { chargeWindows, firstFullWindow, readWindows, snapshotOf, type RateWindow } from "./gate-windows";
-import { newEventId, recordAlertOnce, type ReservationContext } from "./gate-ledger";
+import { reservedOutputTokens, type AdmitRequest, type AdmitResult, type Denial, type KeyRefusal, type Price } from "./gate-protocol";
+import { snapshotOf, type RateWindow } from "./gate-windows";
+import type { Ledger } from "./gate-ledger";
 
 /** Constant-time key check against the hot copy. */
 export function checkKey(hot: HotCache, keyId: string, keyHash: string, now: number):
   | { ok: true; key: GateKey }
-  | { ok: false; reason: "unknown" | "revoked" | "expired" | "org_deleted" } {
+  | { ok: false; reason: KeyRefusal } {
   const org = hot.org();
   if (org.deletedAt !== null || org.missing) return { ok: false, reason: "org_deleted" };
   const key = hot.key(keyId);
@@ -79,20 +77,16 @@ function rateWindowsFor(org: GateOrg, key: GateKey, applied: AppliedBudget[]): R
   return out;
 }
 
-/** Serialised prices, so repeated admissions of the same cached price do not re-serialise it. */
-const PRICE_JSON = new WeakMap<Price, string>();
-function priceJson(p: Price): string {
-  let j = PRICE_JSON.get(p);
-  if (j === undefined) PRICE_JSON.set(p, (j = JSON.stringify(p)));
-  return j;
-}
-
 function deny(denial: Denial): AdmitResult {
   return { ok: false, denial };
 }
 
-/** Admits or refuses one request; see the file comment. Call inside `transactionSync`. */
-export function admitTx(sql: SqlStorage, hot: HotCache, req: AdmitRequest, now: number): AdmitResult {
+/**
+ * Admits or refuses one request; see the file comment. Key, route, allowed models and price come from
+ * the hot copy; budgets, velocity, windows and the reservation from the ledger. Call inside
+ * `ledger.transaction`.
+ */
+export function admitTx(hot: HotCache, ledger: Ledger, req: AdmitRequest, now: number): AdmitResult {
   const org = hot.org();
   const keyCheck = checkKey(hot, req.keyId, req.keyHash, now);
   if (!keyCheck.ok) return deny({ kind: "invalid_key", reason: keyCheck.reason });
@@ -120,99 +114,21 @@ export function admitTx(sql: SqlStorage, hot: HotCache, req: AdmitRequest, now: 
     if (hard) return deny({ kind: "unbounded_request", param: req.unbounded.param, reason: req.unbounded.reason, label: labelOf(hard) });
   }
 
-  // Money: every hard budget must still fit the estimate; soft budgets only record the crossing.
-  for (const a of applied) {
-    const limit = a.budget.limitMicros;
-    if (limit === null) continue;
-    const c = hot.counter(a.budget.id, a.subject, a.periodStart);
-    if (c.spent + c.reserved + estimate <= limit) continue;
-    if (a.budget.id !== PLAN_CAP_ID) {
-      recordAlertOnce(sql, req.orgId, a, "exceeded", 100, c.spent, now);
-    }
-    if (a.budget.mode === "soft") continue;
-    return deny({
-      kind: "budget_exceeded", source: a.budget.id === PLAN_CAP_ID ? "plan_cap" : "budget", scope: a.budget.scope,
-      scopeId: a.budget.scopeId ?? (a.subject || null), budgetId: a.budget.id === PLAN_CAP_ID ? null : a.budget.id,
-      limitMicros: limit, spentMicros: c.spent, reservedMicros: c.reserved, resetsAt: isoOrNull(a.resetsAt), label: labelOf(a), period: a.budget.period,
-    });
-  }
-
-  // Velocity: a tripped breaker refuses until its cool-down ends; spend in the sliding window + this
-  // estimate over the limit trips it.
-  for (const a of applied) {
-    const v = a.budget.velocity;
-    if (!v) continue;
-    const scopeId = a.budget.scopeId ?? (a.subject || null);
-    const br = sql.exec<{ tripped_until: number }>("SELECT tripped_until FROM breakers WHERE budget_id = ? AND subject = ?", a.budget.id, a.subject).toArray()[0];
-    if (br && br.tripped_until > now) {
-      return deny({ kind: "velocity_tripped", scope: a.budget.scope, scopeId, budgetId: a.budget.id, retryAfterMs: br.tripped_until - now, label: labelOf(a) });
-    }
-    const inWindow = sql.exec<{ s: number }>(
-      "SELECT COALESCE(SUM(micros), 0) AS s FROM velocity WHERE budget_id = ? AND subject = ? AND at > ?", a.budget.id, a.subject, now - v.windowSeconds * 1000,
-    ).one().s;
-    if (inWindow + estimate > v.limitMicros) {
-      const until = now + v.cooldownSeconds * 1000;
-      sql.exec("INSERT OR REPLACE INTO breakers (budget_id, subject, tripped_at, tripped_until) VALUES (?, ?, ?, ?)", a.budget.id, a.subject, now, until);
-      queueBudgetEvent(sql, {
-        id: newEventId(), org_id: req.orgId, budget_id: a.budget.id, scope_id: scopeId, kind: "velocity_tripped", period_start: now,
-        threshold: 0, spent_micros: inWindow, limit_micros: v.limitMicros, created_at: now,
-      }, now);
-      return deny({ kind: "velocity_tripped", scope: a.budget.scope, scopeId, budgetId: a.budget.id, retryAfterMs: until - now, label: labelOf(a) });
-    }
-  }
-
-  // Rate: every RPM/TPM window must have room.
-  const windows = readWindows(hot, rateWindowsFor(org, key, applied), now);
-  const full = firstFullWindow(windows, tokens);
-  if (full) {
-    return deny({
-      kind: "rate_limited", scope: full.scope, scopeId: full.scopeId, window: full.kind, limit: full.limit,
-      retryAfterMs: Math.max(1, full.windowStart + 60_000 - now), label: full.label,
-    });
-  }
-
-  // Admitted: reserve everywhere, in this same transaction.
-  const reservationId = `rsv_${randomBase62(16)}`;
-  const expiresAt = now + RESERVATION_TTL_MS;
-  const customerId = req.attribution.customerId;
-  if (customerId && !hot.customerKnown(customerId)) {
-    sql.exec("INSERT OR IGNORE INTO customers (id, first_seen) VALUES (?, ?)", customerId, now);
-  }
-  for (const a of applied) {
-    sql.exec(
-      `INSERT INTO counters (budget_id, subject, period_start, spent, reserved) VALUES (?, ?, ?, 0, ?)
-       ON CONFLICT (budget_id, subject, period_start) DO UPDATE SET reserved = reserved + excluded.reserved`,
-      a.budget.id, a.subject, a.periodStart, estimate,
-    );
-    if (a.budget.velocity) {
-      sql.exec("INSERT INTO velocity (budget_id, subject, at, micros, ref) VALUES (?, ?, ?, ?, ?)", a.budget.id, a.subject, now, estimate, reservationId);
-    }
-  }
-  chargeWindows(sql, hot, windows, tokens);
-  sql.exec(
-    "INSERT INTO reservations (id, request_id, created_at, expires_at, micros, tokens, price, counters, windows, context) VALUES (?,?,?,?,?,?,?,?,?,?)",
-    reservationId, req.requestId, now, expiresAt, estimate, tokens, priceJson(price),
-    JSON.stringify(applied.map((a) => [a.budget.id, a.subject, a.periodStart])),
-    JSON.stringify(windows.filter((w) => w.kind === "tpm").map((w) => ({ wkey: w.wkey, windowStart: w.windowStart }))),
-    JSON.stringify({
+  const held = ledger.admit({
+    orgId: req.orgId, requestId: req.requestId, now, applied, windows: rateWindowsFor(org, key, applied), micros: estimate, tokens, price,
+    context: {
       keyId: key.id, teamId: key.teamId, endpoint: req.endpoint, providerName: provider.name, model: upstreamModel,
       attribution: req.attribution, inputTokens, outputTokens,
-    } satisfies ReservationContext),
-  );
-
-  // SQLite has every write: bring the cached counters along (the transaction can no longer fail here).
-  for (const a of applied) {
-    const c = hot.cachedCounter(a.budget.id, a.subject, a.periodStart);
-    if (c) c.reserved += estimate;
-  }
-  if (customerId) hot.noteCustomer(customerId);
+    },
+  });
+  if (!held.ok) return held;
 
   return {
-    ok: true, reservationId, reservationExpiresAt: expiresAt, keyId: key.id, teamId: key.teamId, userId: key.createdBy,
+    ok: true, reservationId: held.reservationId, reservationExpiresAt: held.expiresAt, keyId: key.id, teamId: key.teamId, userId: key.createdBy,
     route: {
       providerId: provider.id, providerName: provider.name, type: provider.type, baseUrl: provider.baseUrl,
       apiKeySealed: provider.apiKeySealed, upstreamModel,
     },
-    price, reservedMicros: estimate, rateLimit: snapshotOf(windows, now),
+    price, reservedMicros: estimate, rateLimit: snapshotOf(held.windows, now),
   };
 }

@@ -7,6 +7,10 @@
  * Token counts are integers; money is integer micro-dollars (1 USD = 1,000,000).
  */
 
+import type { ProviderType } from "../db/gate-source";
+
+export type { ProviderType };
+
 /** Data-plane endpoints, as recorded in `cost_events.endpoint`. */
 export type Endpoint = "chat.completions" | "completions" | "embeddings" | "responses" | "messages";
 
@@ -66,7 +70,7 @@ export type Price = {
 export type UpstreamRoute = {
   providerId: string;
   providerName: string;
-  type: "openai" | "anthropic" | "openai_compatible" | "gemini";
+  type: ProviderType;
   baseUrl: string;
   apiKeySealed: string;
   /** Model name to send upstream (the `provider-name/` prefix removed). */
@@ -83,12 +87,15 @@ export type RateLimitSnapshot = {
   resetTokensMs: number;
 };
 
+/** Why a presented key was refused (`org_deleted` reaches clients as `unknown`: no oracle). */
+export type KeyRefusal = "unknown" | "revoked" | "expired" | "org_deleted";
+
 /** `member`: one user's spend across every key they created (scope id = user id). */
 export type BudgetScope = "org" | "team" | "key" | "customer" | "tag" | "member";
 
 /** A typed refusal. The Worker maps each kind to a status and error code with an exhaustive switch. */
 export type Denial =
-  | { kind: "invalid_key"; reason: "unknown" | "revoked" | "expired" | "org_deleted" }
+  | { kind: "invalid_key"; reason: KeyRefusal }
   | { kind: "model_not_allowed"; model: string }
   | { kind: "model_not_priced"; model: string }
   | { kind: "no_provider"; model: string }

@@ -6,6 +6,7 @@
  */
 import { PLAN_CAP_ID, periodBounds, type BudgetIndex, type GateBudget } from "./gate-budgets";
 import type { SeedQuery } from "../db/gate-source";
+import type { SeedCounter } from "./gate-ledger";
 import type { CostEventRow } from "./gate-outbox";
 
 /** One budget to seed, with the start of its current period. */
@@ -69,14 +70,14 @@ function matches(b: GateBudget, e: CostEventRow, creatorOf: (keyId: string) => s
 }
 
 /**
- * Writes the seeded counters (inside `transactionSync`): D1 spend plus the outbox events not yet in
- * D1. Existing counters keep the larger value, so seeding never lowers what the gate already counted.
- * Customers with a budget of their own are not seeded into the default customer budget, nor members
- * with an admin-set member budget into a team's default member budget.
+ * The seeded counters: D1 spend plus the outbox events not yet in D1 (the ledger keeps the larger of
+ * this and what it already counted). Customers with a budget of their own are not seeded into the
+ * default customer budget, nor members with an admin-set member budget into a team's default member budget.
  */
-export function applySeed(sql: SqlStorage, index: BudgetIndex, targets: SeedTarget[], fromD1: SeedSpend[]): void {
+export function seedCounters(sql: SqlStorage, index: BudgetIndex, targets: SeedTarget[], fromD1: SeedSpend[]): SeedCounter[] {
   const outbox = sql.exec<{ row: string }>("SELECT row FROM outbox_cost").toArray().map((r) => JSON.parse(r.row) as CostEventRow);
   const creatorOf = (keyId: string) => sql.exec<{ created_by: string }>("SELECT created_by FROM keys WHERE id = ?", keyId).toArray()[0]?.created_by ?? null;
+  const out: SeedCounter[] = [];
   targets.forEach((t, i) => {
     const spend = new Map(fromD1[i] ?? []);
     for (const e of outbox) {
@@ -88,11 +89,8 @@ export function applySeed(sql: SqlStorage, index: BudgetIndex, targets: SeedTarg
       if (spent <= 0) continue;
       if (isDefaultCustomer(t.budget) && index.customer.has(subject)) continue;
       if (isDefaultMember(t.budget) && index.member.get(subject)?.some((b) => b.adminSet)) continue;
-      sql.exec(
-        `INSERT INTO counters (budget_id, subject, period_start, spent, reserved) VALUES (?, ?, ?, ?, 0)
-         ON CONFLICT (budget_id, subject, period_start) DO UPDATE SET spent = MAX(spent, excluded.spent)`,
-        t.budget.id, subject, t.periodStart, spent,
-      );
+      out.push({ budgetId: t.budget.id, subject, periodStart: t.periodStart, spent });
     }
   });
+  return out;
 }

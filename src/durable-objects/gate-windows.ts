@@ -1,11 +1,10 @@
 /**
  * RPM/TPM windows of the OrgGate: fixed one-minute windows aligned to the minute (UTC), one row per
- * (window key, kind, minute) in SQLite. RPM counts admitted requests; TPM counts estimated tokens at
+ * (window key, kind, minute) in SQLite, held by the ledger (gate-ledger.ts). RPM counts admitted requests; TPM counts estimated tokens at
  * admission and is corrected to the real count on settle (and refunded on release).
  * Fixed windows make the limit exact and cheap (one row per minute); the cost is that a client can
  * burst up to 2× the limit across a minute boundary, which OpenAI-style clients tolerate.
  */
-import type { HotCache } from "./gate-hot-cache";
 import type { BudgetScope, RateLimitSnapshot } from "./gate-protocol";
 
 export const WINDOW_MS = 60_000;
@@ -29,12 +28,6 @@ export function windowStartOf(now: number): number {
   return Math.floor(now / WINDOW_MS) * WINDOW_MS;
 }
 
-/** Current usage of each window (0 for a fresh minute), from the ledger cache. */
-export function readWindows(hot: HotCache, windows: RateWindow[], now: number): WindowState[] {
-  const start = windowStartOf(now);
-  return windows.map((w) => ({ ...w, windowStart: start, used: hot.windowUsed(w.wkey, w.kind, start) }));
-}
-
 /** The first window this request would overflow (RPM: +1 request; TPM: +tokens), or null. */
 export function firstFullWindow(states: WindowState[], tokens: number): WindowState | null {
   for (const w of states) {
@@ -42,28 +35,6 @@ export function firstFullWindow(states: WindowState[], tokens: number): WindowSt
     if (w.used + add > w.limit) return w;
   }
   return null;
-}
-
-/** Adds this request to every window (SQLite, then the states and the ledger cache). */
-export function chargeWindows(sql: SqlStorage, hot: HotCache, states: WindowState[], tokens: number): void {
-  for (const w of states) {
-    const add = w.kind === "rpm" ? 1 : tokens;
-    sql.exec(
-      "INSERT INTO windows (wkey, kind, window_start, used) VALUES (?, ?, ?, ?) ON CONFLICT (wkey, kind, window_start) DO UPDATE SET used = used + excluded.used",
-      w.wkey, w.kind, w.windowStart, add,
-    );
-    w.used += add;
-    hot.updateWindow(w.wkey, w.kind, w.windowStart, (u) => u + add);
-  }
-}
-
-/** Corrects the TPM windows a reservation charged by `delta` tokens (never below zero). */
-export function correctTokenWindows(sql: SqlStorage, charged: Array<{ wkey: string; windowStart: number }>, delta: number, hot?: HotCache): void {
-  if (delta === 0) return;
-  for (const w of charged) {
-    sql.exec("UPDATE windows SET used = MAX(0, used + ?) WHERE wkey = ? AND kind = 'tpm' AND window_start = ?", delta, w.wkey, w.windowStart);
-    hot?.updateWindow(w.wkey, "tpm", w.windowStart, (u) => Math.max(0, u + delta));
-  }
 }
 
 /** The tightest RPM and TPM windows for the `x-ratelimit-*` headers; a limit of 0 means "no such window". */
@@ -82,9 +53,4 @@ export function snapshotOf(states: WindowState[], now: number): RateLimitSnapsho
     remainingTokens: t ? Math.max(0, t.limit - t.used) : 0,
     resetTokensMs: reset(t),
   };
-}
-
-/** Drops windows that ended (keeps the current and previous minute). */
-export function pruneWindows(sql: SqlStorage, now: number): void {
-  sql.exec("DELETE FROM windows WHERE window_start < ?", windowStartOf(now) - WINDOW_MS);
 }

@@ -5,20 +5,19 @@ import { indexBudgets, isoOrNull, periodBounds, planCapBudget, type BudgetIndex 
 import { ALL_PARTS, fetchParts, fetchSeedSpend, orgExists, type HotPart, type Loaded } from "../db/gate-source";
 import { anchorFromLoaded, applyParts, budgetsFromRows, readBudgets, readOrg, upsertKey, type GateKey } from "./gate-hot-copy";
 import { HotCache } from "./gate-hot-cache";
-import { applySeed, seedQueries, seedTargets, type SeedSpend, type SeedTarget } from "./gate-seed";
-import { expireTx, nextExpiry, pruneLedger, releaseTx, settleTx } from "./gate-ledger";
+import { seedCounters, seedQueries, seedTargets, type SeedSpend, type SeedTarget } from "./gate-seed";
+import { Ledger } from "./gate-ledger";
 import { flushOutbox, outboxDepth } from "./gate-outbox";
 import { listModelsFor } from "./gate-models";
-import type { AdmitRequest, AdmitResult, ModelsRequest, ModelsResult, ReleaseRequest, ReleaseResult, SettleRequest, SettleResult } from "./gate-protocol";
+import type { AdmitRequest, AdmitResult, KeyRefusal, ModelsRequest, ModelsResult, ReleaseRequest, ReleaseResult, SettleRequest, SettleResult } from "./gate-protocol";
 import { hasGateSchema, migrateGateSchema, readMeta, writeMeta } from "./gate-schema";
-import { pruneWindows } from "./gate-windows";
 import { notifyBudgetEvents } from "./gate-alerts";
 import { changedParts, readFingerprints, RECONCILE_IDLE_STOP_MS, RECONCILE_INTERVAL_MS, RECONCILE_STALE_MS, storeFingerprints } from "./gate-reconcile";
 
 export type { GateKey } from "./gate-hot-copy";
 
 /** Why a key was refused. Returned, never thrown. */
-export type KeyCheck = { ok: true; key: GateKey } | { ok: false; reason: "unknown" | "revoked" | "expired" | "org_deleted" };
+export type KeyCheck = { ok: true; key: GateKey } | { ok: false; reason: KeyRefusal };
 
 /** Live state of one budget (for `GET /budgets/:id/status`). */
 export type BudgetStatus =
@@ -61,6 +60,8 @@ export class OrgGate extends DurableObject<Env> {
   private alarmAt: number | null = null;
   /** Parsed hot copy for the admission path; dropped on every change to the hot copy. */
   private hot: HotCache;
+  /** Counters, reservations, windows, velocity, breakers, alerts and customers: only through here. */
+  private ledger: Ledger;
   /** In-flight outbox flush, and how many seedings hold flushes back (see {@link seedFor}). */
   private flushing: Promise<unknown> | null = null;
   private seeding = 0;
@@ -80,6 +81,7 @@ export class OrgGate extends DurableObject<Env> {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     this.hot = new HotCache(this.sql);
+    this.ledger = new Ledger(ctx.storage, this.hot);
     ctx.blockConcurrencyWhile(async () => {
       // A fresh object (possibly named by a made-up org id) stays empty: the schema waits for the org.
       if (hasGateSchema(this.sql)) {
@@ -114,11 +116,11 @@ export class OrgGate extends DurableObject<Env> {
         this.unknownUntil = 0;
         this.ensureSchema();
         const { targets, spend } = await this.seedFor(orgId, loaded, null);
-        this.ctx.storage.transactionSync(() => {
+        this.ledger.transaction(() => {
           if (readMeta(this.sql, "loaded_org")) return;
           applyParts(this.sql, loaded);
           writeMeta(this.sql, "loaded_org", orgId);
-          if (targets.length) applySeed(this.sql, indexBudgets(readBudgets(this.sql)), targets, spend);
+          if (targets.length) this.ledger.seed(seedCounters(this.sql, indexBudgets(readBudgets(this.sql)), targets, spend));
         });
         this.hot.invalidate();
         this.loadedOrg = orgId;
@@ -165,19 +167,6 @@ export class OrgGate extends DurableObject<Env> {
     return this.hot.budgets();
   }
 
-  /**
-   * Runs a ledger transaction. The ledger cache is written through only after SQLite accepted each
-   * write, but a later statement may still fail and roll SQLite back: then the cache is dropped.
-   */
-  private tx<T>(fn: () => T): T {
-    try {
-      return this.ctx.storage.transactionSync(fn);
-    } catch (err) {
-      this.hot.forgetLedger();
-      throw err;
-    }
-  }
-
   /** Arms the alarm for `at` unless an earlier one is already set. */
   private async armAlarm(at: number): Promise<void> {
     if (this.alarmAt !== null && this.alarmAt <= at) return;
@@ -199,7 +188,7 @@ export class OrgGate extends DurableObject<Env> {
     this.activeAt = wall;
     if (wall - this.reconciledAt > RECONCILE_STALE_MS) await this.reconcileQuietly();
     if (this.alarmAt === null || this.alarmAt > wall + RECONCILE_INTERVAL_MS) await this.armAlarm(wall + RECONCILE_INTERVAL_MS);
-    const result = this.tx(() => admitTx(this.sql, this.hot, req, now));
+    const result = this.ledger.transaction(() => admitTx(this.hot, this.ledger, req, now));
     if (result.ok && (this.alarmAt === null || this.alarmAt > result.reservationExpiresAt)) await this.armAlarm(result.reservationExpiresAt);
     return result;
   }
@@ -207,7 +196,7 @@ export class OrgGate extends DurableObject<Env> {
   /** Replaces a reservation with the exact cost; idempotent; records late settles. */
   async settle(req: SettleRequest, now = Date.now()): Promise<SettleResult> {
     await this.requireLoaded(req.orgId);
-    const result = this.tx(() => settleTx(this.sql, this.hot, req.orgId, req, now));
+    const result = this.ledger.transaction(() => this.ledger.settle(req.orgId, req, now));
     if (!result.duplicate) await this.armAlarm(Date.now() + FLUSH_DELAY_MS);
     return result;
   }
@@ -215,7 +204,7 @@ export class OrgGate extends DurableObject<Env> {
   /** Drops a reservation without charge (upstream failed before any output); idempotent. */
   async release(req: ReleaseRequest, now = Date.now()): Promise<ReleaseResult> {
     await this.requireLoaded(req.orgId);
-    const result = this.tx(() => releaseTx(this.sql, req.orgId, req, now, this.hot));
+    const result = this.ledger.transaction(() => this.ledger.release(req.orgId, req, now));
     if (!result.duplicate) await this.armAlarm(Date.now() + FLUSH_DELAY_MS);
     return result;
   }
@@ -229,13 +218,10 @@ export class OrgGate extends DurableObject<Env> {
     this.alarmAt = null;
     if (!this.schemaReady) return;
     const now = Date.now();
-    this.ctx.storage.transactionSync(() => {
-      expireTx(this.sql, now, this.hot);
-      pruneLedger(this.sql, now);
-      pruneWindows(this.sql, now);
+    this.ledger.transaction(() => {
+      this.ledger.expire(now);
+      this.ledger.prune(now);
     });
-    // Expiry and pruning rewrote counters and windows behind the ledger cache.
-    this.hot.forgetLedger();
     let retryAt: number | null = null;
     const orgId = this.loadedOrg;
     if (orgId && this.seeding > 0) {
@@ -266,7 +252,7 @@ export class OrgGate extends DurableObject<Env> {
       // Keep checking while the org is in use; an idle gate reconciles before its next admission instead.
       if (Date.now() - this.activeAt < RECONCILE_IDLE_STOP_MS) reconcileAt = this.reconciledAt + RECONCILE_INTERVAL_MS;
     }
-    const expiry = nextExpiry(this.sql);
+    const expiry = this.ledger.nextExpiry();
     const next = [retryAt, expiry, reconcileAt].filter((t): t is number => t !== null);
     if (next.length) await this.armAlarm(Math.max(Math.min(...next), Date.now() + 1));
   }
@@ -313,12 +299,11 @@ export class OrgGate extends DurableObject<Env> {
     if (!parts.length) return;
     const loaded = await fetchParts(this.env.DB, orgId, parts);
     const { targets, spend } = await this.seedFor(orgId, loaded, this.budgets());
-    this.ctx.storage.transactionSync(() => {
+    this.ledger.transaction(() => {
       applyParts(this.sql, loaded);
-      if (targets.length) applySeed(this.sql, indexBudgets(readBudgets(this.sql)), targets, spend);
+      if (targets.length) this.ledger.seed(seedCounters(this.sql, indexBudgets(readBudgets(this.sql)), targets, spend));
     });
     this.hot.invalidate(parts);
-    if (targets.length) this.hot.forgetLedger();
   }
 
   /**
@@ -365,8 +350,9 @@ export class OrgGate extends DurableObject<Env> {
   async deleteOrg(orgId: string, at = Date.now()): Promise<void> {
     // Never loaded and already gone from D1: nothing is stored here, and its keys are refused as unknown.
     if (!(await this.ensureLoaded(orgId))) return;
-    this.ctx.storage.transactionSync(() => {
-      for (const t of ["keys", "providers", "pricing", "budgets", "reservations", "outbox_cost", "outbox_budget"]) this.sql.exec(`DELETE FROM ${t}`);
+    this.ledger.transaction(() => {
+      for (const t of ["keys", "providers", "pricing", "budgets", "outbox_cost", "outbox_budget"]) this.sql.exec(`DELETE FROM ${t}`);
+      this.ledger.dropReservations();
       writeMeta(this.sql, "deleted_at", String(at));
     });
     this.hot.invalidate();
@@ -378,16 +364,11 @@ export class OrgGate extends DurableObject<Env> {
     const budget = this.budgets().byId.get(budgetId);
     if (!budget) return { ok: false, reason: "not_found" };
     const { start, end } = periodBounds(budget.period, now, readOrg(this.sql).billingAnchor);
-    const agg = this.sql.exec<{ spent: number; reserved: number; n: number }>(
-      "SELECT COALESCE(SUM(spent), 0) AS spent, COALESCE(SUM(reserved), 0) AS reserved, COUNT(*) AS n FROM counters WHERE budget_id = ? AND period_start = ?",
-      budgetId, start,
-    ).one();
-    const br = this.sql.exec<{ until: number | null }>("SELECT MAX(tripped_until) AS until FROM breakers WHERE budget_id = ?", budgetId).one();
-    const tripped = br.until !== null && br.until > now;
+    const live = this.ledger.budgetStatus(budgetId, start, now);
     return {
-      ok: true, budgetId, spentMicros: agg.spent, reservedMicros: agg.reserved, limitMicros: budget.limitMicros,
-      periodStart: new Date(start).toISOString(), resetsAt: isoOrNull(end), instances: agg.n,
-      breaker: { tripped, trippedUntil: tripped ? new Date(br.until!).toISOString() : null },
+      ok: true, budgetId, spentMicros: live.spent, reservedMicros: live.reserved, limitMicros: budget.limitMicros,
+      periodStart: new Date(start).toISOString(), resetsAt: isoOrNull(end), instances: live.instances,
+      breaker: { tripped: live.trippedUntil !== null, trippedUntil: isoOrNull(live.trippedUntil) },
     };
   }
 
@@ -406,12 +387,6 @@ export class OrgGate extends DurableObject<Env> {
     alarmAt: number | null;
   }> {
     if (!this.schemaReady) return { counters: [], reservations: 0, reservedMicros: 0, outbox: { cost: 0, budget: 0 }, customers: 0, alarmAt: this.alarmAt };
-    const counters = this.sql
-      .exec<{ budget_id: string; subject: string; period_start: number; spent: number; reserved: number }>("SELECT * FROM counters ORDER BY budget_id, subject, period_start")
-      .toArray()
-      .map((r) => ({ budgetId: r.budget_id, subject: r.subject, periodStart: r.period_start, spent: r.spent, reserved: r.reserved }));
-    const res = this.sql.exec<{ n: number; s: number }>("SELECT COUNT(*) AS n, COALESCE(SUM(micros), 0) AS s FROM reservations").one();
-    const customers = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM customers").one().n;
-    return { counters, reservations: res.n, reservedMicros: res.s, outbox: outboxDepth(this.sql), customers, alarmAt: this.alarmAt };
+    return { ...this.ledger.snapshot(), outbox: outboxDepth(this.sql), alarmAt: this.alarmAt };
   }
 }
