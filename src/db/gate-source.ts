@@ -3,14 +3,15 @@
  * there" check). Every statement filters by the org id. The gate calls these; nothing here writes.
  * Layout of the gate's copy: docs/storage.md.
  */
+import type { providers } from "./schema";
 
 /** The parts of the hot copy that load and reload independently. */
 export type HotPart = "keys" | "providers" | "budgets" | "pricing" | "org";
 /** Every part, in load order. */
 export const ALL_PARTS: HotPart[] = ["keys", "providers", "budgets", "pricing", "org"];
 
-/** The provider kinds the gateway speaks to (also the D1 `providers.type` enum). */
-export type ProviderType = "openai" | "anthropic" | "openai_compatible" | "gemini";
+/** The provider kinds the gateway speaks to: the D1 `providers.type` enum, declared once in the schema. */
+export type ProviderType = (typeof providers.$inferSelect)["type"];
 
 /** `api_keys` columns the gate copies. */
 export type KeySourceRow = {
