@@ -4,9 +4,9 @@
  */
 import { planOf } from "../plans";
 import type { GateOrg } from "./gate-hot-copy";
-import type { Attribution, BudgetScope } from "./gate-protocol";
+import type { Attribution, BudgetScope, Period } from "./gate-protocol";
 
-export type Period = "daily" | "weekly" | "monthly" | "total";
+export type { Period };
 
 const DAY = 86_400_000;
 

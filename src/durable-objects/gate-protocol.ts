@@ -87,6 +87,9 @@ export type RateLimitSnapshot = {
   resetTokensMs: number;
 };
 
+/** A budget's period (docs/budgets.md "Periods"). */
+export type Period = "daily" | "weekly" | "monthly" | "total";
+
 /** Why a presented key was refused (`org_deleted` reaches clients as `unknown`: no oracle). */
 export type KeyRefusal = "unknown" | "revoked" | "expired" | "org_deleted";
 
@@ -112,7 +115,7 @@ export type Denial =
       resetsAt: string | null;
       /** Human label for the message, e.g. "team 'search'". */
       label: string;
-      period: "daily" | "weekly" | "monthly" | "total";
+      period: Period;
     }
   | {
       kind: "rate_limited";
