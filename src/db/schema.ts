@@ -207,6 +207,19 @@ export const providers = sqliteTable("providers", {
   updatedAt: integer("updated_at").notNull().default(now),
 }, (t) => [uniqueIndex("providers_org_name_uq").on(t.orgId, t.name)]);
 
+/**
+ * Model aliases with fallbacks (docs/providers.md#fallbacks): `model: "<name>"` tries `targets`
+ * (JSON array of `provider-name/model`, in order) on provider 429/5xx/timeout before any output.
+ */
+export const modelAliases = sqliteTable("model_aliases", {
+  id: text("id").primaryKey(),
+  orgId: text("org_id").notNull().references(() => orgs.id, { onDelete: "cascade" }),
+  name: text("name").notNull(),
+  targets: text("targets").notNull(),
+  createdAt: integer("created_at").notNull().default(now),
+  updatedAt: integer("updated_at").notNull().default(now),
+}, (t) => [uniqueIndex("model_aliases_org_name_uq").on(t.orgId, t.name)]);
+
 // ───────────── money ─────────────
 
 /** Org price overrides, micro-dollars per million tokens. */

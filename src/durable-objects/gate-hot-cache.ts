@@ -5,7 +5,7 @@
  * re-reading and re-parsing the same rows on every request.
  */
 import { indexBudgets, type BudgetIndex } from "./gate-budgets";
-import { readBudgets, readKey, readOrg, readOverride, readProviders, type GateKey, type GateOrg, type GateProvider, type HotPart } from "./gate-hot-copy";
+import { readAliases, readBudgets, readKey, readOrg, readOverride, readProviders, type GateKey, type GateOrg, type GateProvider, type HotPart } from "./gate-hot-copy";
 import type { Price } from "./gate-protocol";
 
 /** Entries kept for lookups by client-supplied names (key ids, model names) before the map is reset. */
@@ -22,6 +22,7 @@ export class HotCache {
   private providerList: GateProvider[] | null = null;
   private overrideList: string[] | null = null;
   private orgState: GateOrg | null = null;
+  private aliasMap: Map<string, string[]> | null = null;
   private budgetIndex: BudgetIndex | null = null;
   /**
    * Ledger read cache for admission: counters and RPM/TPM window usage, loaded from SQLite on a miss
@@ -59,6 +60,12 @@ export class HotCache {
   overrideModels(): string[] {
     this.overrideList ??= this.sql.exec<{ model: string }>("SELECT model FROM pricing ORDER BY model").toArray().map((r) => r.model);
     return this.overrideList;
+  }
+
+  /** The ordered targets of a model alias, or undefined when `name` is not an alias. */
+  alias(name: string): string[] | undefined {
+    this.aliasMap ??= readAliases(this.sql);
+    return this.aliasMap.get(name);
   }
 
   org(): GateOrg {
@@ -143,6 +150,7 @@ export class HotCache {
       this.overrideList = null;
     }
     if (all || parts.includes("org")) this.orgState = null;
+    if (all || parts.includes("aliases")) this.aliasMap = null;
     // Budget labels embed team and key names, so a keys refresh rebuilds the index too.
     if (all || parts.includes("budgets") || parts.includes("keys")) this.budgetIndex = null;
     if (all) this.forgetLedger();

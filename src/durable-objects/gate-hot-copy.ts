@@ -8,8 +8,8 @@ import type { Price } from "./gate-protocol";
 import type { GateBudget, Period } from "./gate-budgets";
 import { readMeta, writeMeta } from "./gate-schema";
 
-export type HotPart = "keys" | "providers" | "budgets" | "pricing" | "org";
-export const ALL_PARTS: HotPart[] = ["keys", "providers", "budgets", "pricing", "org"];
+export type HotPart = "keys" | "providers" | "budgets" | "pricing" | "org" | "aliases";
+export const ALL_PARTS: HotPart[] = ["keys", "providers", "budgets", "pricing", "org", "aliases"];
 
 /** The hot copy of one virtual key held by the org's gate. */
 export type GateKey = {
@@ -47,6 +47,7 @@ const QUERIES: Record<HotPart, string> = {
     LEFT JOIN users u ON u.id = m.user_id
     WHERE b.org_id = ?1`,
   org: "SELECT plan, billing_anchor FROM orgs WHERE id = ?1",
+  aliases: "SELECT name, targets FROM model_aliases WHERE org_id = ?1",
 };
 
 /** Reads the named parts from D1 in one batch (one round trip). */
@@ -125,6 +126,14 @@ export function applyParts(sql: SqlStorage, loaded: Loaded): void {
         budgetLabel(r), (r.team_id as string | null) ?? null, isAdminSet(r) ? 1 : 0,
       );
     }
+  }
+  if (loaded.aliases) {
+    // Few and small: kept as one meta JSON value (alias name → ordered `provider-name/model` targets).
+    const map: Record<string, string[]> = {};
+    for (const r of loaded.aliases) {
+      map[r.name as string] = (JSON.parse(r.targets as string) as Array<{ provider: string; model: string }>).map((t) => `${t.provider}/${t.model}`);
+    }
+    writeMeta(sql, "model_aliases", JSON.stringify(map));
   }
   if (loaded.org) {
     const r = loaded.org[0];
@@ -238,4 +247,10 @@ export function readOrg(sql: SqlStorage): GateOrg {
   const anchor = readMeta(sql, "org_billing_anchor");
   const deleted = readMeta(sql, "deleted_at");
   return { plan: readMeta(sql, "org_plan") ?? "free", billingAnchor: anchor ? Number(anchor) : null, deletedAt: deleted ? Number(deleted) : null, missing: readMeta(sql, "org_missing") === "1" };
+}
+
+/** Model aliases of the org: name → ordered `provider-name/model` targets (docs/providers.md#fallbacks). */
+export function readAliases(sql: SqlStorage): Map<string, string[]> {
+  const raw = readMeta(sql, "model_aliases");
+  return new Map(Object.entries(raw ? (JSON.parse(raw) as Record<string, string[]>) : {}));
 }

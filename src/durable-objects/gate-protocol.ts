@@ -49,6 +49,11 @@ export type AdmitRequest = {
    * /v1/responses): refused with `unbounded_request` when any hard dollar budget applies.
    */
   unbounded?: { param: string; reason: string };
+  /**
+   * A fallback attempt (docs/providers.md#fallbacks): `model` is one of this alias's targets. The key's
+   * allowed-models check applies to the alias name, and `model` must be one of its targets.
+   */
+  alias?: string;
 };
 
 /** Prices in micro-dollars per million tokens. */
@@ -133,6 +138,8 @@ export type AdmitOk = {
   price: Price;
   reservedMicros: number;
   rateLimit: RateLimitSnapshot | null;
+  /** Set when `model` named a model alias: its name and every target in order (this admission is the first). */
+  alias?: { name: string; targets: string[] };
 };
 
 export type AdmitResult = AdmitOk | { ok: false; denial: Denial };

@@ -6,6 +6,8 @@
  * What is charged in which outcome (released / charged / estimated) is docs/money.md.
  * No D1 on this path. Everything after `admit` runs in a promise registered with `waitUntil`, so a
  * client that disconnects mid-request still gets its reservation settled or released.
+ * A model alias (docs/providers.md#fallbacks) runs this once per target, each attempt its own
+ * admission, reservation and cost event, until one is not a fallback case.
  */
 import type { Context } from "hono";
 import type { z } from "zod";
@@ -72,15 +74,36 @@ export async function proxyRequest(c: Context<AppEnv>, spec: EndpointSpec): Prom
       ...(est.choices > 1 ? { choices: est.choices } : {}),
       ...(est.unbounded ? { unbounded: est.unbounded } : {}),
     };
-    const verdict = await admit(c.env, admitReq);
+    let verdict = await admit(c.env, admitReq);
     if (!verdict.ok) throw denialToError(verdict.denial);
     const phases = { parse: tParsed - t0, admit: Date.now() - tParsed };
-    const run = forward(c, spec, body, verdict, est, { orgId: key.orgId, t0, phases, clientTimeout, attribution });
-    c.executionCtx.waitUntil(run.then((r) => r.finished));
-    return (await run).response;
+    const alias = verdict.alias;
+    if (!alias) {
+      const run = forward(c, spec, body, verdict, est, { orgId: key.orgId, t0, phases, clientTimeout, attribution, attemptId: requestId, mayFallBack: false });
+      c.executionCtx.waitUntil(run.then((r) => r.finished));
+      return (await run).response;
+    }
+    // Fallback chain: attempt n (n ≥ 2) is admitted as `<requestId>.<n>` with the n-th target.
+    for (let n = 1; ; n++) {
+      const attemptId = n === 1 ? requestId : `${requestId}.${n}`;
+      const last = n >= alias.targets.length;
+      const run = forward(c, spec, structuredClone(body), verdict, est, { orgId: key.orgId, t0, phases, clientTimeout, attribution, attemptId, mayFallBack: !last });
+      c.executionCtx.waitUntil(run.then((r) => r.finished));
+      const r = await run;
+      if (!r.fallBack) return withAttempts(r.response, n);
+      const next = await admit(c.env, { ...admitReq, requestId: `${requestId}.${n + 1}`, model: alias.targets[n]!, alias: alias.name });
+      if (!next.ok) return withAttempts(proxyErrorResponse(denialToError(next.denial), spec.flavor, requestId, { "X-Tollgate-Trace-Id": traceId }), n);
+      verdict = next;
+    }
   } catch (e) {
     return proxyErrorResponse(toApiError(e), spec.flavor, requestId, { "X-Tollgate-Trace-Id": traceId });
   }
+}
+
+/** Marks a response of a model alias with how many targets were tried. */
+function withAttempts(res: Response, n: number): Response {
+  res.headers.set("X-Tollgate-Fallback-Attempts", String(n));
+  return res;
 }
 
 /** `X-Tollgate-Timeout-Ms`: a client may lower the upstream deadlines (1 ms … the default). */
@@ -98,7 +121,14 @@ type ForwardCtx = {
   phases: { parse: number; admit: number };
   clientTimeout: number | null;
   attribution: AdmitRequest["attribution"];
+  /** This attempt's request id: the client's, or `<requestId>.<n>` for a fallback attempt. */
+  attemptId: string;
+  /** True when another alias target remains, so a provider 429/5xx/timeout is not answered yet. */
+  mayFallBack: boolean;
 };
+
+/** One attempt's outcome; `fallBack`: the provider failed before any output and the next target should be tried. */
+type Attempt = { response: Response; finished: Promise<unknown>; fallBack?: boolean };
 
 /** Provider call and response, after admission. Resolves to the client response and the settle/release promise. */
 async function forward(
@@ -108,11 +138,11 @@ async function forward(
   verdict: AdmitOk,
   est: RequestEstimate,
   fx: ForwardCtx,
-): Promise<{ response: Response; finished: Promise<unknown> }> {
+): Promise<Attempt> {
   const requestId = c.var.requestId;
   const route = verdict.route;
   const context: SettleRequest["context"] = {
-    requestId,
+    requestId: fx.attemptId,
     keyId: verdict.keyId,
     teamId: verdict.teamId,
     endpoint: spec.endpoint,
@@ -149,7 +179,7 @@ async function forwardAdmitted(
   fail: Fail,
   base: { orgId: string; reservationId: string },
   context: SettleRequest["context"],
-): Promise<{ response: Response; finished: Promise<unknown> }> {
+): Promise<Attempt> {
   const requestId = c.var.requestId;
   const route = verdict.route;
   // A provider of another format is reached through a translator when one exists (docs/providers.md).
@@ -198,17 +228,19 @@ async function forwardAdmitted(
 
   const sent = await fetchUpstream(
     upstreamUrl(route, upstreamPath),
-    { method: "POST", headers: upstreamHeaders(route, apiKey, c.req.raw.headers, fx.attribution.traceId!, requestId), body: JSON.stringify(upstreamBody) },
+    { method: "POST", headers: upstreamHeaders(route, apiKey, c.req.raw.headers, fx.attribution.traceId!, fx.attemptId), body: JSON.stringify(upstreamBody) },
     limits,
   );
-  if (!sent.ok) return sent.kind === "timeout" ? chargeEstimate(sent.error, null) : fail(sent.error, sent.error.status);
+  // Nothing reached the client yet: with another alias target left, these are fallback cases.
+  if (!sent.ok) return { ...(sent.kind === "timeout" ? chargeEstimate(sent.error, null) : fail(sent.error, sent.error.status)), fallBack: fx.mayFallBack };
   const call = sent.call;
   const { res, ttfbMs } = call;
 
   if (!res.ok) {
     const text = await res.text().catch(() => "");
     call.finish();
-    return fail(upstreamErrorToApiError(res.status, text, route.providerName, res.headers), res.status);
+    const fallBack = fx.mayFallBack && (res.status === 429 || res.status >= 500);
+    return { ...fail(upstreamErrorToApiError(res.status, text, route.providerName, res.headers), res.status), fallBack };
   }
 
   const out = responseHeaders(res.headers, requestId, fx.attribution.traceId!);
