@@ -58,6 +58,40 @@ describe("model aliases: fallbacks", () => {
     expect(events.map((e) => [e.status, e.cost_micros]).sort()).toEqual([[500, 0], [503, 0]]);
   });
 
+  it("a first-byte timeout is charged at its estimate and falls back; an unopened connection is released and falls back", async () => {
+    const fx = await createGatewayOrg();
+    const base = inject("mockUrls").openai;
+    await createSealedProvider(fx.org, { name: "hangs", type: "openai", baseUrl: `${base}/hang/v1`, apiKey: "sk-a" });
+    await createSealedProvider(fx.org, { name: "closed", type: "openai", baseUrl: "http://127.0.0.1:1/v1", apiKey: "sk-b" });
+    const created = await call(fx.owner, "POST", aliasesPath(fx.org.id), {
+      name: "resilient", targets: [{ provider: "hangs", model: "gpt-4o-mini" }, { provider: "closed", model: "gpt-4o-mini" }, { provider: "openai", model: "gpt-4o-mini" }],
+    });
+    expect(created.status).toBe(201);
+    const res = await v1(fx.key, "/chat/completions", chat("resilient", { stream: true }), { "X-Tollgate-Timeout-Ms": "800" });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("x-tollgate-fallback-attempts")).toBe("3");
+    const requestId = res.headers.get("x-request-id")!;
+    expect(await res.text()).toContain("[DONE]");
+    await waitForSettled(fx.org.id);
+    await flushGate(fx.org.id);
+    const byId = new Map((await costEvents(fx.org.id)).map((e) => [e.request_id, e]));
+    expect(byId.get(requestId)).toMatchObject({ provider: "hangs", status: 504, estimated: 1 });
+    expect(byId.get(requestId)!.cost_micros).toBeGreaterThan(0);
+    expect(byId.get(`${requestId}.2`)).toMatchObject({ provider: "closed", status: 502, cost_micros: 0 });
+    expect(byId.get(`${requestId}.3`)).toMatchObject({ provider: "openai", status: 200, estimated: 0 });
+  });
+
+  it("a target whose provider was deleted is refused, never sent to the default provider", async () => {
+    const { owner, org, key } = await chainOrg(429);
+    const prov = (await call(owner, "GET", `/api/orgs/${org.id}/providers`)).body.data.find((p: any) => p.name === "flaky");
+    expect((await call(owner, "DELETE", `/api/orgs/${org.id}/providers/${prov.id}`)).status).toBe(200);
+    const res = await v1(key, "/chat/completions", chat("smart"));
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as any).error.message).toContain("flaky/gpt-4o-mini");
+    expect(await upstreamRecord("openai", res.headers.get("x-request-id")!)).toBeNull();
+    expect((await gateCounters(org.id)).reservations).toBe(0);
+  });
+
   it("a provider 4xx other than 429 is returned as is, without trying the next target", async () => {
     const { org, key } = await chainOrg(400);
     const res = await v1(key, "/chat/completions", chat("smart"));
