@@ -165,6 +165,8 @@ export const apiKeys = sqliteTable("api_keys", {
   expiresAt: integer("expires_at"),
   revokedAt: integer("revoked_at"),
   revokedBy: text("revoked_by"),
+  /** Bring your own provider key (docs/proxy.md#byok): `off`, `allowed` or `required`. */
+  byok: text("byok", { enum: ["off", "allowed", "required"] }).notNull().default("off"),
   createdAt: integer("created_at").notNull().default(now),
   updatedAt: integer("updated_at").notNull().default(now),
 }, (t) => [index("api_keys_org_idx").on(t.orgId, t.createdAt), uniqueIndex("api_keys_hash_uq").on(t.keyHash)]);

@@ -97,11 +97,16 @@ export function admitTx(sql: SqlStorage, hot: HotCache, req: AdmitRequest, now: 
   const keyCheck = checkKey(hot, req.keyId, req.keyHash, now);
   if (!keyCheck.ok) return deny({ kind: "invalid_key", reason: keyCheck.reason });
   const key = keyCheck.key;
+  const byok = key.byok ?? "off";
+  if (req.byok && byok === "off") return deny({ kind: "byok_refused", reason: "not_allowed" });
+  if (!req.byok && byok === "required") return deny({ kind: "byok_refused", reason: "required" });
 
   // A model alias is admitted as its first target; later targets come back as `alias` attempts.
   const aliasName = req.alias ?? (hot.alias(req.model) ? req.model : null);
   const targets = aliasName === null ? null : hot.alias(aliasName);
   if (aliasName !== null && (!targets || (req.alias !== undefined && !targets.includes(req.model)))) return deny({ kind: "model_not_allowed", model: req.model });
+  // One caller key cannot serve targets of several providers: it would be sent to each of them.
+  if (targets && req.byok) return deny({ kind: "byok_refused", reason: "alias" });
   const model = targets && req.alias === undefined ? targets[0]! : req.model;
   const route = resolveRoute(hot.providers(), model);
   // A target names its provider: it never falls through to the default provider.

@@ -24,6 +24,8 @@ export type GateKey = {
   revokedAt: number | null;
   /** Display name (labels in denial messages); optional for callers of `syncKey`. */
   name?: string;
+  /** Caller-supplied provider keys (docs/proxy.md#byok); `off` when absent. */
+  byok?: "off" | "allowed" | "required";
 };
 
 export type GateProvider = { id: string; name: string; type: "openai" | "anthropic" | "openai_compatible" | "gemini"; baseUrl: string; apiKeySealed: string; isDefault: boolean };
@@ -34,7 +36,7 @@ type Row = Record<string, unknown>;
 type Loaded = Partial<Record<HotPart, Row[]>>;
 
 const QUERIES: Record<HotPart, string> = {
-  keys: "SELECT id, key_hash, team_id, created_by, allowed_models, rpm, tpm, expires_at, revoked_at, name FROM api_keys WHERE org_id = ?1",
+  keys: "SELECT id, key_hash, team_id, created_by, allowed_models, rpm, tpm, expires_at, revoked_at, name, byok FROM api_keys WHERE org_id = ?1",
   providers: "SELECT id, name, type, base_url, api_key_sealed, is_default FROM providers WHERE org_id = ?1",
   pricing: "SELECT model, input_per_mtok, cached_input_per_mtok, cache_write_per_mtok, cache_write_1h_per_mtok, output_per_mtok, max_output_tokens FROM pricing_overrides WHERE org_id = ?1",
   budgets: `SELECT b.id, b.scope, b.scope_id, b.limit_micros, b.period, b.mode, b.rpm, b.tpm, b.alert_thresholds,
@@ -95,7 +97,7 @@ export function applyParts(sql: SqlStorage, loaded: Loaded): void {
         id: r.id as string, keyHash: r.key_hash as string, teamId: (r.team_id as string | null) ?? null, createdBy: r.created_by as string,
         allowedModels: allowed && allowed !== "null" ? (JSON.parse(allowed) as string[]) : null,
         rpm: (r.rpm as number | null) ?? null, tpm: (r.tpm as number | null) ?? null, expiresAt: (r.expires_at as number | null) ?? null,
-        revokedAt: (r.revoked_at as number | null) ?? null, name: (r.name as string | null) ?? "",
+        revokedAt: (r.revoked_at as number | null) ?? null, name: (r.name as string | null) ?? "", byok: (r.byok as GateKey["byok"]) ?? "off",
       });
     }
   }
@@ -149,11 +151,11 @@ export function applyParts(sql: SqlStorage, loaded: Loaded): void {
  */
 export function upsertKey(sql: SqlStorage, k: GateKey): void {
   sql.exec(
-    `INSERT INTO keys (id, key_hash, team_id, created_by, allowed_models, rpm, tpm, expires_at, revoked_at, name) VALUES (?,?,?,?,?,?,?,?,?,?)
+    `INSERT INTO keys (id, key_hash, team_id, created_by, allowed_models, rpm, tpm, expires_at, revoked_at, name, byok) VALUES (?,?,?,?,?,?,?,?,?,?,?)
      ON CONFLICT (id) DO UPDATE SET key_hash = excluded.key_hash, team_id = excluded.team_id, created_by = excluded.created_by,
        allowed_models = excluded.allowed_models, rpm = excluded.rpm, tpm = excluded.tpm, expires_at = excluded.expires_at,
-       revoked_at = COALESCE(keys.revoked_at, excluded.revoked_at), name = excluded.name`,
-    k.id, k.keyHash, k.teamId, k.createdBy, k.allowedModels ? JSON.stringify(k.allowedModels) : null, k.rpm, k.tpm, k.expiresAt, k.revokedAt, k.name ?? "",
+       revoked_at = COALESCE(keys.revoked_at, excluded.revoked_at), name = excluded.name, byok = excluded.byok`,
+    k.id, k.keyHash, k.teamId, k.createdBy, k.allowedModels ? JSON.stringify(k.allowedModels) : null, k.rpm, k.tpm, k.expiresAt, k.revokedAt, k.name ?? "", k.byok ?? "off",
   );
 }
 
@@ -165,7 +167,7 @@ export function readKey(sql: SqlStorage, keyId: string): GateKey | undefined {
     id: r.id as string, keyHash: r.key_hash as string, teamId: r.team_id as string | null, createdBy: r.created_by as string,
     allowedModels: r.allowed_models ? (JSON.parse(r.allowed_models as string) as string[]) : null,
     rpm: r.rpm as number | null, tpm: r.tpm as number | null, expiresAt: r.expires_at as number | null, revokedAt: r.revoked_at as number | null,
-    name: (r.name as string) ?? "",
+    name: (r.name as string) ?? "", byok: ((r.byok as string | null) ?? "off") as GateKey["byok"],
   };
 }
 

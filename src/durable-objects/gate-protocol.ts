@@ -54,6 +54,8 @@ export type AdmitRequest = {
    * allowed-models check applies to the alias name, and `model` must be one of its targets.
    */
   alias?: string;
+  /** True when the caller sent their own provider key (never the key itself: it never reaches the gate). */
+  byok?: boolean;
 };
 
 /** Prices in micro-dollars per million tokens. */
@@ -122,6 +124,8 @@ export type Denial =
       label: string;
     }
   | { kind: "velocity_tripped"; scope: BudgetScope; scopeId: string | null; budgetId: string; retryAfterMs: number; label: string }
+  /** The key's BYOK setting refuses the request: a caller key sent to an `off` key (or with an alias), or none sent to a `required` key. */
+  | { kind: "byok_refused"; reason: "not_allowed" | "required" | "alias" }
   /** An unbounded request (see `AdmitRequest.unbounded`) under a hard budget; `label` names that budget. */
   | { kind: "unbounded_request"; param: string; reason: string; label: string };
 

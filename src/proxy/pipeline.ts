@@ -56,6 +56,7 @@ export async function proxyRequest(c: Context<AppEnv>, spec: EndpointSpec): Prom
     const attribution = { ...attr.attribution, traceId: attr.attribution.traceId ?? requestId };
     traceId = attribution.traceId;
     const clientTimeout = readClientTimeout(headers);
+    const callerKey = readCallerProviderKey(headers, spec.flavor === "anthropic");
     if (spec.endpoint === "responses" && body.background === true) {
       throw new ApiError("invalid_request", "background: true is not supported through the gateway: a background response reports its cost to no request the gateway sees, so it cannot be metered", { param: "background" });
     }
@@ -73,13 +74,14 @@ export async function proxyRequest(c: Context<AppEnv>, spec: EndpointSpec): Prom
       ...(est.outputCapFromModel ? { outputCapFromModel: true } : {}),
       ...(est.choices > 1 ? { choices: est.choices } : {}),
       ...(est.unbounded ? { unbounded: est.unbounded } : {}),
+      ...(callerKey !== null ? { byok: true } : {}),
     };
     let verdict = await admit(c.env, admitReq);
     if (!verdict.ok) throw denialToError(verdict.denial);
     const phases = { parse: tParsed - t0, admit: Date.now() - tParsed };
     const alias = verdict.alias;
     if (!alias) {
-      const run = forward(c, spec, body, verdict, est, { orgId: key.orgId, t0, phases, clientTimeout, attribution, attemptId: requestId, mayFallBack: false });
+      const run = forward(c, spec, body, verdict, est, { orgId: key.orgId, t0, phases, clientTimeout, attribution, attemptId: requestId, mayFallBack: false, callerKey });
       c.executionCtx.waitUntil(run.then((r) => r.finished));
       return (await run).response;
     }
@@ -87,7 +89,7 @@ export async function proxyRequest(c: Context<AppEnv>, spec: EndpointSpec): Prom
     for (let n = 1; ; n++) {
       const attemptId = n === 1 ? requestId : `${requestId}.${n}`;
       const last = n >= alias.targets.length;
-      const run = forward(c, spec, structuredClone(body), verdict, est, { orgId: key.orgId, t0, phases, clientTimeout, attribution, attemptId, mayFallBack: !last });
+      const run = forward(c, spec, structuredClone(body), verdict, est, { orgId: key.orgId, t0, phases, clientTimeout, attribution, attemptId, mayFallBack: !last, callerKey });
       c.executionCtx.waitUntil(run.then((r) => r.finished));
       const r = await run;
       if (!r.fallBack) return withAttempts(r.response, n);
@@ -98,6 +100,32 @@ export async function proxyRequest(c: Context<AppEnv>, spec: EndpointSpec): Prom
   } catch (e) {
     return proxyErrorResponse(toApiError(e), spec.flavor, requestId, { "X-Tollgate-Trace-Id": traceId });
   }
+}
+
+/** Longest caller provider key accepted (real ones are far shorter). */
+const MAX_CALLER_KEY_CHARS = 8192;
+
+/**
+ * The caller's own provider key (BYOK): `X-Tollgate-Provider-Key`, or on `/v1/messages` a native
+ * `x-api-key` when the Tollgate key came in `Authorization` (so `x-api-key` is unambiguous). Whether
+ * the key may or must carry one is the gate's decision (its `byok` setting).
+ */
+function readCallerProviderKey(h: Headers, anthropicFlavor: boolean): string | null {
+  let v = h.get("x-tollgate-provider-key");
+  let param = "X-Tollgate-Provider-Key";
+  if (v === null && anthropicFlavor && h.get("authorization") !== null) {
+    const native = h.get("x-api-key");
+    if (native !== null && !native.trim().startsWith("sk-tg-")) {
+      v = native;
+      param = "x-api-key";
+    }
+  }
+  if (v === null) return null;
+  v = v.trim();
+  if (!v || v.length > MAX_CALLER_KEY_CHARS || /[\s\u0000-\u001f\u007f]/.test(v)) {
+    throw new ApiError("invalid_request", `${param} must be a non-empty provider API key without spaces or control characters`, { param });
+  }
+  return v;
 }
 
 /** Marks a response of a model alias with how many targets were tried. */
@@ -123,6 +151,11 @@ type ForwardCtx = {
   attribution: AdmitRequest["attribution"];
   /** This attempt's request id: the client's, or `<requestId>.<n>` for a fallback attempt. */
   attemptId: string;
+  /**
+   * The caller's own provider key (BYOK), used upstream instead of the org's sealed key. Held only in
+   * this request's memory: never sent to the gate, stored, logged or audited (docs/proxy.md#byok).
+   */
+  callerKey: string | null;
   /** True when another alias target remains, so a provider 429/5xx/timeout is not answered yet. */
   mayFallBack: boolean;
 };
@@ -194,7 +227,7 @@ async function forwardAdmitted(
 
   let apiKey: string;
   try {
-    apiKey = await providerApiKey(c.env.ENCRYPTION_KEY, route);
+    apiKey = fx.callerKey ?? (await providerApiKey(c.env.ENCRYPTION_KEY, route));
   } catch {
     return fail(new ApiError("upstream_error", `The credential of provider '${route.providerName}' cannot be decrypted; an admin must re-enter it`), 502);
   }
