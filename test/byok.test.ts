@@ -43,7 +43,9 @@ describe("BYOK", () => {
     // Also a failing call (the provider rejects it) must not leak the key into anything recorded.
     const bad = await v1(key, "/chat/completions", { ...chat, messages: [{ role: "user", content: "#mock:fail-401" }] }, { "X-Tollgate-Provider-Key": CALLER_KEY });
     expect(bad.status).toBe(502);
-    expect(await bad.text()).not.toContain(CALLER_KEY);
+    const badText = await bad.text();
+    expect(badText).toContain("rejected the provider key you sent");
+    expect(badText).not.toContain(CALLER_KEY);
     await costEventOf(org.id, bad.headers.get("x-request-id")!);
 
     expect(await allD1Text()).not.toContain(CALLER_KEY);

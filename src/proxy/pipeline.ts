@@ -273,7 +273,10 @@ async function forwardAdmitted(
     const text = await res.text().catch(() => "");
     call.finish();
     const fallBack = fx.mayFallBack && (res.status === 429 || res.status >= 500);
-    return { ...fail(upstreamErrorToApiError(res.status, text, route.providerName, res.headers), res.status), fallBack };
+    const err = fx.callerKey && (res.status === 401 || res.status === 403)
+      ? new ApiError("upstream_error", `Provider '${route.providerName}' rejected the provider key you sent (HTTP ${res.status})`, { upstream_status: res.status })
+      : upstreamErrorToApiError(res.status, text, route.providerName, res.headers);
+    return { ...fail(err, res.status), fallBack };
   }
 
   const out = responseHeaders(res.headers, requestId, fx.attribution.traceId!);
