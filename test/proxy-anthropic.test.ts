@@ -1,6 +1,6 @@
 import { SELF } from "cloudflare:test";
-import { describe, expect, it } from "vitest";
-import { costEventOf, createGatewayOrg, upstreamRecord, waitForSettled } from "./factories/gateway";
+import { describe, expect, inject, it } from "vitest";
+import { costEventOf, createGatewayOrg, createSealedProvider, upstreamRecord, waitForSettled } from "./factories/gateway";
 
 const messages = (extra: Record<string, unknown> = {}) => ({ model: "anthropic/claude-sonnet-4-5", max_tokens: 32, messages: [{ role: "user", content: "Hello" }], ...extra });
 
@@ -28,9 +28,11 @@ describe("/v1/messages (Anthropic-native)", () => {
     expect(JSON.parse(ev.tags)).toEqual({ feature: "chat" });
   });
 
-  it("refuses a model served by an OpenAI-format provider with a clear 400 in Anthropic's envelope", async () => {
+  // OpenAI-format providers are reached through a translation now (test/translate-messages-openai.test.ts); Gemini is not.
+  it("refuses a model served by a Gemini provider with a clear 400 in Anthropic's envelope", async () => {
     const { org, key } = await createGatewayOrg();
-    const res = await post({ "x-api-key": key.key, "anthropic-version": "2023-06-01" }, messages({ model: "gpt-4o-mini" }));
+    await createSealedProvider(org, { name: "gemini", type: "gemini", baseUrl: inject("mockUrls").gemini!, apiKey: "gm-test" });
+    const res = await post({ "x-api-key": key.key, "anthropic-version": "2023-06-01" }, messages({ model: "gemini/gemini-2.5-flash" }));
     expect(res.status).toBe(400);
     expect(await res.json()).toMatchObject({ type: "error", error: { type: "invalid_request_error", code: "invalid_request", param: "model" } });
     await waitForSettled(org.id);

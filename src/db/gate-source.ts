@@ -6,9 +6,9 @@
 import type { providers } from "./schema";
 
 /** The parts of the hot copy that load and reload independently. */
-export type HotPart = "keys" | "providers" | "budgets" | "pricing" | "org";
+export type HotPart = "keys" | "providers" | "budgets" | "pricing" | "org" | "aliases";
 /** Every part, in load order. */
-export const ALL_PARTS: HotPart[] = ["keys", "providers", "budgets", "pricing", "org"];
+export const ALL_PARTS: HotPart[] = ["keys", "providers", "budgets", "pricing", "org", "aliases"];
 
 /** The provider kinds the gateway speaks to: the D1 `providers.type` enum, declared once in the schema. */
 export type ProviderType = (typeof providers.$inferSelect)["type"];
@@ -16,7 +16,7 @@ export type ProviderType = (typeof providers.$inferSelect)["type"];
 /** `api_keys` columns the gate copies. */
 export type KeySourceRow = {
   id: string; key_hash: string; team_id: string | null; created_by: string; allowed_models: string | null;
-  rpm: number | null; tpm: number | null; expires_at: number | null; revoked_at: number | null; name: string | null;
+  rpm: number | null; tpm: number | null; expires_at: number | null; revoked_at: number | null; name: string | null; byok: string | null;
 };
 
 /** `providers` columns the gate copies (the API key stays sealed). */
@@ -39,6 +39,9 @@ export type BudgetSourceRow = {
 /** The org row's plan and billing anchor. */
 export type OrgSourceRow = { plan: string; billing_anchor: number | null };
 
+/** `model_aliases` columns the gate copies (`targets`: JSON array of `{provider, model}`, in order). */
+export type AliasSourceRow = { name: string; targets: string };
+
 /** Rows of each part as read from D1. */
 export type PartRows = {
   keys: KeySourceRow;
@@ -46,13 +49,14 @@ export type PartRows = {
   pricing: PricingSourceRow;
   budgets: BudgetSourceRow;
   org: OrgSourceRow;
+  aliases: AliasSourceRow;
 };
 
 /** The parts read by one {@link fetchParts} call (absent: not asked for). `org` is empty when the org is not in D1. */
 export type Loaded = { [P in HotPart]?: PartRows[P][] };
 
 const QUERIES: Record<HotPart, string> = {
-  keys: "SELECT id, key_hash, team_id, created_by, allowed_models, rpm, tpm, expires_at, revoked_at, name FROM api_keys WHERE org_id = ?1",
+  keys: "SELECT id, key_hash, team_id, created_by, allowed_models, rpm, tpm, expires_at, revoked_at, name, byok FROM api_keys WHERE org_id = ?1",
   providers: "SELECT id, name, type, base_url, api_key_sealed, is_default FROM providers WHERE org_id = ?1",
   pricing: "SELECT model, input_per_mtok, cached_input_per_mtok, cache_write_per_mtok, cache_write_1h_per_mtok, output_per_mtok, max_output_tokens FROM pricing_overrides WHERE org_id = ?1",
   budgets: `SELECT b.id, b.scope, b.scope_id, b.limit_micros, b.period, b.mode, b.rpm, b.tpm, b.alert_thresholds,
@@ -65,6 +69,7 @@ const QUERIES: Record<HotPart, string> = {
     LEFT JOIN users u ON u.id = m.user_id
     WHERE b.org_id = ?1`,
   org: "SELECT plan, billing_anchor FROM orgs WHERE id = ?1",
+  aliases: "SELECT name, targets FROM model_aliases WHERE org_id = ?1",
 };
 
 /** Reads the named parts of an org's hot copy from D1 in one batch (one round trip). */

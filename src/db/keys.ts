@@ -82,7 +82,7 @@ export function updateKeyStmt(
   db: Db,
   orgId: string,
   keyId: string,
-  patch: Partial<Pick<KeyRow, "name" | "teamId" | "allowedModels" | "expiresAt" | "rpm" | "tpm">> & { updatedAt: number },
+  patch: Partial<Pick<KeyRow, "name" | "teamId" | "allowedModels" | "expiresAt" | "rpm" | "tpm" | "byok">> & { updatedAt: number },
 ) {
   return db.update(apiKeys).set(patch).where(and(eq(apiKeys.orgId, orgId), eq(apiKeys.id, keyId)));
 }
@@ -99,7 +99,7 @@ export function revokeKeyStmt(db: Db, orgId: string, keyId: string, by: string, 
 export function toGateKey(row: KeyRow): GateKey {
   return {
     id: row.id, keyHash: row.keyHash, teamId: row.teamId, createdBy: row.createdBy, allowedModels: row.allowedModels ?? null,
-    rpm: row.rpm, tpm: row.tpm, expiresAt: row.expiresAt, revokedAt: row.revokedAt,
+    rpm: row.rpm, tpm: row.tpm, expiresAt: row.expiresAt, revokedAt: row.revokedAt, byok: row.byok,
   };
 }
 

@@ -165,6 +165,8 @@ export const apiKeys = sqliteTable("api_keys", {
   expiresAt: integer("expires_at"),
   revokedAt: integer("revoked_at"),
   revokedBy: text("revoked_by"),
+  /** Bring your own provider key (docs/proxy.md#byok): `off`, `allowed` or `required`. */
+  byok: text("byok", { enum: ["off", "allowed", "required"] }).notNull().default("off"),
   createdAt: integer("created_at").notNull().default(now),
   updatedAt: integer("updated_at").notNull().default(now),
 }, (t) => [index("api_keys_org_idx").on(t.orgId, t.createdAt), uniqueIndex("api_keys_hash_uq").on(t.keyHash)]);
@@ -206,6 +208,19 @@ export const providers = sqliteTable("providers", {
   createdAt: integer("created_at").notNull().default(now),
   updatedAt: integer("updated_at").notNull().default(now),
 }, (t) => [uniqueIndex("providers_org_name_uq").on(t.orgId, t.name)]);
+
+/**
+ * Model aliases with fallbacks (docs/providers.md#fallbacks): `model: "<name>"` tries `targets`
+ * (JSON array of `provider-name/model`, in order) on provider 429/5xx/timeout before any output.
+ */
+export const modelAliases = sqliteTable("model_aliases", {
+  id: text("id").primaryKey(),
+  orgId: text("org_id").notNull().references(() => orgs.id, { onDelete: "cascade" }),
+  name: text("name").notNull(),
+  targets: text("targets").notNull(),
+  createdAt: integer("created_at").notNull().default(now),
+  updatedAt: integer("updated_at").notNull().default(now),
+}, (t) => [uniqueIndex("model_aliases_org_name_uq").on(t.orgId, t.name)]);
 
 // ───────────── money ─────────────
 

@@ -91,14 +91,25 @@ export function admitTx(hot: HotCache, ledger: Ledger, req: AdmitRequest, now: n
   const keyCheck = checkKey(hot, req.keyId, req.keyHash, now);
   if (!keyCheck.ok) return deny({ kind: "invalid_key", reason: keyCheck.reason });
   const key = keyCheck.key;
+  const byok = key.byok ?? "off";
+  if (req.byok && byok === "off") return deny({ kind: "byok_refused", reason: "not_allowed" });
+  if (!req.byok && byok === "required") return deny({ kind: "byok_refused", reason: "required" });
 
-  const route = resolveRoute(hot.providers(), req.model);
-  if (!route) return deny({ kind: "no_provider", model: req.model });
+  // A model alias is admitted as its first target; later targets come back as `alias` attempts.
+  const aliasName = req.alias ?? (hot.alias(req.model) ? req.model : null);
+  const targets = aliasName === null ? null : hot.alias(aliasName);
+  if (aliasName !== null && (!targets || (req.alias !== undefined && !targets.includes(req.model)))) return deny({ kind: "model_not_allowed", model: req.model });
+  // One caller key cannot serve targets of several providers: it would be sent to each of them.
+  if (targets && req.byok) return deny({ kind: "byok_refused", reason: "alias" });
+  const model = targets && req.alias === undefined ? targets[0]! : req.model;
+  const route = resolveRoute(hot.providers(), model);
+  // A target names its provider: it never falls through to the default provider.
+  if (!route || (targets && !model.startsWith(`${route.provider.name}/`))) return deny({ kind: "no_provider", model });
   const { provider, upstreamModel } = route;
-  const names = [...new Set([req.model, `${provider.name}/${upstreamModel}`, upstreamModel])];
-  if (!modelAllowed(key.allowedModels, names)) return deny({ kind: "model_not_allowed", model: req.model });
+  const names = [...new Set([model, `${provider.name}/${upstreamModel}`, upstreamModel])];
+  if (!modelAllowed(key.allowedModels, aliasName !== null ? [aliasName] : names)) return deny({ kind: "model_not_allowed", model: aliasName ?? model });
   const price = resolvePrice(hot, names, upstreamModel);
-  if (!price) return deny({ kind: "model_not_priced", model: req.model });
+  if (!price) return deny({ kind: "model_not_priced", model });
 
   const inputTokens = Math.max(0, Math.ceil(req.estimate.inputTokens));
   const requested = Math.max(0, Math.ceil(req.estimate.outputTokens));
@@ -130,5 +141,6 @@ export function admitTx(hot: HotCache, ledger: Ledger, req: AdmitRequest, now: n
       apiKeySealed: provider.apiKeySealed, upstreamModel,
     },
     price, reservedMicros: estimate, rateLimit: snapshotOf(held.windows, now),
+    ...(targets && aliasName !== null && req.alias === undefined ? { alias: { name: aliasName, targets } } : {}),
   };
 }

@@ -6,7 +6,7 @@
  * windows, customers) lives with its tables in gate-ledger.ts.
  */
 import { indexBudgets, type BudgetIndex } from "./gate-budgets";
-import { readBudgets, readKey, readOrg, readOverride, readProviders, type GateKey, type GateOrg, type GateProvider, type HotPart } from "./gate-hot-copy";
+import { readAliases, readBudgets, readKey, readOrg, readOverride, readProviders, type GateKey, type GateOrg, type GateProvider, type HotPart } from "./gate-hot-copy";
 import type { Price } from "./gate-protocol";
 
 /** Entries kept for lookups by client-supplied names (key ids, model names) before the map is reset. */
@@ -17,6 +17,7 @@ export class HotCache {
   private providerList: GateProvider[] | null = null;
   private overrideList: string[] | null = null;
   private orgState: GateOrg | null = null;
+  private aliasMap: Map<string, string[]> | null = null;
   private budgetIndex: BudgetIndex | null = null;
   constructor(private readonly sql: SqlStorage) {}
 
@@ -47,6 +48,12 @@ export class HotCache {
     return this.overrideList;
   }
 
+  /** The ordered targets of a model alias, or undefined when `name` is not an alias. */
+  alias(name: string): string[] | undefined {
+    this.aliasMap ??= readAliases(this.sql);
+    return this.aliasMap.get(name);
+  }
+
   org(): GateOrg {
     this.orgState ??= readOrg(this.sql);
     return this.orgState;
@@ -72,6 +79,7 @@ export class HotCache {
       this.overrideList = null;
     }
     if (all || parts.includes("org")) this.orgState = null;
+    if (all || parts.includes("aliases")) this.aliasMap = null;
     // Budget labels embed team and key names, so a keys refresh rebuilds the index too.
     if (all || parts.includes("budgets") || parts.includes("keys")) this.budgetIndex = null;
   }

@@ -24,6 +24,8 @@ export type GateKey = {
   revokedAt: number | null;
   /** Display name (labels in denial messages); optional for callers of `syncKey`. */
   name?: string;
+  /** Caller-supplied provider keys (docs/proxy.md#byok); `off` when absent. */
+  byok?: "off" | "allowed" | "required";
 };
 
 export type GateProvider = { id: string; name: string; type: ProviderType; baseUrl: string; apiKeySealed: string; isDefault: boolean };
@@ -68,7 +70,7 @@ export function applyParts(sql: SqlStorage, loaded: Loaded): void {
         id: r.id as string, keyHash: r.key_hash as string, teamId: (r.team_id as string | null) ?? null, createdBy: r.created_by as string,
         allowedModels: allowed && allowed !== "null" ? (JSON.parse(allowed) as string[]) : null,
         rpm: (r.rpm as number | null) ?? null, tpm: (r.tpm as number | null) ?? null, expiresAt: (r.expires_at as number | null) ?? null,
-        revokedAt: (r.revoked_at as number | null) ?? null, name: (r.name as string | null) ?? "",
+        revokedAt: (r.revoked_at as number | null) ?? null, name: (r.name as string | null) ?? "", byok: (r.byok as GateKey["byok"]) ?? "off",
       });
     }
   }
@@ -100,6 +102,14 @@ export function applyParts(sql: SqlStorage, loaded: Loaded): void {
       );
     }
   }
+  if (loaded.aliases) {
+    // Few and small: kept as one meta JSON value (alias name → ordered `provider-name/model` targets).
+    const map: Record<string, string[]> = {};
+    for (const r of loaded.aliases) {
+      map[r.name as string] = (JSON.parse(r.targets as string) as Array<{ provider: string; model: string }>).map((t) => `${t.provider}/${t.model}`);
+    }
+    writeMeta(sql, "model_aliases", JSON.stringify(map));
+  }
   if (loaded.org) {
     const r = loaded.org[0];
     writeMeta(sql, "org_plan", r ? String(r.plan) : "free");
@@ -114,11 +124,11 @@ export function applyParts(sql: SqlStorage, loaded: Loaded): void {
  */
 export function upsertKey(sql: SqlStorage, k: GateKey): void {
   sql.exec(
-    `INSERT INTO keys (id, key_hash, team_id, created_by, allowed_models, rpm, tpm, expires_at, revoked_at, name) VALUES (?,?,?,?,?,?,?,?,?,?)
+    `INSERT INTO keys (id, key_hash, team_id, created_by, allowed_models, rpm, tpm, expires_at, revoked_at, name, byok) VALUES (?,?,?,?,?,?,?,?,?,?,?)
      ON CONFLICT (id) DO UPDATE SET key_hash = excluded.key_hash, team_id = excluded.team_id, created_by = excluded.created_by,
        allowed_models = excluded.allowed_models, rpm = excluded.rpm, tpm = excluded.tpm, expires_at = excluded.expires_at,
-       revoked_at = COALESCE(keys.revoked_at, excluded.revoked_at), name = excluded.name`,
-    k.id, k.keyHash, k.teamId, k.createdBy, k.allowedModels ? JSON.stringify(k.allowedModels) : null, k.rpm, k.tpm, k.expiresAt, k.revokedAt, k.name ?? "",
+       revoked_at = COALESCE(keys.revoked_at, excluded.revoked_at), name = excluded.name, byok = excluded.byok`,
+    k.id, k.keyHash, k.teamId, k.createdBy, k.allowedModels ? JSON.stringify(k.allowedModels) : null, k.rpm, k.tpm, k.expiresAt, k.revokedAt, k.name ?? "", k.byok ?? "off",
   );
 }
 
@@ -130,7 +140,7 @@ export function readKey(sql: SqlStorage, keyId: string): GateKey | undefined {
     id: r.id as string, keyHash: r.key_hash as string, teamId: r.team_id as string | null, createdBy: r.created_by as string,
     allowedModels: r.allowed_models ? (JSON.parse(r.allowed_models as string) as string[]) : null,
     rpm: r.rpm as number | null, tpm: r.tpm as number | null, expiresAt: r.expires_at as number | null, revokedAt: r.revoked_at as number | null,
-    name: (r.name as string) ?? "",
+    name: (r.name as string) ?? "", byok: ((r.byok as string | null) ?? "off") as GateKey["byok"],
   };
 }
 
@@ -211,4 +221,10 @@ export function readOrg(sql: SqlStorage): GateOrg {
   const anchor = readMeta(sql, "org_billing_anchor");
   const deleted = readMeta(sql, "deleted_at");
   return { plan: readMeta(sql, "org_plan") ?? "free", billingAnchor: anchor ? Number(anchor) : null, deletedAt: deleted ? Number(deleted) : null, missing: readMeta(sql, "org_missing") === "1" };
+}
+
+/** Model aliases of the org: name → ordered `provider-name/model` targets (docs/providers.md#fallbacks). */
+export function readAliases(sql: SqlStorage): Map<string, string[]> {
+  const raw = readMeta(sql, "model_aliases");
+  return new Map(Object.entries(raw ? (JSON.parse(raw) as Record<string, string[]>) : {}));
 }

@@ -53,6 +53,13 @@ export type AdmitRequest = {
    * /v1/responses): refused with `unbounded_request` when any hard dollar budget applies.
    */
   unbounded?: { param: string; reason: string };
+  /**
+   * A fallback attempt (docs/providers.md#fallbacks): `model` is one of this alias's targets. The key's
+   * allowed-models check applies to the alias name, and `model` must be one of its targets.
+   */
+  alias?: string;
+  /** True when the caller sent their own provider key (never the key itself: it never reaches the gate). */
+  byok?: boolean;
 };
 
 /** Prices in micro-dollars per million tokens. */
@@ -127,6 +134,8 @@ export type Denial =
       label: string;
     }
   | { kind: "velocity_tripped"; scope: BudgetScope; scopeId: string | null; budgetId: string; retryAfterMs: number; label: string }
+  /** The key's BYOK setting refuses the request: a caller key sent to an `off` key (or with an alias), or none sent to a `required` key. */
+  | { kind: "byok_refused"; reason: "not_allowed" | "required" | "alias" }
   /** An unbounded request (see `AdmitRequest.unbounded`) under a hard budget; `label` names that budget. */
   | { kind: "unbounded_request"; param: string; reason: string; label: string };
 
@@ -143,6 +152,8 @@ export type AdmitOk = {
   price: Price;
   reservedMicros: number;
   rateLimit: RateLimitSnapshot | null;
+  /** Set when `model` named a model alias: its name and every target in order (this admission is the first). */
+  alias?: { name: string; targets: string[] };
 };
 
 export type AdmitResult = AdmitOk | { ok: false; denial: Denial };

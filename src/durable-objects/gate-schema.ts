@@ -65,6 +65,8 @@ const MIGRATIONS: string[][] = [
   // v4: what an expired reservation's cost event needs (key, team, endpoint, provider, model,
   // attribution, estimated tokens), as JSON, so the alarm settles it at its estimate (docs/money.md).
   ["ALTER TABLE reservations ADD COLUMN context TEXT"],
+  // v5: whether a key lets the caller bring their own provider key (docs/proxy.md#byok).
+  ["ALTER TABLE keys ADD COLUMN byok TEXT NOT NULL DEFAULT 'off'"],
 ];
 
 /** The schema version this code expects. */

@@ -1,5 +1,5 @@
 import type { Env } from "../env";
-import type { GateKey } from "./gate-hot-copy";
+import type { GateKey, HotPart } from "./gate-hot-copy";
 import type { AdmitRequest, AdmitResult, ModelsRequest, ModelsResult, ReleaseRequest, ReleaseResult, SettleRequest, SettleResult } from "./gate-protocol";
 
 /** The org's gate stub. The DO is named by the org id: the same id as in the key and the session. */
@@ -109,6 +109,6 @@ export function gateRelease(env: Pick<Env, "ORG_GATE">, req: ReleaseRequest): Pr
  * answering (budgets, providers, pricing, teams, plan). Retried; resolves `false` instead of throwing
  * when the gate never confirms (see {@link pushToGate}).
  */
-export function refreshGate(env: Pick<Env, "ORG_GATE">, orgId: string, parts: Array<"keys" | "providers" | "budgets" | "pricing" | "org">): Promise<boolean> {
+export function refreshGate(env: Pick<Env, "ORG_GATE">, orgId: string, parts: HotPart[]): Promise<boolean> {
   return pushToGate(env, orgId, "refresh", (g) => g.refresh(orgId, parts));
 }

@@ -7,6 +7,11 @@ import { ApiError } from "../errors";
 import { formatUsdLabel } from "../lib/usd";
 
 
+const BYOK_MESSAGES = {
+  not_allowed: "This API key does not accept a caller's provider key (BYOK is off for it); remove X-Tollgate-Provider-Key",
+  required: "This API key requires the caller's own provider key: send it in X-Tollgate-Provider-Key",
+  alias: "A model alias cannot be used with a caller's provider key (the key would be sent to each target's provider); address 'provider-name/model'",
+} as const;
 const PERIOD_LABEL = { daily: "Daily", weekly: "Weekly", monthly: "Monthly", total: "Total" } as const;
 const KEY_REASON = {
   unknown: "Invalid API key",
@@ -34,6 +39,8 @@ export function denialToError(d: Denial): ApiError {
       return new ApiError("model_not_allowed", `This API key may not use model '${d.model}'`, { param: "model", model: d.model });
     case "model_not_priced":
       return new ApiError("model_not_priced", `No price is known for model '${d.model}'; an admin can set one under Pricing`, { param: "model", model: d.model });
+    case "byok_refused":
+      return new ApiError("invalid_request", BYOK_MESSAGES[d.reason], { param: "X-Tollgate-Provider-Key" });
     case "no_provider":
       return new ApiError("invalid_request", `No provider is configured for model '${d.model}' (use 'provider-name/model' or set a default provider)`, { param: "model", model: d.model });
     case "budget_exceeded": {

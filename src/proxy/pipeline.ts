@@ -6,6 +6,8 @@
  * What is charged in which outcome (released / charged / estimated) is docs/money.md.
  * No D1 on this path. Everything after `admit` runs in a promise registered with `waitUntil`, so a
  * client that disconnects mid-request still gets its reservation settled or released.
+ * A model alias (docs/providers.md#fallbacks) runs this once per target, each attempt its own
+ * admission, reservation and cost event, until one is not a fallback case.
  */
 import type { Context } from "hono";
 import type { z } from "zod";
@@ -54,6 +56,7 @@ export async function proxyRequest(c: Context<AppEnv>, spec: EndpointSpec): Prom
     const attribution = { ...attr.attribution, traceId: attr.attribution.traceId ?? requestId };
     traceId = attribution.traceId;
     const clientTimeout = readClientTimeout(headers);
+    const callerKey = readCallerProviderKey(headers, spec.flavor === "anthropic");
     if (spec.endpoint === "responses" && body.background === true) {
       throw new ApiError("invalid_request", "background: true is not supported through the gateway: a background response reports its cost to no request the gateway sees, so it cannot be metered", { param: "background" });
     }
@@ -71,16 +74,64 @@ export async function proxyRequest(c: Context<AppEnv>, spec: EndpointSpec): Prom
       ...(est.outputCapFromModel ? { outputCapFromModel: true } : {}),
       ...(est.choices > 1 ? { choices: est.choices } : {}),
       ...(est.unbounded ? { unbounded: est.unbounded } : {}),
+      ...(callerKey !== null ? { byok: true } : {}),
     };
-    const verdict = await admit(c.env, admitReq);
+    let verdict = await admit(c.env, admitReq);
     if (!verdict.ok) throw denialToError(verdict.denial);
     const phases = { parse: tParsed - t0, admit: Date.now() - tParsed };
-    const run = forward(c, spec, body, verdict, est, { orgId: key.orgId, t0, phases, clientTimeout, attribution });
-    c.executionCtx.waitUntil(run.then((r) => r.finished));
-    return (await run).response;
+    const alias = verdict.alias;
+    if (!alias) {
+      const run = forward(c, spec, body, verdict, est, { orgId: key.orgId, t0, phases, clientTimeout, attribution, attemptId: requestId, mayFallBack: false, callerKey });
+      c.executionCtx.waitUntil(run.then((r) => r.finished));
+      return (await run).response;
+    }
+    // Fallback chain: attempt n (n ≥ 2) is admitted as `<requestId>.<n>` with the n-th target.
+    for (let n = 1; ; n++) {
+      const attemptId = n === 1 ? requestId : `${requestId}.${n}`;
+      const last = n >= alias.targets.length;
+      const run = forward(c, spec, structuredClone(body), verdict, est, { orgId: key.orgId, t0, phases, clientTimeout, attribution, attemptId, mayFallBack: !last, callerKey });
+      c.executionCtx.waitUntil(run.then((r) => r.finished));
+      const r = await run;
+      if (!r.fallBack) return withAttempts(r.response, n);
+      const next = await admit(c.env, { ...admitReq, requestId: `${requestId}.${n + 1}`, model: alias.targets[n]!, alias: alias.name });
+      if (!next.ok) return withAttempts(proxyErrorResponse(denialToError(next.denial), spec.flavor, requestId, { "X-Tollgate-Trace-Id": traceId }), n);
+      verdict = next;
+    }
   } catch (e) {
     return proxyErrorResponse(toApiError(e), spec.flavor, requestId, { "X-Tollgate-Trace-Id": traceId });
   }
+}
+
+/** Longest caller provider key accepted (real ones are far shorter). */
+const MAX_CALLER_KEY_CHARS = 8192;
+
+/**
+ * The caller's own provider key (BYOK): `X-Tollgate-Provider-Key`, or on `/v1/messages` a native
+ * `x-api-key` when the Tollgate key came in `Authorization` (so `x-api-key` is unambiguous). Whether
+ * the key may or must carry one is the gate's decision (its `byok` setting).
+ */
+function readCallerProviderKey(h: Headers, anthropicFlavor: boolean): string | null {
+  let v = h.get("x-tollgate-provider-key");
+  let param = "X-Tollgate-Provider-Key";
+  if (v === null && anthropicFlavor && h.get("authorization") !== null) {
+    const native = h.get("x-api-key");
+    if (native !== null && !native.trim().startsWith("sk-tg-")) {
+      v = native;
+      param = "x-api-key";
+    }
+  }
+  if (v === null) return null;
+  v = v.trim();
+  if (!v || v.length > MAX_CALLER_KEY_CHARS || /[\s\u0000-\u001f\u007f]/.test(v)) {
+    throw new ApiError("invalid_request", `${param} must be a non-empty provider API key without spaces or control characters`, { param });
+  }
+  return v;
+}
+
+/** Marks a response of a model alias with how many targets were tried. */
+function withAttempts(res: Response, n: number): Response {
+  res.headers.set("X-Tollgate-Fallback-Attempts", String(n));
+  return res;
 }
 
 /** `X-Tollgate-Timeout-Ms`: a client may lower the upstream deadlines (1 ms … the default). */
@@ -98,7 +149,19 @@ type ForwardCtx = {
   phases: { parse: number; admit: number };
   clientTimeout: number | null;
   attribution: AdmitRequest["attribution"];
+  /** This attempt's request id: the client's, or `<requestId>.<n>` for a fallback attempt. */
+  attemptId: string;
+  /**
+   * The caller's own provider key (BYOK), used upstream instead of the org's sealed key. Held only in
+   * this request's memory: never sent to the gate, stored, logged or audited (docs/proxy.md#byok).
+   */
+  callerKey: string | null;
+  /** True when another alias target remains, so a provider 429/5xx/timeout is not answered yet. */
+  mayFallBack: boolean;
 };
+
+/** One attempt's outcome; `fallBack`: the provider failed before any output and the next target should be tried. */
+type Attempt = { response: Response; finished: Promise<unknown>; fallBack?: boolean };
 
 /** Provider call and response, after admission. Resolves to the client response and the settle/release promise. */
 async function forward(
@@ -108,11 +171,11 @@ async function forward(
   verdict: AdmitOk,
   est: RequestEstimate,
   fx: ForwardCtx,
-): Promise<{ response: Response; finished: Promise<unknown> }> {
+): Promise<Attempt> {
   const requestId = c.var.requestId;
   const route = verdict.route;
   const context: SettleRequest["context"] = {
-    requestId,
+    requestId: fx.attemptId,
     keyId: verdict.keyId,
     teamId: verdict.teamId,
     endpoint: spec.endpoint,
@@ -149,7 +212,7 @@ async function forwardAdmitted(
   fail: Fail,
   base: { orgId: string; reservationId: string },
   context: SettleRequest["context"],
-): Promise<{ response: Response; finished: Promise<unknown> }> {
+): Promise<Attempt> {
   const requestId = c.var.requestId;
   const route = verdict.route;
   // A provider of another format is reached through a translator when one exists (docs/providers.md).
@@ -164,7 +227,7 @@ async function forwardAdmitted(
 
   let apiKey: string;
   try {
-    apiKey = await providerApiKey(c.env.ENCRYPTION_KEY, route);
+    apiKey = fx.callerKey ?? (await providerApiKey(c.env.ENCRYPTION_KEY, route));
   } catch {
     return fail(new ApiError("upstream_error", `The credential of provider '${route.providerName}' cannot be decrypted; an admin must re-enter it`), 502);
   }
@@ -198,17 +261,22 @@ async function forwardAdmitted(
 
   const sent = await fetchUpstream(
     upstreamUrl(route, upstreamPath),
-    { method: "POST", headers: upstreamHeaders(route, apiKey, c.req.raw.headers, fx.attribution.traceId!, requestId), body: JSON.stringify(upstreamBody) },
+    { method: "POST", headers: upstreamHeaders(route, apiKey, c.req.raw.headers, fx.attribution.traceId!, fx.attemptId), body: JSON.stringify(upstreamBody) },
     limits,
   );
-  if (!sent.ok) return sent.kind === "timeout" ? chargeEstimate(sent.error, null) : fail(sent.error, sent.error.status);
+  // Nothing reached the client yet: with another alias target left, these are fallback cases.
+  if (!sent.ok) return { ...(sent.kind === "timeout" ? chargeEstimate(sent.error, null) : fail(sent.error, sent.error.status)), fallBack: fx.mayFallBack };
   const call = sent.call;
   const { res, ttfbMs } = call;
 
   if (!res.ok) {
     const text = await res.text().catch(() => "");
     call.finish();
-    return fail(upstreamErrorToApiError(res.status, text, route.providerName, res.headers), res.status);
+    const fallBack = fx.mayFallBack && (res.status === 429 || res.status >= 500);
+    const err = fx.callerKey && (res.status === 401 || res.status === 403)
+      ? new ApiError("upstream_error", `Provider '${route.providerName}' rejected the provider key you sent (HTTP ${res.status})`, { upstream_status: res.status })
+      : upstreamErrorToApiError(res.status, text, route.providerName, res.headers);
+    return { ...fail(err, res.status), fallBack };
   }
 
   const out = responseHeaders(res.headers, requestId, fx.attribution.traceId!);

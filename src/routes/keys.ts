@@ -49,12 +49,14 @@ const keyBudgetInput = z.object({ limit_usd: usdAmount, period: z.enum(["daily",
 const keyBudgetSchema = z
   .object({ id: z.string(), limit_usd: z.string().nullable(), limit_micros: z.number().int().nullable(), period: z.string(), mode: z.string() })
   .openapi("KeyBudget");
+const BYOK_MODES = ["off", "allowed", "required"] as const;
+const byokMode = z.enum(BYOK_MODES).openapi({ description: "Caller-supplied provider keys (docs/proxy.md#byok): off, allowed or required" });
 const keySchema = z
   .object({
     id: z.string(), name: z.string(), hint: z.string(), status: z.enum(["active", "revoked", "expired"]),
     team_id: z.string().nullable(), created_by: z.string(), allowed_models: z.array(z.string()).nullable(),
     rpm: z.number().int().nullable(), tpm: z.number().int().nullable(), expires_at: z.string().nullable(),
-    revoked_at: z.string().nullable(), created_at: z.string(), updated_at: z.string(),
+    revoked_at: z.string().nullable(), byok: byokMode, created_at: z.string(), updated_at: z.string(),
   })
   .openapi("VirtualKey");
 const keyDetailSchema = keySchema.extend({ budgets: z.array(keyBudgetSchema) }).openapi("VirtualKeyDetail");
@@ -65,7 +67,7 @@ function presentKey(k: KeyRow, now = Date.now()) {
   return {
     id: k.id, name: k.name, hint: k.hint, status: status as "active" | "revoked" | "expired", team_id: k.teamId, created_by: k.createdBy,
     allowed_models: k.allowedModels ?? null, rpm: k.rpm, tpm: k.tpm, expires_at: isoTime(k.expiresAt), revoked_at: isoTime(k.revokedAt),
-    created_at: isoTime(k.createdAt), updated_at: isoTime(k.updatedAt),
+    byok: k.byok, created_at: isoTime(k.createdAt), updated_at: isoTime(k.updatedAt),
   };
 }
 const presentBudget = (b: BudgetRow) => ({
@@ -74,6 +76,7 @@ const presentBudget = (b: BudgetRow) => ({
 /** What the audit trail records about a key (metadata only; the key and its hash never). */
 const keyAudit = (k: KeyRow) => ({
   name: k.name, team_id: k.teamId, allowed_models: k.allowedModels ?? null, rpm: k.rpm, tpm: k.tpm, expires_at: isoTime(k.expiresAt), revoked_at: isoTime(k.revokedAt),
+  byok: k.byok,
 });
 
 /** The user the key is attributed to: the signed-in user, or the user who made the management token. */
@@ -137,10 +140,12 @@ const narrowsNumber = (current: number | null, next: number | null) => current =
  * Below admin, a PATCH may only narrow a key's limits (whoever set them): rpm/tpm lowered or added,
  * expiry earlier or added, allowed models a subset or added. Unchanged values pass.
  */
-function assertOnlyNarrows(key: KeyRow, patch: { allowedModels?: string[] | null; expiresAt?: number | null; rpm?: number | null; tpm?: number | null }): void {
+function assertOnlyNarrows(key: KeyRow, patch: { allowedModels?: string[] | null; expiresAt?: number | null; rpm?: number | null; tpm?: number | null; byok?: KeyRow["byok"] }): void {
   const refuse = (param: string, what: string) => {
     throw new ApiError("permission_denied", `Members can only narrow a key's limits: ${what}`, { param });
   };
+  // `allowed` is the widest setting: it may become `off` or `required`; nothing else changes below admin.
+  if (patch.byok !== undefined && patch.byok !== key.byok && key.byok !== "allowed") refuse("byok", "byok may only go from 'allowed' to 'off' or 'required'");
   if (patch.rpm !== undefined && !narrowsNumber(key.rpm, patch.rpm)) refuse("rpm", "rpm may be lowered, not raised or removed");
   if (patch.tpm !== undefined && !narrowsNumber(key.tpm, patch.tpm)) refuse("tpm", "tpm may be lowered, not raised or removed");
   if (patch.expiresAt !== undefined && !narrowsNumber(key.expiresAt, patch.expiresAt)) refuse("expires_at", "expires_at may be moved earlier, not later or removed");
@@ -190,7 +195,7 @@ export const keysRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook 
         params: orgParams,
         body: jsonBody(z.object({
           name: keyName, team_id: z.string().nullable().optional(), allowed_models: allowedModels.optional(), expires_at: expiresAt.optional(),
-          budget: keyBudgetInput.nullable().optional(), rpm: perMinute.optional(), tpm: perMinute.optional(),
+          budget: keyBudgetInput.nullable().optional(), rpm: perMinute.optional(), tpm: perMinute.optional(), byok: byokMode.optional(),
         })),
       },
       responses: { 201: jsonResponse(createdKeySchema, "The new key, including the full secret (shown once)") },
@@ -203,6 +208,9 @@ export const keysRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook 
       const expiry = parseExpiry(body.expires_at);
       if (expiry != null && expiry <= now) throw new ApiError("invalid_request", "expires_at: must be in the future", { param: "expires_at" });
       if (body.team_id) await requireTeamOfOrg(db, orgId, body.team_id);
+      if (body.byok !== undefined && body.byok !== "off" && !roleAtLeast(c.var.org.role, "admin")) {
+        throw new ApiError("permission_denied", "Only admins can let a key accept the caller's provider key (byok)", { param: "byok" });
+      }
       const createdBy = creatorIdOf(c);
       const teamId = roleAtLeast(c.var.org.role, "admin") ? (body.team_id ?? null) : await memberKeyTeam(db, orgId, createdBy, body.team_id);
       const plan = planOf(orgPlan);
@@ -218,7 +226,7 @@ export const keysRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook 
       const row: KeyRow = {
         id, orgId, teamId, createdBy, name: body.name, hint: virtualKeyHint(secret), keyHash: await sha256Hex(secret),
         allowedModels: body.allowed_models ?? null, rpm: body.rpm ?? null, tpm: body.tpm ?? null, expiresAt: expiry ?? null,
-        revokedAt: null, revokedBy: null, createdAt: now, updatedAt: now,
+        revokedAt: null, revokedBy: null, byok: body.byok ?? "off", createdAt: now, updatedAt: now,
       };
       const budget: BudgetRow | null = body.budget
         ? {
@@ -272,7 +280,7 @@ export const keysRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook 
           params: keyParams,
           body: jsonBody(z.object({
             name: keyName.optional(), team_id: z.string().nullable().optional(), allowed_models: allowedModels.optional(),
-            expires_at: expiresAt.optional(), rpm: perMinute.optional(), tpm: perMinute.optional(),
+            expires_at: expiresAt.optional(), rpm: perMinute.optional(), tpm: perMinute.optional(), byok: byokMode.optional(),
           })),
         },
         responses: { 200: jsonResponse(keyDetailSchema, "The updated key") },
@@ -287,7 +295,7 @@ export const keysRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook 
       assertMayManage(c, key, "change");
       if (key.revokedAt !== null) throw new ApiError("conflict", "This key is revoked; create a new one instead");
       if (Object.values(body).every((v) => v === undefined)) {
-        throw new ApiError("invalid_request", "Nothing to change: send name, team_id, allowed_models, expires_at, rpm or tpm");
+        throw new ApiError("invalid_request", "Nothing to change: send name, team_id, allowed_models, expires_at, rpm, tpm or byok");
       }
       if (body.team_id) await requireTeamOfOrg(db, orgId, body.team_id);
       const now = Date.now();
@@ -298,6 +306,7 @@ export const keysRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook 
         ...(body.expires_at !== undefined && { expiresAt: parseExpiry(body.expires_at)! }),
         ...(body.rpm !== undefined && { rpm: body.rpm }),
         ...(body.tpm !== undefined && { tpm: body.tpm }),
+        ...(body.byok !== undefined && { byok: body.byok }),
       };
       if (!roleAtLeast(c.var.org.role, "admin")) {
         if (patch.teamId !== undefined && patch.teamId !== key.teamId) assertMemberTeamChoice(await listUserTeamIds(db, orgId, creatorIdOf(c)), patch.teamId);

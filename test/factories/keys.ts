@@ -13,7 +13,7 @@ export type TestKey = { id: string; key: string; orgId: string };
 export async function createKey(
   org: TestOrg,
   creator: TestUser,
-  opts: { name?: string; teamId?: string | null; allowedModels?: string[] | null; expiresAt?: number | null; rpm?: number | null; tpm?: number | null } = {},
+  opts: { name?: string; teamId?: string | null; allowedModels?: string[] | null; expiresAt?: number | null; rpm?: number | null; tpm?: number | null; byok?: "off" | "allowed" | "required" } = {},
 ): Promise<TestKey> {
   const id = newId("key");
   const key = mintVirtualKey(org.id, id);
@@ -21,6 +21,7 @@ export async function createKey(
   const row = {
     id, orgId: org.id, teamId: opts.teamId ?? null, createdBy: creator.id, name: opts.name ?? "test key", hint: virtualKeyHint(key), keyHash,
     allowedModels: opts.allowedModels ?? null, rpm: opts.rpm ?? null, tpm: opts.tpm ?? null, expiresAt: opts.expiresAt ?? null,
+    byok: opts.byok ?? "off",
   };
   await getDb(env.DB).insert(apiKeys).values(row);
   await orgGate(env, org.id).syncKey(org.id, { ...row, revokedAt: null });

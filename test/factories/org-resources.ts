@@ -5,7 +5,7 @@
 import { env } from "cloudflare:test";
 import { getConfig } from "../../src/env";
 import { getDb } from "../../src/db/client";
-import { providers, teamMembers, teams } from "../../src/db/schema";
+import { modelAliases, providers, teamMembers, teams } from "../../src/db/schema";
 import { encryptSecret } from "../../src/lib/crypto";
 import { newId } from "../../src/lib/ids";
 import type { TestOrg } from "../factories";
@@ -50,4 +50,13 @@ export async function auditRows(orgId: string, action?: string) {
     before: r.before ? JSON.parse(r.before as string) : null,
     after: r.after ? JSON.parse(r.after as string) : null,
   })) as Array<Record<string, any>>;
+}
+
+/** A model alias of the org with one target on a fresh provider (rows only; the gate reloads on its next refresh). */
+export async function createModelAlias(org: TestOrg, opts: { name?: string } = {}) {
+  const provider = await createProvider(org);
+  const id = newId("mal");
+  const name = opts.name ?? `alias-${Date.now().toString(36)}-${seq++}`;
+  await getDb(env.DB).insert(modelAliases).values({ id, orgId: org.id, name, targets: JSON.stringify([{ provider: provider.name, model: "gpt-4o-mini" }]) });
+  return { id, name };
 }

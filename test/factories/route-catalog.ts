@@ -11,7 +11,7 @@ import { randomBase62 } from "../../src/lib/encoding";
 import { newId, type IdPrefix } from "../../src/lib/ids";
 import { createOrgWithCast, type TestOrg, type TestUser } from "../factories";
 import { createKey } from "./keys";
-import { createProvider, createTeam } from "./org-resources";
+import { createModelAlias, createProvider, createTeam } from "./org-resources";
 
 type Schema = Record<string, any>;
 export type Operation = {
@@ -53,6 +53,7 @@ export const SEEDERS: Record<string, (org: TestOrg, cast: Cast, creator: TestUse
   keys: async (org, _cast, creator) => (await createKey(org, creator)).id,
   teams: async (org, cast) => (await createTeam(org, { memberIds: [cast.member.id] })).id,
   providers: async (org) => (await createProvider(org)).id,
+  "model-aliases": async (org) => (await createModelAlias(org)).id,
   members: async (_org, cast) => cast.viewer.id,
 };
 
@@ -64,7 +65,7 @@ export async function seedObjects(cast: Cast): Promise<Record<string, string>> {
 }
 
 const FAKE_PREFIX: Record<string, IdPrefix> = {
-  keys: "key", teams: "team", members: "usr", providers: "prv", budgets: "bud", invitations: "inv", webhooks: "whk",
+  keys: "key", teams: "team", members: "usr", providers: "prv", "model-aliases": "mal", budgets: "bud", invitations: "inv", webhooks: "whk",
   deliveries: "whd", tokens: "tgm", "management-tokens": "tgm", "cost-events": "req",
 };
 

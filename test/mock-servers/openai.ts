@@ -54,6 +54,11 @@ async function handle(req: IncomingMessage, res: ServerResponse, log: RequestLog
   if (req.headers.authorization === "Bearer bad-key") return json(res, 401, errorFor(401));
 
   const d = directivesOf(raw);
+  // A base URL of `<mock>/fail-<status>/v1` always fails with that status, `<mock>/hang/v1` never
+  // answers (a provider that is down for every request, e.g. the first target of a fallback chain).
+  const down = /^\/(?:fail-(\d{3})|(hang))\//.exec(path ?? "");
+  if (down?.[1]) d.fail = Number(down[1]);
+  if (down?.[2]) d.hang = true;
   if (d.hang) return; // never answer
   if (d.slowFirstByte) await sleep(d.slowFirstByte);
   if (d.fail) return json(res, d.fail, errorFor(d.fail), d.fail === 429 ? { "retry-after": "7" } : {});

@@ -1,0 +1,1 @@
+ALTER TABLE `api_keys` ADD `byok` text DEFAULT 'off' NOT NULL;
