@@ -124,3 +124,16 @@ export async function recordAttempt(
       .where(and(eq(webhookDeliveries.orgId, orgId), eq(webhookDeliveries.id, attempt.deliveryId))),
   ]);
 }
+
+/**
+ * Orgs with a pending delivery overdue since before `before` (a dispatcher whose wake-up or alarm was
+ * lost). Not org-scoped on purpose: the hourly cron uses it to wake each org's dispatcher.
+ */
+export async function listOrgsWithOverdueDeliveries(db: Db, before: number, limit = 500): Promise<string[]> {
+  const rows = await db
+    .selectDistinct({ orgId: webhookDeliveries.orgId })
+    .from(webhookDeliveries)
+    .where(and(eq(webhookDeliveries.status, "pending"), lt(webhookDeliveries.nextAttemptAt, before)))
+    .limit(limit);
+  return rows.map((r) => r.orgId);
+}
