@@ -10,6 +10,7 @@ import { insertDeliveryStmt } from "../src/db/webhooks";
 import { newId } from "../src/lib/ids";
 import { deliverDue, MAX_ATTEMPTS, RETRY_DELAYS_MS, RETRY_JITTER, retryDelayMs } from "../src/services/webhook-delivery";
 import { envelope, testPing } from "../src/services/webhook-events";
+import { wakeOverdueWebhooks, WEBHOOK_OVERDUE_MS } from "../src/scheduled";
 import { call, createOrgWithCast, type TestOrg, type TestUser } from "./factories";
 import { createWebhook } from "./factories/webhooks";
 import type { ReceivedWebhook } from "./mock-servers/webhook-receiver";
@@ -26,10 +27,10 @@ async function endpointWithInbox(org: TestOrg, owner: TestUser, statuses: number
 }
 
 /** Queues one test.ping for `webhookId` without waking the dispatcher (the test drives delivery). */
-async function queuePing(orgId: string, webhookId: string) {
+async function queuePing(orgId: string, webhookId: string, dueAt = Date.now()) {
   const event = testPing(webhookId);
   const db = getDb(env.DB);
-  await insertDeliveryStmt(db, { id: newId("whd"), orgId, webhookId, eventId: event.id, eventType: event.type, payload: envelope(orgId, event), nextAttemptAt: Date.now() });
+  await insertDeliveryStmt(db, { id: newId("whd"), orgId, webhookId, eventId: event.id, eventType: event.type, payload: envelope(orgId, event), nextAttemptAt: dueAt });
   return event;
 }
 
@@ -165,5 +166,15 @@ describe("webhook delivery", () => {
     const now = Date.now();
     await Promise.all([deliverDue(env, org.id, now), deliverDue(env, org.id, now), deliverDue(env, org.id, now)]);
     expect(await hook.received()).toHaveLength(1);
+  });
+
+  it("the hourly cron wakes a dispatcher that missed its wake-up: the overdue delivery is then sent", async () => {
+    const { org, owner } = await createOrgWithCast();
+    const hook = await endpointWithInbox(org, owner, [200]);
+    const event = await queuePing(org.id, hook.id, Date.now() - WEBHOOK_OVERDUE_MS - 1_000);
+    expect(await wakeOverdueWebhooks(env)).toBeGreaterThanOrEqual(1);
+    const got = await until(hook.received, (r) => r.length > 0);
+    expect(got).toHaveLength(1);
+    expect(got[0]).toMatchObject({ verified: true, eventId: event.id });
   });
 });

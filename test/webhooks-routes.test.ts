@@ -136,3 +136,15 @@ describe("webhook endpoints", () => {
     expect(await auditRows(a.org.id, "webhook.delete")).toHaveLength(1);
   });
 });
+
+describe("webhook envelope in the OpenAPI document", () => {
+  it("publishes WebhookEvent with the event types and schema version the dispatcher sends", async () => {
+    const doc = (await call(null, "GET", "/api/openapi.json")).body;
+    const schema = doc.components.schemas.WebhookEvent;
+    expect(schema.required).toEqual(expect.arrayContaining(["id", "type", "api_version", "created_at", "org_id", "data"]));
+    expect(schema.properties.type.enum).toEqual(["budget.threshold", "budget.exceeded", "velocity.tripped", "test.ping"]);
+    expect(schema.properties.api_version.const ?? schema.properties.api_version.enum?.[0]).toBe("2026-12-01");
+    expect(doc.paths["/api/orgs/{orgId}/webhooks/{id}/deliveries"].get["x-tollgate-min-role"]).toBe("viewer");
+    expect(doc.paths["/api/orgs/{orgId}/webhooks"].post["x-tollgate-min-role"]).toBe("admin");
+  });
+});

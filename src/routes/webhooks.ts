@@ -22,7 +22,7 @@ import { errorChainText, isoTime, jsonBody, jsonResponse, orgParams, presentPage
 import { checkUpstreamUrl } from "../lib/upstream-url";
 import { newWebhookSecret } from "../lib/webhook-signature";
 import { planOf } from "../plans";
-import { emitWebhookEvents, testPing, WEBHOOK_EVENT_TYPES } from "../services/webhook-events";
+import { emitWebhookEvents, testPing, WEBHOOK_EVENT_TYPES, WEBHOOK_SCHEMA_VERSION } from "../services/webhook-events";
 
 /** Event types an endpoint subscribes to (`test.ping` is sent only on request, to one endpoint). */
 export const SUBSCRIBABLE_EVENTS = WEBHOOK_EVENT_TYPES.filter((t) => t !== "test.ping") as Exclude<(typeof WEBHOOK_EVENT_TYPES)[number], "test.ping">[];
@@ -264,3 +264,28 @@ export const webhooksRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationH
       return c.json(presentPage(rows, q.limit, presentDelivery(attempts)), 200);
     },
   );
+
+const budgetEventData = z
+  .object({
+    budget_id: z.string(), scope: z.enum(["org", "team", "key", "customer", "tag", "member"]).nullable(), scope_id: z.string().nullable(),
+    threshold: z.number().int().nullable().openapi({ description: "Percentage for budget.threshold, 100 for budget.exceeded, null for velocity.tripped" }),
+    spent_micros: z.number().int(), limit_micros: z.number().int().nullable(), spent_usd: z.string().openapi({ example: "1.600000" }),
+    limit_usd: z.string().nullable(), period_start: z.string(),
+  })
+  .openapi("WebhookBudgetEventData");
+const testPingData = z.object({ webhook_id: z.string(), message: z.string() }).openapi("WebhookTestPingData");
+
+/** The envelope of every delivery body (docs/webhooks.md), published in the OpenAPI document's components. */
+export const webhookEventSchema = z
+  .object({
+    id: z.string().openapi({ description: "Event id, also sent as Tollgate-Event-Id; the same for every retry and every endpoint" }),
+    type: z.enum(WEBHOOK_EVENT_TYPES),
+    api_version: z.literal(WEBHOOK_SCHEMA_VERSION),
+    created_at: z.string(),
+    org_id: z.string(),
+    data: z.union([budgetEventData, testPingData]),
+  })
+  .openapi("WebhookEvent", {
+    description: "Body of every webhook delivery. Signed: Tollgate-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of `${t}.${body}` keyed with the endpoint's whsec_ secret>.",
+  });
+webhooksRoutes.openAPIRegistry.register("WebhookEvent", webhookEventSchema);
