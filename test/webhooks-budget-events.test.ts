@@ -81,7 +81,7 @@ describe("budget events → webhooks", () => {
     expect(JSON.parse(row!.payload).data).toMatchObject({ threshold: null, spent_usd: "20.000123", limit_usd: null, limit_micros: null });
   });
 
-  it("1,000 simultaneous requests crossing 50/80/90/100 % give exactly one delivery per threshold (and one 'exceeded') per endpoint, and one email each", async () => {
+  it("1,000 simultaneous requests crossing 50/80/90/100 % give exactly one delivery per threshold (and one 'exceeded') per endpoint, one Slack message each, and one email each", async () => {
     const { org, owner, key } = await createGatewayOrg();
     await createPriceOverride(org, "budget-model", { input: 0, output: 1_000_000, maxOutput: 4_096 });
     // 1,000 µ$ per request: 10 requests reach 100 % of 10,000 µ$; the rest are refused (budget.exceeded).
@@ -89,6 +89,10 @@ describe("budget events → webhooks", () => {
     const all = ["budget.threshold", "budget.exceeded", "velocity.tripped"];
     const a = await endpointWithInbox(org, owner, all);
     const b = await endpointWithInbox(org, owner, all);
+    const slackBox = crypto.randomUUID();
+    await fetch(`${receiver()}/_configure/${slackBox}`, { method: "POST", body: JSON.stringify({ secret: "unused", statuses: [200] }) });
+    await createWebhook(org, owner, { kind: "slack", url: `${receiver()}/in/${slackBox}`, events: all });
+    const slackMessages = async () => (await (await fetch(`${receiver()}/_received/${slackBox}`)).json()) as ReceivedWebhook[];
     const body = { model: "budget-model", messages: [{ role: "user", content: "#mock:fill" }], max_tokens: 1_000 };
     const statuses = await Promise.all(Array.from({ length: 1_000 }, () => v1(key, "/chat/completions", body).then(async (r) => (await r.arrayBuffer(), r.status))));
     expect(statuses.filter((s) => s === 200)).toHaveLength(10);
@@ -108,8 +112,10 @@ describe("budget events → webhooks", () => {
     await new Promise((r) => setTimeout(r, 1_000));
     expect(summary(await a.received())).toEqual(expected);
     expect(summary(await b.received())).toEqual(expected);
+    const slackHeaders = (await until(slackMessages, (r) => r.length >= expected.length)).map((r) => JSON.parse(r.body).blocks[0].text.text as string);
+    expect(slackHeaders.map((h) => h.split(":")[0]).sort()).toEqual(["Budget 100% used", "Budget 50% used", "Budget 80% used", "Budget 90% used", "Budget exceeded"]);
     const rows = await deliveryRows(org.id);
-    expect(rows).toHaveLength(2 * expected.length);
+    expect(rows).toHaveLength(3 * expected.length);
     expect(rows.every((r) => r.status === "succeeded" && r.attempts === 1)).toBe(true);
     const mails = await env.DB.prepare("SELECT subject FROM email_outbox WHERE to_address = ?").bind(owner.email).all<{ subject: string }>();
     expect(mails.results.filter((m) => m.subject.includes("Tollgate:"))).toHaveLength(expected.length);

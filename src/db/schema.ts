@@ -308,10 +308,16 @@ export const auditLog = sqliteTable("audit_log", {
 
 // ───────────── outbound webhooks (docs/webhooks.md) ─────────────
 
-/** Webhook endpoints. The signing secret (`whsec_…`) is AES-GCM sealed, bound to the endpoint id. */
+/**
+ * Delivery channels. `endpoint`: a webhook endpoint an admin added; its signing secret (`whsec_…`) is
+ * AES-GCM sealed, bound to the id. `slack`: the org's Slack incoming webhook (`settings.slack_webhook_url`),
+ * kept in step by `PATCH …/settings`, sent Block Kit messages unsigned (`secret_sealed` empty), never
+ * listed or counted as an endpoint.
+ */
 export const webhooks = sqliteTable("webhooks", {
   id: text("id").primaryKey(),
   orgId: text("org_id").notNull().references(() => orgs.id, { onDelete: "cascade" }),
+  kind: text("kind", { enum: ["endpoint", "slack"] }).notNull().default("endpoint"),
   url: text("url").notNull(),
   description: text("description"),
   events: text("events", { mode: "json" }).$type<string[]>().notNull(),

@@ -16,13 +16,38 @@ export async function listWebhooks(db: Db, orgId: string, page: { cursor?: PageP
   const after = page.cursor
     ? or(lt(webhooks.createdAt, page.cursor.at), and(eq(webhooks.createdAt, page.cursor.at), lt(webhooks.id, page.cursor.id)))
     : undefined;
-  return db.select().from(webhooks).where(and(eq(webhooks.orgId, orgId), after)).orderBy(desc(webhooks.createdAt), desc(webhooks.id)).limit(page.limit + 1);
+  return db.select().from(webhooks).where(and(eq(webhooks.orgId, orgId), eq(webhooks.kind, "endpoint"), after)).orderBy(desc(webhooks.createdAt), desc(webhooks.id)).limit(page.limit + 1);
 }
 
-/** The endpoint, or undefined when it does not exist in this org. */
+/** The endpoint (kind `endpoint`), or undefined when it does not exist in this org. */
 export async function findWebhook(db: Db, orgId: string, id: string): Promise<WebhookRow | undefined> {
-  const rows = await db.select().from(webhooks).where(and(eq(webhooks.orgId, orgId), eq(webhooks.id, id))).limit(1);
+  const rows = await db.select().from(webhooks).where(and(eq(webhooks.orgId, orgId), eq(webhooks.kind, "endpoint"), eq(webhooks.id, id))).limit(1);
   return rows[0];
+}
+
+/** The org's Slack channel row, if a Slack URL is configured. */
+export async function findSlackChannel(db: Db, orgId: string): Promise<WebhookRow | undefined> {
+  const rows = await db.select().from(webhooks).where(and(eq(webhooks.orgId, orgId), eq(webhooks.kind, "slack"))).limit(1);
+  return rows[0];
+}
+
+/** Budget alert types the Slack channel receives. */
+export const SLACK_EVENTS = ["budget.threshold", "budget.exceeded", "velocity.tripped"];
+
+/**
+ * Statements that make the org's Slack channel match `url` (null: none): the old row goes (with its
+ * pending deliveries: they were for the old URL), a new one is inserted. Put them in the settings batch.
+ */
+export function replaceSlackChannelStmts(db: Db, orgId: string, url: string | null, row: { id: string; createdBy: string; at: number }) {
+  const del = db.delete(webhooks).where(and(eq(webhooks.orgId, orgId), eq(webhooks.kind, "slack")));
+  if (url === null) return [del];
+  return [
+    del,
+    db.insert(webhooks).values({
+      id: row.id, orgId, kind: "slack", url, description: "Slack alerts", events: SLACK_EVENTS, secretSealed: "", enabled: true, createdBy: row.createdBy,
+      createdAt: row.at, updatedAt: row.at,
+    }),
+  ];
 }
 
 /** Enabled endpoints of the org subscribed to `eventType`. */
@@ -35,7 +60,7 @@ export async function listSubscribedWebhooks(db: Db, orgId: string, eventType: s
 
 /** How many endpoints the org has (the plan limits the count). */
 export async function countWebhooks(db: Db, orgId: string): Promise<number> {
-  const rows = await db.select({ n: count() }).from(webhooks).where(eq(webhooks.orgId, orgId));
+  const rows = await db.select({ n: count() }).from(webhooks).where(and(eq(webhooks.orgId, orgId), eq(webhooks.kind, "endpoint")));
   return rows[0]?.n ?? 0;
 }
 
@@ -48,7 +73,7 @@ export const WEBHOOK_LIMIT_VIOLATION = "NOT NULL constraint failed: webhooks.id"
  */
 export function insertWebhookWithinLimitStmt(db: Db, row: typeof webhooks.$inferInsert, limit: number | null) {
   if (limit === null) return db.insert(webhooks).values(row);
-  const guardedId = sql<string>`CASE WHEN (SELECT COUNT(*) FROM webhooks WHERE org_id = ${row.orgId}) < ${limit} THEN ${row.id} ELSE NULL END`;
+  const guardedId = sql<string>`CASE WHEN (SELECT COUNT(*) FROM webhooks WHERE org_id = ${row.orgId} AND kind = 'endpoint') < ${limit} THEN ${row.id} ELSE NULL END`;
   return db.insert(webhooks).values({ ...row, id: guardedId });
 }
 
@@ -59,12 +84,12 @@ export function updateWebhookStmt(
   id: string,
   patch: Partial<Pick<WebhookRow, "url" | "description" | "events" | "enabled" | "secretSealed">> & { updatedAt: number },
 ) {
-  return db.update(webhooks).set(patch).where(and(eq(webhooks.orgId, orgId), eq(webhooks.id, id)));
+  return db.update(webhooks).set(patch).where(and(eq(webhooks.orgId, orgId), eq(webhooks.kind, "endpoint"), eq(webhooks.id, id)));
 }
 
 /** Delete of one endpoint (its deliveries and attempts go with it). */
 export function deleteWebhookStmt(db: Db, orgId: string, id: string) {
-  return db.delete(webhooks).where(and(eq(webhooks.orgId, orgId), eq(webhooks.id, id)));
+  return db.delete(webhooks).where(and(eq(webhooks.orgId, orgId), eq(webhooks.kind, "endpoint"), eq(webhooks.id, id)));
 }
 
 /** Idempotent enqueue: a second row for the same endpoint and event id is ignored. */

@@ -10,7 +10,7 @@ import type { AppEnv } from "../app-env";
 import { auditActorOf, auditInsert } from "../db/audit";
 import { getDb, type Db } from "../db/client";
 import {
-  countWebhooks, deleteWebhookStmt, findWebhook, insertWebhookWithinLimitStmt, listAttempts, listDeliveries, listWebhooks,
+  countWebhooks, deleteWebhookStmt, findSlackChannel, findWebhook, insertWebhookWithinLimitStmt, listAttempts, listDeliveries, listWebhooks,
   updateWebhookStmt, WEBHOOK_LIMIT_VIOLATION, type WebhookAttemptRow, type WebhookDeliveryRow, type WebhookRow,
 } from "../db/webhooks";
 import { ApiError, validationHook } from "../errors";
@@ -123,7 +123,7 @@ export const webhooksRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationH
       const now = Date.now();
       const a = c.var.actor!;
       const row: WebhookRow = {
-        id, orgId, url: target, description: body.description || null, events: body.events, secretSealed: await encryptSecret(c.var.config.ENCRYPTION_KEY, secret, id),
+        id, orgId, kind: "endpoint", url: target, description: body.description || null, events: body.events, secretSealed: await encryptSecret(c.var.config.ENCRYPTION_KEY, secret, id),
         enabled: true, createdBy: a.type === "user" ? a.userId : a.createdBy, createdAt: now, updatedAt: now,
       };
       await db
@@ -242,6 +242,24 @@ export const webhooksRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationH
       if (!w.enabled) throw new ApiError("conflict", "The endpoint is disabled; enable it first", { param: "id" });
       const event = testPing(w.id);
       await emitWebhookEvents(c.env, orgId, [event], [w]);
+      return c.json({ event_id: event.id, queued: true as const }, 202);
+    },
+  )
+  .openapi(
+    orgRoute("admin", {
+      method: "post",
+      path: "/orgs/{orgId}/settings/slack/test",
+      tags: ["settings"],
+      summary: "Post a test message to the org's Slack webhook (queued and delivered like a budget alert)",
+      request: { params: orgParams },
+      responses: { 202: jsonResponse(z.object({ event_id: z.string(), queued: z.literal(true) }), "Queued") },
+    }),
+    async (c) => {
+      const { orgId } = c.var.org;
+      const slack = await findSlackChannel(getDb(c.env.DB), orgId);
+      if (!slack) throw new ApiError("conflict", "No Slack webhook URL is configured; set slack_webhook_url in settings first", { param: "slack_webhook_url" });
+      const event = testPing(slack.id);
+      await emitWebhookEvents(c.env, orgId, [event], [slack]);
       return c.json({ event_id: event.id, queued: true as const }, 202);
     },
   )

@@ -13,6 +13,7 @@ import { decryptSecret } from "../lib/crypto";
 import { newId } from "../lib/ids";
 import { checkUpstreamUrl } from "../lib/upstream-url";
 import { signatureHeader } from "../lib/webhook-signature";
+import { slackMessage } from "./slack-alerts";
 
 /**
  * Pause after the 1st, 2nd, … failed attempt: 8 attempts over about 22.6 hours (before jitter).
@@ -68,22 +69,18 @@ async function send(env: Env, hook: WebhookRow, d: WebhookDeliveryRow): Promise<
   if (!hook.enabled) return { statusCode: null, error: "endpoint is disabled", excerpt: null, retry: false, ok: false };
   const check = checkUpstreamUrl(hook.url, cfg.ALLOW_PRIVATE_UPSTREAMS);
   if (!check.ok) return { statusCode: null, error: `url ${check.message}`, excerpt: null, retry: false, ok: false };
-  const secret = await decryptSecret(cfg.ENCRYPTION_KEY, hook.secretSealed, hook.id);
-  const t = Math.floor(Date.now() / 1000);
+  // Slack gets a Block Kit message and no signature headers (Slack ignores them; its URL is the credential).
+  const slack = hook.kind === "slack";
+  const body = slack ? await slackMessage(getDb(env.DB), cfg.APP_URL, d.payload) : d.payload;
+  const headers: Record<string, string> = { "content-type": "application/json", "user-agent": "Tollgate-Webhooks/1" };
+  if (!slack) {
+    const secret = await decryptSecret(cfg.ENCRYPTION_KEY, hook.secretSealed, hook.id);
+    headers["tollgate-event-id"] = d.eventId;
+    headers["tollgate-event-type"] = d.eventType;
+    headers["tollgate-signature"] = await signatureHeader(secret, Math.floor(Date.now() / 1000), body);
+  }
   try {
-    const res = await fetch(check.url.toString(), {
-      method: "POST",
-      redirect: "manual",
-      signal: AbortSignal.timeout(ATTEMPT_TIMEOUT_MS),
-      headers: {
-        "content-type": "application/json",
-        "user-agent": "Tollgate-Webhooks/1",
-        "tollgate-event-id": d.eventId,
-        "tollgate-event-type": d.eventType,
-        "tollgate-signature": await signatureHeader(secret, t, d.payload),
-      },
-      body: d.payload,
-    });
+    const res = await fetch(check.url.toString(), { method: "POST", redirect: "manual", signal: AbortSignal.timeout(ATTEMPT_TIMEOUT_MS), headers, body });
     const excerpt = await readExcerpt(res).catch(() => "");
     if (res.status >= 200 && res.status < 300) return { statusCode: res.status, error: null, excerpt, retry: false, ok: true };
     if (res.status >= 300 && res.status < 400) return { statusCode: res.status, error: "redirects are not followed", excerpt, retry: false, ok: false };

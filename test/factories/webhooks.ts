@@ -12,13 +12,13 @@ import type { TestOrg, TestUser } from "../factories";
 export async function createWebhook(
   org: TestOrg,
   creator: TestUser,
-  opts: { url?: string; events?: string[]; secret?: string; enabled?: boolean } = {},
+  opts: { url?: string; events?: string[]; secret?: string; enabled?: boolean; kind?: "endpoint" | "slack" } = {},
 ): Promise<{ id: string; secret: string; url: string }> {
   const id = newId("whk");
   const secret = opts.secret ?? newWebhookSecret();
   const url = opts.url ?? "https://hooks.example.com/tollgate";
   await getDb(env.DB).insert(webhooks).values({
-    id, orgId: org.id, url, description: null, events: opts.events ?? ["budget.threshold", "budget.exceeded", "velocity.tripped"],
+    id, orgId: org.id, kind: opts.kind ?? "endpoint", url, description: null, events: opts.events ?? ["budget.threshold", "budget.exceeded", "velocity.tripped"],
     secretSealed: await encryptSecret(getConfig(env).ENCRYPTION_KEY, secret, id), enabled: opts.enabled ?? true, createdBy: creator.id,
   });
   return { id, secret, url };
