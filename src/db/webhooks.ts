@@ -162,3 +162,34 @@ export async function listOrgsWithOverdueDeliveries(db: Db, before: number, limi
     .limit(limit);
   return rows.map((r) => r.orgId);
 }
+
+/**
+ * One statement that queues `event` (an already-built envelope) for every enabled endpoint of the org
+ * subscribed to its type. Put it in the same `db.batch()` as the change it reports, so the event exists
+ * exactly when the change does. Slack channels receive budget alerts only, so they are not selected.
+ */
+export function enqueueEventStmt(db: Db, orgId: string, event: { id: string; type: string; payload: string }, now = Date.now()) {
+  const w = webhooks;
+  return db
+    .insert(webhookDeliveries)
+    .select(
+      db
+        .select({
+          id: sql<string>`'whd_' || lower(hex(randomblob(8)))`.as("id"),
+          orgId: w.orgId,
+          webhookId: sql<string>`${w.id}`.as("webhook_id"),
+          eventId: sql<string>`${event.id}`.as("event_id"),
+          eventType: sql<string>`${event.type}`.as("event_type"),
+          payload: sql<string>`${event.payload}`.as("payload"),
+          status: sql<"pending">`'pending'`.as("status"),
+          attempts: sql<number>`0`.as("attempts"),
+          nextAttemptAt: sql<number>`${now}`.as("next_attempt_at"),
+          lastStatusCode: sql<number | null>`NULL`.as("last_status_code"),
+          createdAt: sql<number>`${now}`.as("created_at"),
+          updatedAt: sql<number>`${now}`.as("updated_at"),
+        })
+        .from(w)
+        .where(and(eq(w.orgId, orgId), eq(w.enabled, true), eq(w.kind, "endpoint"), sql`EXISTS (SELECT 1 FROM json_each(${w.events}) WHERE json_each.value = ${event.type})`)),
+    )
+    .onConflictDoNothing();
+}

@@ -5,12 +5,16 @@
  * the HTTP calls happen there, never in the request that emitted the event.
  */
 import { getDb, type Db } from "../db/client";
-import { insertDeliveryStmt, listSubscribedWebhooks, type WebhookRow } from "../db/webhooks";
+import { enqueueEventStmt, insertDeliveryStmt, listSubscribedWebhooks, type WebhookRow } from "../db/webhooks";
 import type { Env } from "../env";
 import { newId } from "../lib/ids";
 
 /** Event types an endpoint can subscribe to: only those Tollgate emits today. */
-export const WEBHOOK_EVENT_TYPES = ["budget.threshold", "budget.exceeded", "velocity.tripped", "test.ping"] as const;
+export const WEBHOOK_EVENT_TYPES = [
+  "budget.threshold", "budget.exceeded", "velocity.tripped",
+  "key.created", "key.revoked", "member.added", "member.removed", "member.role_changed", "invitation.accepted",
+  "test.ping",
+] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 
 /** Version of the envelope and of each event's `data`; bumped only for incompatible changes. */
@@ -63,4 +67,18 @@ export async function emitWebhookEvents(env: Env, orgId: string, events: Webhook
 /** A `test.ping` event with a fresh id. */
 export function testPing(webhookId: string): WebhookEvent {
   return { id: newId("evt"), type: "test.ping", createdAt: Date.now(), data: { webhook_id: webhookId, message: "Test event from Tollgate" } };
+}
+
+/**
+ * A control-plane event for the org's subscribed endpoints: the statement goes into the route's own
+ * `db.batch()` (with the change and its audit row); after the batch, `wake` runs the dispatcher in the
+ * background (`waitUntil`), so the response never waits for a delivery.
+ */
+export function controlPlaneEvent(db: Db, orgId: string, type: WebhookEventType, data: Record<string, unknown>) {
+  const event: WebhookEvent = { id: newId("evt"), type, createdAt: Date.now(), data };
+  return {
+    stmt: enqueueEventStmt(db, orgId, { id: event.id, type, payload: envelope(orgId, event) }, event.createdAt),
+    wake: (env: Env, ctx: { waitUntil(p: Promise<unknown>): void }) =>
+      ctx.waitUntil(webhookDispatcher(env, orgId).kick(orgId).catch((err: unknown) => console.error("webhook dispatcher wake-up failed", err instanceof Error ? err.message : String(err)))),
+  };
 }
