@@ -7,6 +7,7 @@ import { createBudgetRow } from "./factories/gate";
 import { createWebhook } from "./factories/webhooks";
 import { newId } from "../src/lib/ids";
 import type { ReceivedWebhook } from "./mock-servers/webhook-receiver";
+import slackMigration from "../migrations/0008_webhook_slack_channel.sql?raw";
 
 const receiver = () => inject("mockUrls").webhooks!;
 const SLACK = "https://hooks.slack.com/services/T000/B000/XXXXsecretXXXXabcd";
@@ -82,5 +83,18 @@ describe("Slack alerts", () => {
     const fields = msg.blocks[1].fields.map((f: any) => f.text);
     expect(fields).toEqual(["*Scope*\ntag team=&lt;ml&gt;", "*Spend*\n$1.60", "*Limit*\n$2.00", "*Resets*\n2027-01-01 00:00 UTC"]);
     expect(msg.blocks[2].elements[0].url).toBe(`${env.APP_URL}/orgs/${org.id}/budgets`);
+  });
+
+  it("the migration gives orgs that saved a Slack URL earlier their Slack channel", async () => {
+    const { org } = await createOrgWithCast();
+    const { org: without } = await createOrgWithCast();
+    await env.DB.prepare("UPDATE orgs SET settings = json_set(settings, '$.slack_webhook_url', ?) WHERE id = ?").bind(SLACK, org.id).run();
+    const backfill = slackMigration.split("--> statement-breakpoint")[1]!;
+    await env.DB.prepare(backfill.replace(/^--.*$/gm, "").trim()).run();
+    const rows = (await snapshotTable("webhooks", org.id)) as Array<HookRow & { events: string; enabled: number }>;
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ kind: "slack", url: SLACK, enabled: 1 });
+    expect(JSON.parse(rows[0]!.events)).toEqual(["budget.threshold", "budget.exceeded", "velocity.tripped"]);
+    expect(await snapshotTable("webhooks", without.id)).toHaveLength(0);
   });
 });
