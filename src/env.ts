@@ -1,11 +1,13 @@
 import { z } from "zod";
 import type { OrgGate } from "./durable-objects/org-gate";
+import type { WebhookDispatcher } from "./durable-objects/webhook-dispatcher";
 import { UPSTREAM_TOTAL_TIMEOUT_MS } from "./durable-objects/gate-protocol";
 
 /** Bindings, vars and secrets of the gateway Worker (wrangler.toml + secrets). */
 export interface Env {
   DB: D1Database;
   ORG_GATE: DurableObjectNamespace<OrgGate>;
+  WEBHOOK_DISPATCHER: DurableObjectNamespace<WebhookDispatcher>;
   ENVIRONMENT: string;
   ORG_MODE: string;
   ALLOW_PRIVATE_UPSTREAMS: string;

@@ -31,10 +31,12 @@ import { teamsRoutes } from "./routes/teams";
 import { budgetsRoutes } from "./routes/budgets";
 import { pricingRoutes } from "./routes/pricing";
 import { usageRoutes } from "./routes/usage";
+import { webhooksRoutes } from "./routes/webhooks";
 import { v1AnthropicRoutes } from "./routes/v1-anthropic";
 import { v1OpenaiRoutes } from "./routes/v1-openai";
 
 export { OrgGate } from "./durable-objects/org-gate";
+export { WebhookDispatcher } from "./durable-objects/webhook-dispatcher";
 
 const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 
@@ -63,6 +65,7 @@ app.route("/api", auditLogRoutes);
 app.route("/api", budgetsRoutes);
 app.route("/api", pricingRoutes);
 app.route("/api", usageRoutes);
+app.route("/api", webhooksRoutes);
 app.route("/v1", v1OpenaiRoutes);
 app.route("/v1", v1AnthropicRoutes);
 

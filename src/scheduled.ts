@@ -4,9 +4,24 @@
  */
 import type { Env } from "./env";
 import { pruneExpired } from "./db/system";
+import { getDb } from "./db/client";
+import { listOrgsWithOverdueDeliveries } from "./db/webhooks";
+import { webhookDispatcher } from "./services/webhook-events";
 
-/** Prunes expired sessions, email tokens and rate-limit windows; logs what it removed. */
+/** A pending webhook delivery this late means its dispatcher missed a wake-up; the cron wakes it. */
+export const WEBHOOK_OVERDUE_MS = 10 * 60_000;
+
+/** Wakes the webhook dispatcher of every org with overdue deliveries; returns how many were woken. */
+export async function wakeOverdueWebhooks(env: Env, now = Date.now()): Promise<number> {
+  const orgIds = await listOrgsWithOverdueDeliveries(getDb(env.DB), now - WEBHOOK_OVERDUE_MS);
+  await Promise.all(orgIds.map((orgId) => webhookDispatcher(env, orgId).kick(orgId).catch(() => undefined)));
+  return orgIds.length;
+}
+
+/** Prunes expired sessions, email tokens and rate-limit windows, wakes stalled webhook dispatchers; logs what it did. */
 export async function scheduled(_controller: ScheduledController, env: Env, _ctx: ExecutionContext): Promise<void> {
   const pruned = await pruneExpired(env.DB);
   console.log(`housekeeping: pruned ${pruned.sessions} sessions, ${pruned.emailTokens} email tokens, ${pruned.rateLimits} rate-limit windows`);
+  const woken = await wakeOverdueWebhooks(env);
+  if (woken) console.log(`housekeeping: woke the webhook dispatcher of ${woken} org(s) with overdue deliveries`);
 }

@@ -11,6 +11,7 @@ import { startGeminiMock } from "./mock-servers/gemini";
 import { startOpenAiMock } from "./mock-servers/openai";
 import { startSendGridServer } from "./mock-servers/sendgrid";
 import type { MockServer } from "./mock-servers/types";
+import { startWebhookReceiver } from "./mock-servers/webhook-receiver";
 
 /** `npm start`'s demo model provider, as is: tests prove a new user's first calls work against it. */
 async function startDemo(): Promise<MockServer> {
@@ -18,7 +19,7 @@ async function startDemo(): Promise<MockServer> {
   return { name: "demo", url: s.url, close: async () => s.close() };
 }
 
-const starters: Array<() => Promise<MockServer>> = [startEchoServer, startSendGridServer, () => startOpenAiMock(), () => startAnthropicMock(), () => startGeminiMock(), startDemo];
+const starters: Array<() => Promise<MockServer>> = [startEchoServer, startSendGridServer, () => startOpenAiMock(), () => startAnthropicMock(), () => startGeminiMock(), startDemo, startWebhookReceiver];
 
 declare module "vitest" {
   export interface ProvidedContext {

@@ -1,7 +1,7 @@
 /**
  * The one outbound-URL guard (src/lib/upstream-url.ts): one table of URL → verdict in production mode
  * (ALLOW_PRIVATE_UPSTREAMS=false) and in local mode (true), then one refusal per caller (providers
- * route, Slack webhook setting) through the real routes with production settings.
+ * route, Slack webhook setting, webhook endpoints) through the real routes with production settings.
  */
 import { describe, expect, it } from "vitest";
 import { checkUpstreamUrl, nonPublicHostReason, parseIpv6 } from "../src/lib/upstream-url";
@@ -167,5 +167,30 @@ describe("every outbound-URL caller uses the guard (production settings)", () =>
     const res = await callWithEnv(production, "PATCH", `/api/orgs/${org.id}/settings`, { slack_webhook_url: "https://hooks.slack.com/services/T0/B0/abcd1234" }, { cookie: owner.cookie });
     expect(res.status).toBe(200);
     expect(res.body.slack_webhook_configured).toBe(true);
+  });
+
+  it.each([
+    ["http://hooks.example.com/h", "https"],
+    ["https://127.0.0.1/h", "loopback"],
+    ["https://[::1]/h", "loopback"],
+    ["https://10.1.2.3/h", "private"],
+    ["https://192.168.1.10/h", "private"],
+    ["https://169.254.169.254/latest/meta-data", "link-local"],
+    ["https://100.64.0.1/h", "carrier-grade NAT"],
+    ["https://[64:ff9b::a00:1]/h", "NAT64"],
+    ["https://localhost/h", "localhost"],
+  ])("webhook endpoints refuse %s (create and PATCH) with 400 on url and write nothing", async (url, reason) => {
+    const { org, owner } = await createOrgWithCast();
+    const created = await callWithEnv(production, "POST", `/api/orgs/${org.id}/webhooks`, { url: "https://hooks.example.com/ok", events: ["budget.threshold"] }, { cookie: owner.cookie });
+    expect(created.status).toBe(201);
+    const before = await snapshotTable("webhooks", org.id);
+    const create = await callWithEnv(production, "POST", `/api/orgs/${org.id}/webhooks`, { url, events: ["budget.threshold"] }, { cookie: owner.cookie });
+    const patch = await callWithEnv(production, "PATCH", `/api/orgs/${org.id}/webhooks/${created.body.id}`, { url }, { cookie: owner.cookie });
+    for (const res of [create, patch]) {
+      expect(res.status).toBe(400);
+      expect(res.body.error).toMatchObject({ code: "invalid_request", param: "url" });
+      expect(res.body.error.message).toContain(reason);
+    }
+    expect(await snapshotTable("webhooks", org.id)).toEqual(before);
   });
 });

@@ -320,3 +320,62 @@ export const auditLog = sqliteTable("audit_log", {
   after: text("after", { mode: "json" }).$type<unknown>(),
   createdAt: integer("created_at").notNull().default(now),
 }, (t) => [index("audit_org_time_idx").on(t.orgId, t.createdAt)]);
+
+// ───────────── outbound webhooks (docs/webhooks.md) ─────────────
+
+/**
+ * Delivery channels. `endpoint`: a webhook endpoint an admin added; its signing secret (`whsec_…`) is
+ * AES-GCM sealed, bound to the id. `slack`: the org's Slack incoming webhook (`settings.slack_webhook_url`),
+ * kept in step by `PATCH …/settings`, sent Block Kit messages unsigned (`secret_sealed` empty), never
+ * listed or counted as an endpoint.
+ */
+export const webhooks = sqliteTable("webhooks", {
+  id: text("id").primaryKey(),
+  orgId: text("org_id").notNull().references(() => orgs.id, { onDelete: "cascade" }),
+  kind: text("kind", { enum: ["endpoint", "slack"] }).notNull().default("endpoint"),
+  url: text("url").notNull(),
+  description: text("description"),
+  events: text("events", { mode: "json" }).$type<string[]>().notNull(),
+  secretSealed: text("secret_sealed").notNull(),
+  enabled: integer("enabled", { mode: "boolean" }).notNull().default(true),
+  createdBy: text("created_by").notNull(),
+  createdAt: integer("created_at").notNull().default(now),
+  updatedAt: integer("updated_at").notNull().default(now),
+}, (t) => [index("webhooks_org_idx").on(t.orgId, t.createdAt)]);
+
+/**
+ * One row per (endpoint, event): the unique index makes enqueueing idempotent, so an event emitted
+ * twice (a retried flush, a replayed alarm) is still delivered by one delivery.
+ */
+export const webhookDeliveries = sqliteTable("webhook_deliveries", {
+  id: text("id").primaryKey(),
+  orgId: text("org_id").notNull().references(() => orgs.id, { onDelete: "cascade" }),
+  webhookId: text("webhook_id").notNull().references(() => webhooks.id, { onDelete: "cascade" }),
+  eventId: text("event_id").notNull(),
+  eventType: text("event_type").notNull(),
+  /** The exact JSON body that is signed and sent, so every attempt sends the same bytes. */
+  payload: text("payload").notNull(),
+  status: text("status", { enum: ["pending", "succeeded", "failed"] }).notNull().default("pending"),
+  attempts: integer("attempts").notNull().default(0),
+  nextAttemptAt: integer("next_attempt_at"),
+  lastStatusCode: integer("last_status_code"),
+  createdAt: integer("created_at").notNull().default(now),
+  updatedAt: integer("updated_at").notNull().default(now),
+}, (t) => [
+  uniqueIndex("webhook_deliveries_once_uq").on(t.webhookId, t.eventId),
+  index("webhook_deliveries_list_idx").on(t.orgId, t.webhookId, t.createdAt),
+  index("webhook_deliveries_due_idx").on(t.orgId, t.status, t.nextAttemptAt),
+]);
+
+/** Every delivery attempt: HTTP status (null on a network error), latency and the answer's first bytes. */
+export const webhookAttempts = sqliteTable("webhook_attempts", {
+  id: text("id").primaryKey(),
+  orgId: text("org_id").notNull().references(() => orgs.id, { onDelete: "cascade" }),
+  deliveryId: text("delivery_id").notNull().references(() => webhookDeliveries.id, { onDelete: "cascade" }),
+  attempt: integer("attempt").notNull(),
+  statusCode: integer("status_code"),
+  error: text("error"),
+  latencyMs: integer("latency_ms").notNull(),
+  responseExcerpt: text("response_excerpt"),
+  createdAt: integer("created_at").notNull().default(now),
+}, (t) => [index("webhook_attempts_delivery_idx").on(t.deliveryId, t.attempt)]);

@@ -1,8 +1,9 @@
 /**
  * Budget alert delivery from the OrgGate alarm: after new `budget_events` rows reached D1, email the
- * org's owner/admins (and the org's configured alert addresses). Exactly-once is decided earlier, in
- * the gate's `alerts` table; this step is best effort and never blocks or fails the flush. The HTML part
- * carries the org's branding (display name, logo, accent colour).
+ * org's owner/admins (and the org's configured alert addresses) and wake the org's webhook dispatcher.
+ * Exactly-once is decided earlier, in the gate's `alerts` table; the webhook deliveries were queued by a
+ * D1 trigger in the same write as the events (docs/webhooks.md). This step is best effort and never
+ * blocks or fails the flush. The HTML part carries the org's branding (display name, logo, accent colour).
  */
 import { getDb } from "../db/client";
 import { listAlertRecipients } from "../db/budgets";
@@ -10,6 +11,7 @@ import { findOrg } from "../db/orgs";
 import { getConfig, type Env } from "../env";
 import { formatUsdLabel } from "../lib/usd";
 import { sendEmail } from "../services/mailer";
+import { webhookDispatcher } from "../services/webhook-events";
 import { brandedHtml, escapeHtml, orgBrand, type OrgBrand } from "../services/org-email-branding";
 import type { BudgetEventRow } from "./gate-outbox";
 
@@ -36,8 +38,12 @@ function alertEmail(brand: OrgBrand, e: BudgetEventRow): { subject: string; text
   };
 }
 
-/** Emails the org's admins about new budget events. Errors are logged, never thrown. */
+/** Wakes the webhook dispatcher and emails the org's admins about new budget events. Errors are logged, never thrown. */
 export async function notifyBudgetEvents(env: Env, orgId: string, events: BudgetEventRow[]): Promise<void> {
+  // A lost wake-up only delays delivery: the hourly cron wakes dispatchers with overdue deliveries.
+  await webhookDispatcher(env, orgId).kick(orgId).catch((err: unknown) => {
+    console.error("webhook dispatcher wake-up failed", err instanceof Error ? err.message : String(err));
+  });
   try {
     const db = getDb(env.DB);
     const [recipients, org] = await Promise.all([listAlertRecipients(db, orgId), findOrg(db, orgId)]);

@@ -18,6 +18,7 @@ import { findInvitationByToken, maskEmail, unusableMessage } from "../services/i
 import { checkSeats, seatLimitError, seatRaceError } from "../services/seats";
 import { planOf } from "../plans";
 import { OrgSchema, orgView } from "./orgs";
+import { controlPlaneEvent } from "../services/webhook-events";
 
 /** Accept attempts allowed per minute, per user and per client IP. */
 export const ACCEPT_LIMITS = { perUser: 10, perIp: 60, windowMs: 60_000 } as const;
@@ -103,6 +104,8 @@ export const invitationAcceptRoutes = new OpenAPIHono<AppEnv>({ defaultHook: val
       }
       // Teams deleted since the invitation was sent are skipped.
       const teamIds = await listExistingTeamIds(db, org.id, inv.teamIds);
+      const accepted = controlPlaneEvent(db, org.id, "invitation.accepted", { invitation_id: inv.id, user_id: user.userId, email: inv.email, role: inv.role });
+      const added = controlPlaneEvent(db, org.id, "member.added", { user_id: user.userId, email: inv.email, role: inv.role, via: "invitation" });
       try {
         await runBatch(db, [
           // Role read from the still-pending invitation inside the statement: a concurrent accept,
@@ -115,7 +118,10 @@ export const invitationAcceptRoutes = new OpenAPIHono<AppEnv>({ defaultHook: val
             action: "invitation.accept", targetType: "invitation", targetId: inv.id,
             after: { user_id: user.userId, role: inv.role, team_ids: teamIds, email_verified_by_invitation: verifiesEmail },
           }),
+          accepted.stmt,
+          added.stmt,
         ]);
+        accepted.wake(c.env, c.executionCtx);
       } catch (err) {
         if (isSingleOrgViolation(err)) throw new ApiError("conflict", SINGLE_ORG_CONFLICT);
         if (isUniqueViolation(err, "memberships")) throw new ApiError("conflict", `You are already a member of ${org.name}`);

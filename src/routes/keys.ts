@@ -25,6 +25,7 @@ import { errorChainText, isoTime, jsonBody, jsonResponse, orgParams, presentPage
 import { formatMicrosAsUsd, parseUsdToMicros } from "../lib/usd";
 import { mintVirtualKey, virtualKeyHint } from "../lib/virtual-key";
 import { planOf } from "../plans";
+import { controlPlaneEvent } from "../services/webhook-events";
 
 const keyParams = orgParams.extend({ keyId: z.string() });
 
@@ -235,6 +236,7 @@ export const keysRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook 
             velocityCooldownSeconds: null, createdBy, createdAt: now, updatedAt: now,
           }
         : null;
+      const created = controlPlaneEvent(db, orgId, "key.created", { key_id: id, name: row.name, team_id: teamId, created_by: createdBy, hint: row.hint });
       // The early check gives the usual answer; the guarded insert holds the limit under concurrent creates.
       await db.batch([
         insertKeyWithinLimitStmt(db, row, plan.keys),
@@ -243,9 +245,11 @@ export const keysRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook 
           action: "key.create", targetType: "key", targetId: id,
           after: { ...keyAudit(row), budget: budget ? { id: budget.id, limit_usd: formatMicrosAsUsd(budget.limitMicros!), period: budget.period, mode: budget.mode } : null },
         }),
+        created.stmt,
       ]).catch((err: unknown) => {
         throw errorChainText(err).includes(KEY_LIMIT_VIOLATION) ? keyLimitReached() : err;
       });
+      created.wake(c.env, c.executionCtx);
       await syncGateKey(c.env, orgId, toGateKey(row));
       if (budget) await refreshGate(c.env, orgId, ["budgets"]);
       return c.json({ ...presentKey(row, now), budgets: budget ? [presentBudget(budget)] : [], key: secret }, 201);
@@ -349,10 +353,13 @@ export const keysRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook 
       const now = Date.now();
       const by = creatorIdOf(c);
       const revoked: KeyRow = { ...key, revokedAt: now, revokedBy: by, updatedAt: now };
+      const revokedEvent = controlPlaneEvent(db, orgId, "key.revoked", { key_id: key.id, name: key.name, revoked_by: by });
       await db.batch([
         revokeKeyStmt(db, orgId, key.id, by, now),
         auditInsert(db, orgId, auditActorOf(c), { action: "key.revoke", targetType: "key", targetId: key.id, before: keyAudit(key), after: keyAudit(revoked) }),
+        revokedEvent.stmt,
       ]);
+      revokedEvent.wake(c.env, c.executionCtx);
       // D1 is the truth from here on: retried, and if the gate never confirms it reconciles from D1 itself.
       await syncGateKey(c.env, orgId, toGateKey(revoked));
       return c.json(presentKey(revoked, now), 200);

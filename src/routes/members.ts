@@ -22,6 +22,7 @@ import { checkSeats, seatLimitError, seatRaceError } from "../services/seats";
 import { isNotNullViolation } from "../db/orgs";
 import { planOf } from "../plans";
 import type { Actor } from "../app-env";
+import { controlPlaneEvent } from "../services/webhook-events";
 
 const MemberParams = z.object({
   orgId: z.string().openapi({ param: { name: "orgId", in: "path" } }),
@@ -115,13 +116,16 @@ export const memberRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHoo
         const seats = await checkSeats(db, orgId, orgPlan, 1);
         if (!seats.ok) throw seatLimitError(seats);
       }
+      const roleEvent = controlPlaneEvent(db, orgId, "member.role_changed", { user_id: userId, from_role: target.role, to_role: role });
       try {
         await db.batch([
           // A transfer of ownership may have made them owner since we read their role: never demote an owner here.
           refuseIfOwnerStmt(db, orgId, userId),
           updateMemberRole(db, orgId, userId, promotesViewer ? seatGuardedRole(role, orgId, planOf(orgPlan).seats) : role),
           auditInsert(db, orgId, auditActorOf(c), { action: "member.role_change", targetType: "member", targetId: userId, before: { role: target.role }, after: { role } }),
+          roleEvent.stmt,
         ]);
+        roleEvent.wake(c.env, c.executionCtx);
       } catch (err) {
         if (isNotNullViolation(err, "memberships.role")) {
           if ((await findMember(db, orgId, userId))?.role === "owner") throw new ApiError("conflict", "This member has just become the owner; the owner's role changes only by transfer of ownership");
@@ -182,10 +186,12 @@ export const memberRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHoo
       const target = await actionableMember(c, db, userId, "remove");
       const actor = auditActorOf(c);
       const keys = await listLiveKeysCreatedBy(db, orgId, userId);
+      const removed = controlPlaneEvent(db, orgId, "member.removed", { user_id: userId, role: target.role, reason: "removed" });
       const ids = await endMembership(c.env, db, orgId, userId, actor.actorId, auditInsert(db, orgId, actor, {
         action: "member.remove", targetType: "member", targetId: userId,
         before: { email: target.email, role: target.role }, after: { revoked_key_ids: keys.map((k) => k.id) },
-      }));
+      }), removed.stmt);
+      removed.wake(c.env, c.executionCtx);
       return c.json({ user_id: userId, removed: true as const, revoked_key_ids: ids }, 200);
     },
   );

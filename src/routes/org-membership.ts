@@ -13,6 +13,7 @@ import { ApiError, validationHook } from "../errors";
 import { orgRoute } from "../lib/route";
 import { userActor } from "../middleware/auth";
 import { assertTeamOrg } from "./orgs";
+import { controlPlaneEvent } from "../services/webhook-events";
 
 const OrgIdParam = z.object({ orgId: z.string().openapi({ param: { name: "orgId", in: "path" } }) });
 const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
@@ -80,10 +81,12 @@ export const orgMembershipRoutes = new OpenAPIHono<AppEnv>({ defaultHook: valida
       }
       const db = getDb(c.env.DB);
       const keys = await listLiveKeysCreatedBy(db, orgId, me.userId);
+      const left = controlPlaneEvent(db, orgId, "member.removed", { user_id: me.userId, role, reason: "left" });
       const ids = await endMembership(c.env, db, orgId, me.userId, me.userId, auditInsert(db, orgId, auditActorOf(c), {
         action: "member.leave", targetType: "member", targetId: me.userId,
         before: { role }, after: { revoked_key_ids: keys.map((k) => k.id) },
-      }));
+      }), left.stmt);
+      left.wake(c.env, c.executionCtx);
       return c.json({ left: true as const, revoked_key_ids: ids }, 200);
     },
   );

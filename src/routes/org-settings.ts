@@ -1,6 +1,6 @@
 /**
- * Org settings: name, slug, branding, data policy, invitation expiry, Slack webhook URL (stored only;
- * nothing posts to it yet), alert emails. Everything but name/slug is stored in `orgs.settings`
+ * Org settings: name, slug, branding, data policy, invitation expiry, Slack webhook URL (budget alerts
+ * are posted to it through the webhook dispatcher, see docs/webhooks.md), alert emails. Everything but name/slug is stored in `orgs.settings`
  * (JSON, type `OrgSettings`). See docs/dashboard.md for what each setting does.
  */
 import { OpenAPIHono, z } from "@hono/zod-openapi";
@@ -8,6 +8,8 @@ import type { AppEnv } from "../app-env";
 import { auditActorOf, auditInsert } from "../db/audit";
 import { getDb } from "../db/client";
 import { findOrg, isUniqueViolation, updateOrg, type OrgRow } from "../db/orgs";
+import { replaceSlackChannelStmts } from "../db/webhooks";
+import { newId } from "../lib/ids";
 import type { OrgSettings } from "../db/schema";
 import { refreshGate } from "../durable-objects/org-gate-client";
 import type { Config } from "../env";
@@ -29,7 +31,7 @@ const SettingsSchema = z
       store_request_metadata: z.boolean().openapi({ description: "false: cost events are stored without customer id, tags and trace id" }),
     }),
     invitation_expiry_days: z.number().int(),
-    slack_webhook_url: z.string().nullable().openapi({ description: "Masked: the webhook URL is a credential and is never returned whole. Stored only: no alerts are posted to it yet" }),
+    slack_webhook_url: z.string().nullable().openapi({ description: "Masked: the webhook URL is a credential and is never returned whole. Budget threshold, exceeded and velocity alerts are posted to it as Slack Block Kit messages" }),
     slack_webhook_configured: z.boolean(),
     alert_emails: z.array(z.string()),
   })
@@ -186,6 +188,10 @@ export const orgSettingsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validati
       try {
         await db.batch([
           updateOrg(db, orgId, { name: updated.name, slug: updated.slug, settings: next }),
+          // The Slack channel row the webhook dispatcher sends to follows the setting in the same write.
+          ...(body.slack_webhook_url !== undefined && (body.slack_webhook_url ?? null) !== (cur.slack_webhook_url ?? null)
+            ? replaceSlackChannelStmts(db, orgId, body.slack_webhook_url ?? null, { id: newId("whk"), createdBy: c.var.actor?.type === "user" ? c.var.actor.userId : (c.var.actor?.createdBy ?? "system"), at: Date.now() })
+            : []),
           auditInsert(db, orgId, auditActorOf(c), { action: "org.settings.update", targetType: "org", targetId: orgId, before, after }),
         ]);
       } catch (err) {

@@ -6,6 +6,7 @@ import { revokeManagementTokensCreatedByStatement } from "../db/management-token
 import { isNotNullViolation } from "../db/orgs";
 import { ApiError } from "../errors";
 import { revokeGateKeys } from "../durable-objects/org-gate-client";
+import type { enqueueEventStmt } from "../db/webhooks";
 
 /**
  * Ends a user's membership (removal or leave) in one D1 batch with its audit row: membership and team
@@ -20,6 +21,7 @@ export async function endMembership(
   userId: string,
   revokedBy: string,
   audit: ReturnType<typeof auditInsert>,
+  event?: ReturnType<typeof enqueueEventStmt>,
 ): Promise<string[]> {
   const now = Date.now();
   const [ownerGuard, deleteTeams, deleteMembership] = deleteMembershipStatements(db, orgId, userId);
@@ -30,6 +32,7 @@ export async function endMembership(
     deleteMembership,
     revokeKeysCreatedBy(db, orgId, userId, revokedBy, now),
     revokeManagementTokensCreatedByStatement(db, orgId, userId, now),
+    ...(event ? [event] : []),
   ]).catch((err: unknown) => {
     if (isNotNullViolation(err, "memberships.role")) throw new ApiError("conflict", "This member has just become the owner; the owner cannot be removed or leave");
     throw err;

@@ -12,6 +12,7 @@ import { newId, type IdPrefix } from "../../src/lib/ids";
 import { createOrgWithCast, type TestOrg, type TestUser } from "../factories";
 import { createKey } from "./keys";
 import { createModelAlias, createProvider, createTeam } from "./org-resources";
+import { createWebhook } from "./webhooks";
 
 type Schema = Record<string, any>;
 export type Operation = {
@@ -55,6 +56,7 @@ export const SEEDERS: Record<string, (org: TestOrg, cast: Cast, creator: TestUse
   providers: async (org) => (await createProvider(org)).id,
   "model-aliases": async (org) => (await createModelAlias(org)).id,
   members: async (_org, cast) => cast.viewer.id,
+  webhooks: async (org, _cast, creator) => (await createWebhook(org, creator)).id,
 };
 
 /** One real object per seeder segment, created by the org's owner. */
