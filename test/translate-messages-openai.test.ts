@@ -1,3 +1,4 @@
+import Anthropic from "@anthropic-ai/sdk";
 import { SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { costEventOf, createGatewayOrg, upstreamRecord, waitForSettled } from "./factories/gateway";
@@ -10,7 +11,55 @@ function messages(key: string, body: Record<string, unknown>) {
   });
 }
 
-describe("/v1/messages → OpenAI-format providers (translated, non-streamed)", () => {
+/** The real Anthropic SDK pointed at the Worker. */
+function sdk(apiKey: string) {
+  return new Anthropic({ apiKey, baseURL: "http://localhost", fetch: (url, init) => SELF.fetch(url as string, init as RequestInit), maxRetries: 0 });
+}
+
+describe("/v1/messages → OpenAI-format providers (translated)", () => {
+  it("streamed through the Anthropic SDK: text arrives as Anthropic events, the stream asks for usage and is charged exactly", async () => {
+    const { org, key } = await createGatewayOrg();
+    const stream = sdk(key.key).messages.stream({ model: "openai/gpt-4o-mini", max_tokens: 64, messages: [{ role: "user", content: "Hello" }] });
+    const texts: string[] = [];
+    stream.on("text", (t) => texts.push(t));
+    const final = await stream.finalMessage();
+    expect(texts.length).toBeGreaterThan(1);
+    expect(final.content).toHaveLength(1);
+    expect(final.content[0]).toMatchObject({ type: "text", text: texts.join("") });
+    expect(final.stop_reason).toBe("end_turn");
+    expect(final.usage.output_tokens).toBeGreaterThan(0);
+    expect(final.usage.input_tokens).toBeGreaterThan(0);
+    const requestId = (await stream.withResponse()).response.headers.get("x-request-id")!;
+    const up = (await upstreamRecord("openai", requestId))!;
+    expect(up.body).toMatchObject({ stream: true, stream_options: { include_usage: true } });
+    const ev = await costEventOf(org.id, requestId);
+    expect(ev).toMatchObject({ endpoint: "messages", status: 200, estimated: 0, output_tokens: final.usage.output_tokens });
+  });
+
+  it("a stream the provider cuts ends in Anthropic's error event and is charged at an estimate (never $0)", async () => {
+    const { org, key } = await createGatewayOrg();
+    const res = await messages(key.key, { stream: true, messages: [{ role: "user", content: "Hello #mock:truncate" }] });
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    expect(text).toContain("event: content_block_delta");
+    expect(text).toContain("event: error");
+    expect(text).not.toContain("event: message_stop");
+    const ev = await costEventOf(org.id, res.headers.get("x-request-id")!);
+    expect(ev).toMatchObject({ endpoint: "messages", status: 502, estimated: 1 });
+    expect(ev!.cost_micros).toBeGreaterThan(0);
+  });
+
+  it("a streamed forced tool call arrives as a tool_use block with its JSON input", async () => {
+    const { org, key } = await createGatewayOrg();
+    const tools = [{ name: "get_weather", description: "Weather", input_schema: { type: "object" as const, properties: { city: { type: "string" } }, required: ["city"] } }];
+    const final = await sdk(key.key).messages.stream({ model: "openai/gpt-4o-mini", max_tokens: 64, tools, tool_choice: { type: "tool", name: "get_weather" }, messages: [{ role: "user", content: "Paris?" }] }).finalMessage();
+    expect(final.stop_reason).toBe("tool_use");
+    const use = final.content.find((b) => b.type === "tool_use") as any;
+    expect(use.name).toBe("get_weather");
+    expect(typeof use.input.city).toBe("string");
+    await waitForSettled(org.id);
+  });
+
   it("a text conversation: OpenAI chat request upstream, Anthropic message back, charged at the provider's exact usage", async () => {
     const { org, key } = await createGatewayOrg();
     const res = await messages(key.key, { system: "Be brief.", messages: [{ role: "user", content: "Hello" }, { role: "assistant", content: "Hi" }, { role: "user", content: [{ type: "text", text: "How are you?" }] }], stop_sequences: ["END"] });
@@ -65,10 +114,10 @@ describe("/v1/messages → OpenAI-format providers (translated, non-streamed)", 
     await waitForSettled(org.id);
   });
 
-  it("refuses what it cannot translate (stream, thinking, server tools) with a 400 in Anthropic's envelope; nothing is sent", async () => {
+  it("refuses what it cannot translate (thinking, top_k, server tools) with a 400 in Anthropic's envelope; nothing is sent", async () => {
     const { org, key } = await createGatewayOrg();
     for (const [extra, param] of [
-      [{ stream: true }, "stream"],
+      [{ top_k: 5 }, "top_k"],
       [{ thinking: { type: "enabled", budget_tokens: 1024 } }, "thinking"],
       [{ tools: [{ type: "web_search_20250305", name: "web_search" }] }, "tools.0.type"],
     ] as const) {

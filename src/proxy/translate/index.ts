@@ -1,7 +1,7 @@
 /**
  * Which translator serves an endpoint on a provider that does not speak its format natively.
- * Today: `/v1/chat/completions` on `anthropic` and `gemini` providers, and non-streamed
- * `/v1/messages` on `openai` / `openai_compatible` providers. Everything else keeps the pipeline's
+ * Today: `/v1/chat/completions` on `anthropic` and `gemini` providers, and `/v1/messages` on
+ * `openai` / `openai_compatible` providers. Everything else keeps the pipeline's
  * "does not speak this endpoint's format" refusal. docs/providers.md has the tables.
  */
 import type { Endpoint, UpstreamRoute } from "../../durable-objects/gate-protocol";

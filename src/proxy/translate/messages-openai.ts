@@ -1,10 +1,12 @@
 /**
  * Anthropic Messages (`POST /v1/messages`) ⇄ OpenAI chat completions, for `openai` and
- * `openai_compatible` providers: the reverse of `anthropic.ts`. Non-streamed only: `stream: true`
- * is refused with a 400 (no partial stream translation is offered). Rules: docs/providers.md.
- * Usage comes from the provider's OpenAI `usage` (exact), shown to the client in Anthropic's shape.
+ * `openai_compatible` providers: the reverse of `anthropic.ts`, streamed and not. Rules:
+ * docs/providers.md. Usage comes from the provider's OpenAI `usage` (exact; streams ask for it with
+ * `stream_options.include_usage`), shown to the client in Anthropic's shape.
  */
-import { fromOpenAiUsage } from "../usage";
+import { randomBase62 } from "../../lib/encoding";
+import { anthropicStreamTracker, fromOpenAiUsage, openAiStreamTracker, type StreamUsageTracker } from "../usage";
+import { sseTransform } from "./openai-chat";
 import type { ChatTranslator, Json, RequestContext, TranslatedRequest, TranslatedResponse, TranslatedStream } from "./types";
 
 const LABEL = "an OpenAI-format provider";
@@ -43,7 +45,6 @@ const isRefusal = (v: unknown): v is Refusal => typeof v === "object" && v !== n
 
 /** Anthropic Messages request → OpenAI chat request. */
 export function messagesToChatRequest(body: Json, ctx: RequestContext): TranslatedRequest {
-  if (body.stream === true) return refuse(`stream: true on /v1/messages is not translated to ${LABEL} yet; send stream: false, or call POST /v1/chat/completions`, "stream");
   for (const f of ["thinking", "top_k", "container", "mcp_servers"]) {
     if (body[f] !== undefined && body[f] !== null) return refuse(`${f} cannot be sent to ${LABEL}`, f);
   }
@@ -88,6 +89,10 @@ export function messagesToChatRequest(body: Json, ctx: RequestContext): Translat
     if (parts.length) messages.push({ role: "user", content: parts });
   }
   const out: Json = { model: ctx.upstreamModel, messages, max_tokens: body.max_tokens };
+  if (ctx.stream) {
+    out.stream = true;
+    out.stream_options = { include_usage: true };
+  }
   if (typeof body.temperature === "number") out.temperature = body.temperature;
   if (typeof body.top_p === "number") out.top_p = body.top_p;
   if (Array.isArray(body.stop_sequences) && body.stop_sequences.length) out.stop = body.stop_sequences;
@@ -153,12 +158,116 @@ export function chatToMessagesResponse(json: Json): TranslatedResponse {
   return { body, usage, outputBytes };
 }
 
-/** `/v1/messages` on OpenAI-format providers (non-streamed; streams are refused by `request`). */
+const encoder = new TextEncoder();
+const sse = (type: string, data: Json) => encoder.encode(`event: ${type}\ndata: ${JSON.stringify(data)}\n\n`);
+
+/**
+ * OpenAI chat chunks → Anthropic stream events: `message_start`, one content block per text run or
+ * tool call (`text_delta` / `input_json_delta`), then `message_delta` (stop reason, usage) and
+ * `message_stop` once the provider's stream ends cleanly.
+ */
+export function chatToMessagesStream(): TranslatedStream {
+  const native = openAiStreamTracker();
+  const client = anthropicStreamTracker();
+  let started = false;
+  let index = -1;
+  let open: "text" | "tool" | null = null;
+  const toolBlocks = new Map<number, number>();
+  let stopReason = "end_turn";
+  let finished = false;
+  const id = `msg_${randomBase62(24)}`;
+  const closeBlock = (emit: (b: Uint8Array) => void) => {
+    if (open !== null) emit(sse("content_block_stop", { type: "content_block_stop", index }));
+    open = null;
+  };
+  const transform = sseTransform(
+    (ev, emit) => {
+      native.onEvent(ev);
+      const d = ev.data;
+      if (!d || d === "[DONE]") return;
+      let j: Json;
+      try {
+        j = JSON.parse(d);
+      } catch {
+        return;
+      }
+      if (j.error) {
+        emit(sse("error", { type: "error", error: { type: "api_error", message: String(j.error?.message ?? "provider error") } }));
+        return;
+      }
+      if (!started) {
+        started = true;
+        emit(sse("message_start", {
+          type: "message_start",
+          message: { id, type: "message", role: "assistant", model: j.model ?? "", content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 0, output_tokens: 0 } },
+        }));
+      }
+      const choice = Array.isArray(j.choices) ? j.choices[0] : undefined;
+      const delta = choice?.delta ?? {};
+      if (typeof delta.content === "string" && delta.content !== "") {
+        if (open !== "text") {
+          closeBlock(emit);
+          index++;
+          open = "text";
+          emit(sse("content_block_start", { type: "content_block_start", index, content_block: { type: "text", text: "" } }));
+        }
+        emit(sse("content_block_delta", { type: "content_block_delta", index, delta: { type: "text_delta", text: delta.content } }));
+      }
+      for (const tc of Array.isArray(delta.tool_calls) ? delta.tool_calls : []) {
+        const n = Number(tc?.index ?? 0);
+        if (!toolBlocks.has(n)) {
+          closeBlock(emit);
+          index++;
+          open = "tool";
+          toolBlocks.set(n, index);
+          emit(sse("content_block_start", { type: "content_block_start", index, content_block: { type: "tool_use", id: String(tc?.id ?? ""), name: String(tc?.function?.name ?? ""), input: {} } }));
+        }
+        const args = tc?.function?.arguments;
+        // Arguments of a tool call other than the open block cannot be interleaved in Anthropic's format; OpenAI sends them in order.
+        if (typeof args === "string" && args !== "" && toolBlocks.get(n) === index) {
+          emit(sse("content_block_delta", { type: "content_block_delta", index, delta: { type: "input_json_delta", partial_json: args } }));
+        }
+      }
+      if (choice?.finish_reason) stopReason = STOP_REASON[String(choice.finish_reason)] ?? "end_turn";
+      if (j.usage && typeof j.usage === "object" && !finished) finish(emit);
+    },
+    (emit) => {
+      if (started && !finished) finish(emit);
+    },
+  );
+  function finish(emit: (b: Uint8Array) => void) {
+    finished = true;
+    closeBlock(emit);
+    const u = native.usage;
+    emit(sse("message_delta", {
+      type: "message_delta",
+      delta: { stop_reason: stopReason, stop_sequence: null },
+      usage: u ? { input_tokens: u.uncachedInputTokens, output_tokens: u.outputTokens, cache_read_input_tokens: u.cachedInputTokens, cache_creation_input_tokens: 0 } : { output_tokens: 0 },
+    }));
+    emit(sse("message_stop", { type: "message_stop" }));
+  }
+  // Money from the provider's own OpenAI chunks; delivered bytes from the Anthropic events the client gets.
+  const tracker: StreamUsageTracker = {
+    onEvent: (ev) => client.onEvent(ev),
+    get usage() { return native.usage; },
+    set usage(_v) {},
+    get partial() { return native.partial; },
+    set partial(_v) {},
+    get outputBytes() { return client.outputBytes; },
+    set outputBytes(_v) {},
+    get sawReasoning() { return native.sawReasoning; },
+    set sawReasoning(_v) {},
+    get finishedBeforeUsage() { return native.finishedBeforeUsage; },
+    set finishedBeforeUsage(_v) {},
+    get lastWasUsageOnlyChunk() { return false; },
+    set lastWasUsageOnlyChunk(_v) {},
+  };
+  return { transform, tracker };
+}
+
+/** `/v1/messages` on OpenAI-format providers. */
 export const messagesToOpenAi: ChatTranslator = {
   request: messagesToChatRequest,
   response: chatToMessagesResponse,
-  stream(): TranslatedStream {
-    // Unreachable: `request` refuses `stream: true`, so the pipeline never asks for a stream translation.
-    throw new Error("/v1/messages streams are not translated to OpenAI-format providers");
-  },
+  stream: () => chatToMessagesStream(),
 };
