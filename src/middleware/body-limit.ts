@@ -5,7 +5,7 @@
  */
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../app-env";
-import { ApiError } from "../errors";
+import { bodyTooLarge, readCapped } from "../lib/read-capped";
 
 /**
  * Ceiling for control-plane bodies whatever MAX_BODY_BYTES says: the largest legitimate body is a bulk
@@ -18,41 +18,13 @@ export function controlPlaneBodyLimit(maxBodyBytes: number): number {
   return Math.min(maxBodyBytes, CONTROL_PLANE_MAX_BODY_BYTES);
 }
 
-function tooLarge(limit: number): ApiError {
-  return new ApiError("request_too_large", `Request body exceeds the limit of ${limit} bytes`);
-}
-
-/** Reads a body stream to the end, counting every chunk; throws 413 as soon as it passes `limit`. */
-export async function readCapped(body: ReadableStream<Uint8Array>, limit: number): Promise<Uint8Array> {
-  const reader = body.getReader();
-  const parts: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > limit) {
-      await reader.cancel().catch(() => {});
-      throw tooLarge(limit);
-    }
-    parts.push(value);
-  }
-  const out = new Uint8Array(total);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.byteLength;
-  }
-  return out;
-}
-
 /** Installs the control-plane body limit: buffers the body under the limit and hands it on. */
 export const bodyLimit: MiddlewareHandler<AppEnv> = async (c, next) => {
   const req = c.req.raw;
   if (req.body) {
     const limit = controlPlaneBodyLimit(c.var.config.MAX_BODY_BYTES);
     const declared = req.headers.get("content-length");
-    if (declared !== null && Number(declared) > limit) throw tooLarge(limit);
+    if (declared !== null && Number(declared) > limit) throw bodyTooLarge(limit);
     const bytes = await readCapped(req.body, limit);
     c.req.raw = new Request(req.url, { method: req.method, headers: req.headers, body: bytes });
   }

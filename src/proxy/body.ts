@@ -4,41 +4,18 @@
  */
 import type { z } from "zod";
 import { ApiError } from "../errors";
+import { bodyTooLarge, readCapped } from "../lib/read-capped";
 
 const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 
 /** The raw body bytes, at most `maxBytes`. */
 export async function readBodyLimited(req: Request, maxBytes: number): Promise<Uint8Array> {
   const declared = req.headers.get("content-length");
-  if (declared !== null && Number(declared) > maxBytes) throw tooLarge(maxBytes);
+  if (declared !== null && Number(declared) > maxBytes) throw bodyTooLarge(maxBytes);
   if (!req.body) return new Uint8Array(0);
   // A declared length within the limit is enforced by the runtime: read in one native call.
   if (declared !== null) return new Uint8Array(await req.arrayBuffer());
-  const reader = req.body.getReader();
-  const parts: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > maxBytes) {
-      await reader.cancel().catch(() => {});
-      throw tooLarge(maxBytes);
-    }
-    parts.push(value);
-  }
-  if (parts.length === 1) return parts[0]!;
-  const out = new Uint8Array(total);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.byteLength;
-  }
-  return out;
-}
-
-function tooLarge(maxBytes: number): ApiError {
-  return new ApiError("request_too_large", `Request body exceeds the limit of ${maxBytes} bytes`);
+  return readCapped(req.body, maxBytes);
 }
 
 /** Parses and validates a JSON object body. Returns the ORIGINAL parsed object (unknown fields intact). */
