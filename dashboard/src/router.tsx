@@ -19,6 +19,7 @@ import { ProvidersPage } from "./pages/providers";
 import { SettingsPage } from "./pages/settings";
 import { TeamDetailPage, TeamsPage } from "./pages/teams";
 import { UsagePage } from "./pages/usage";
+import { WebhooksPage } from "./pages/webhooks";
 
 function FullPage({ children }: { children: React.ReactNode }) {
   return <main className="auth"><div className="auth-card">{children}</div></main>;
@@ -89,6 +90,7 @@ const routeTree = rootRoute.addChildren([
     orgPage("/audit", AuditPage),
     orgPage("/settings", SettingsPage),
     orgPage("/providers", ProvidersPage),
+    orgPage("/webhooks", WebhooksPage),
     orgPage("/billing", BillingPage),
   ]),
 ]);

@@ -74,6 +74,16 @@ export type OrgSettings = {
   name: string; slug: string; kind: "personal" | "team"; branding: OrgBranding;
   data_policy: { store_request_metadata: boolean }; invitation_expiry_days: number;
   alert_emails: string[];
+  /** Masked (host and last 4 characters): the URL is a credential. */
+  slack_webhook_url: string | null; slack_webhook_configured: boolean;
 };
 
 export type OutboxEmail = { id: string; to: string; subject: string; text: string; html: string | null; transport: string; status: string; error: string | null; created_at: string };
+
+export type Webhook = { id: string; url: string; description: string | null; events: string[]; enabled: boolean; created_at: string; updated_at: string };
+export type WebhookWithSecret = Webhook & { secret: string };
+export type WebhookAttempt = { attempt: number; status_code: number | null; error: string | null; latency_ms: number; response_excerpt: string | null; created_at: string };
+export type WebhookDelivery = {
+  id: string; event_id: string; event_type: string; status: "pending" | "succeeded" | "failed"; attempts: number; next_attempt_at: string | null;
+  last_status_code: number | null; payload: string; created_at: string; updated_at: string; attempt_log: WebhookAttempt[];
+};
