@@ -11,6 +11,23 @@ import { ConfirmDialog } from "../components/dialog";
 import { Alert, Button, Card, DisabledReason, Field, PageHeader, QueryView } from "../components/ui";
 import { useToast } from "../components/toast";
 
+/** Queues a test message to the saved Slack URL; delivered by the webhook dispatcher like a budget alert. */
+function SlackTest({ configured, reason }: { configured: boolean; reason: string | null }) {
+  const { org } = useOrg();
+  const [result, setResult] = useState<{ ok: boolean; text: string } | null>(null);
+  const send = useMutation({
+    mutationFn: () => api<{ event_id: string; queued: true }>("POST", `/orgs/${org.id}/settings/slack/test`),
+    onSuccess: (r) => setResult({ ok: true, text: `Test message queued (event ${r.event_id}); it should appear in the channel within a few seconds.` }),
+    onError: (e) => setResult({ ok: false, text: messageOf(e) }),
+  });
+  return (
+    <div className="stack-sm" style={{ marginTop: 12 }}>
+      <div><Button type="button" size="sm" onClick={() => send.mutate()} loading={send.isPending} disabledReason={reason ?? (configured ? null : "Save a Slack webhook URL first.")}>Send test message</Button></div>
+      {result ? <Alert tone={result.ok ? "success" : "error"}>{result.text}</Alert> : null}
+    </div>
+  );
+}
+
 function SettingsForm({ s }: { s: OrgSettings }) {
   const { org, role } = useOrg();
   const qc = useQueryClient();
@@ -25,6 +42,8 @@ function SettingsForm({ s }: { s: OrgSettings }) {
   const [accent, setAccent] = useState(s.branding.accent_color ?? "");
   const [storeMetadata, setStoreMetadata] = useState(s.data_policy.store_request_metadata);
   const [alerts, setAlerts] = useState(s.alert_emails.join(", "));
+  const [slackUrl, setSlackUrl] = useState("");
+  const [removeSlack, setRemoveSlack] = useState(false);
   const [error, setError] = useState<string | null>(null);
   useEffect(() => setError(null), [name, slug, expiry, displayName, logoUrl, accent]);
   const save = useMutation({
@@ -50,7 +69,11 @@ function SettingsForm({ s }: { s: OrgSettings }) {
     if (JSON.stringify(branding) !== JSON.stringify(s.branding)) body.branding = branding;
     if (storeMetadata !== s.data_policy.store_request_metadata) body.data_policy = { store_request_metadata: storeMetadata };
     body.alert_emails = alerts.split(/[\s,]+/).filter(Boolean);
-    save.mutate(body);
+    if (slackUrl.trim()) {
+      if (!/^https:\/\//.test(slackUrl.trim())) return setError("Slack webhook URL must start with https://");
+      body.slack_webhook_url = slackUrl.trim();
+    } else if (removeSlack) body.slack_webhook_url = null;
+    save.mutate(body, { onSuccess: () => { setSlackUrl(""); setRemoveSlack(false); } });
   };
   const off = !cap.allowed;
   return (
@@ -89,7 +112,15 @@ function SettingsForm({ s }: { s: OrgSettings }) {
       <Card title="Alerts">
         <div className="form-grid">
           <Field label="Alert emails" hint="Comma-separated. Budget alert emails go to the owner, the admins and these addresses.">{(id) => <input id={id} type="text" value={alerts} disabled={off} onChange={(e) => setAlerts(e.target.value)} />}</Field>
+          <Field label="Slack incoming-webhook URL"
+            hint={<>Budget threshold, budget exceeded and velocity alerts are posted to this Slack channel. {s.slack_webhook_configured ? <>Current: <code>{s.slack_webhook_url}</code> (masked; enter a new URL to replace it).</> : "Not set."}</>}>
+            {(id) => <input id={id} type="url" value={slackUrl} disabled={off} autoComplete="off" placeholder="https://hooks.slack.com/services/…" onChange={(e) => setSlackUrl(e.target.value)} />}
+          </Field>
         </div>
+        {s.slack_webhook_configured ? (
+          <div className="checkbox" style={{ marginTop: 8 }}><input id="remove-slack" type="checkbox" checked={removeSlack} disabled={off || Boolean(slackUrl.trim())} onChange={(e) => setRemoveSlack(e.target.checked)} /><label htmlFor="remove-slack">Stop posting alerts to Slack (remove the URL on save)</label></div>
+        ) : null}
+        <SlackTest configured={s.slack_webhook_configured} reason={off ? cap.reason : null} />
       </Card>
       {error ? <Alert>{error}</Alert> : null}
       <div><Button type="submit" variant="primary" loading={save.isPending} disabledReason={off ? cap.reason : null}>Save changes</Button></div>
