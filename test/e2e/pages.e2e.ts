@@ -13,7 +13,7 @@ let page: TrackedPage;
 let orgId = "";
 
 const PAGES: Array<[string, string]> = [
-  ["", "Overview"], ["usage", "Usage"], ["keys", "API keys"], ["budgets", "Budgets & limits"], ["providers", "Providers & pricing"],
+  ["", "Overview"], ["usage", "Usage"], ["keys", "API keys"], ["budgets", "Budgets & limits"], ["providers", "Providers & pricing"], ["webhooks", "Webhooks"],
   ["teams", "Teams"], ["members", "Members"], ["audit", "Audit trail"], ["billing", "Billing"], ["settings", "Settings"],
 ];
 
