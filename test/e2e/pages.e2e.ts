@@ -28,6 +28,7 @@ beforeAll(async () => {
   expect(team.status).toBe(201);
   expect((await apiAsPage(page, "POST", `/orgs/${orgId}/keys`, { name: "search-prod", team_id: team.body.id, rpm: 600 })).status).toBe(201);
   expect((await apiAsPage(page, "POST", `/orgs/${orgId}/budgets`, { scope: "org", limit_usd: "500", period: "monthly", mode: "hard" })).status).toBe(201);
+  expect((await apiAsPage(page, "POST", `/orgs/${orgId}/webhooks`, { url: "https://hooks.example.com/tollgate/a-rather-long-endpoint-path-for-phones", events: ["budget.threshold", "budget.exceeded", "key.created"], description: "Ops alerts" })).status).toBe(201);
   expect((await apiAsPage(page, "POST", `/orgs/${orgId}/invitations`, { email: uniqueEmail("pending"), role: "member" })).status).toBe(201);
 });
 afterAll(async () => {
