@@ -98,6 +98,17 @@ describe.sequential("webhooks page", () => {
     expect((await apiAsPage(admin, "GET", `/orgs/${orgId}/webhooks/${webhookId}`)).body.enabled).toBe(true);
   });
 
+  test("the delivery log pages with the API cursor: 20 newest, then older ones on request", async () => {
+    for (let i = 0; i < 20; i++) expect((await apiAsPage(admin, "POST", `/orgs/${orgId}/webhooks/${webhookId}/test`)).status).toBe(202);
+    await admin.reload();
+    await admin.getByRole("button", { name: `Show deliveries of ${receiverUrl}` }).click();
+    const log = admin.getByRole("region", { name: `Delivery log of ${receiverUrl}` });
+    await expect.poll(() => log.locator("tbody tr").count()).toBe(20);
+    await log.getByRole("button", { name: "Load older deliveries" }).click();
+    await expect.poll(() => log.locator("tbody tr").count()).toBe(21);
+    expect(await log.getByRole("button", { name: "Load older deliveries" }).count()).toBe(0);
+  });
+
   test("a member sees the endpoint read-only: controls disabled with a reason, and the API refuses", async () => {
     const email = uniqueEmail("wh-member");
     expect((await apiAsPage(admin, "POST", `/orgs/${orgId}/invitations`, { email, role: "member" })).status).toBe(201);
