@@ -151,6 +151,17 @@ describe("failing webhook endpoints are disabled", () => {
     expect(await disableEmails([owner.email, admin.email])).toHaveLength(2);
   });
 
+  it("an admin's own PATCH {enabled: false} records disabled_at without a reason and emails no one", async () => {
+    const { org, owner, admin } = await createOrgWithCast();
+    const hook = await hookWithInbox(org, owner, [200]);
+    const res = await call(admin, "PATCH", `/api/orgs/${org.id}/webhooks/${hook.id}`, { enabled: false });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ enabled: false, disabled_reason: null });
+    expect(typeof res.body.disabled_at).toBe("string");
+    expect(await hookRow(hook.id)).toMatchObject({ enabled: false, disabledReason: null });
+    expect(await disableEmails([owner.email, admin.email])).toHaveLength(0);
+  });
+
   it("the org's Slack channel follows the same rule", async () => {
     const { org, owner, admin } = await createOrgWithCast();
     const slack = await hookWithInbox(org, owner, [500], "slack");
@@ -160,5 +171,6 @@ describe("failing webhook endpoints are disabled", () => {
     const emails = await disableEmails([owner.email, admin.email]);
     expect(emails).toHaveLength(2);
     expect(emails[0]!.subject).toContain("Slack alert channel disabled");
+    expect(emails[0]!.text).toContain("remove the Slack URL in the org settings");
   });
 });
