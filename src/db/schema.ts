@@ -338,6 +338,11 @@ export const webhooks = sqliteTable("webhooks", {
   events: text("events", { mode: "json" }).$type<string[]>().notNull(),
   secretSealed: text("secret_sealed").notNull(),
   enabled: integer("enabled", { mode: "boolean" }).notNull().default(true),
+  /** Start of the current unbroken run of failed attempts (null: the last attempt succeeded, or none yet). */
+  failingSince: integer("failing_since"),
+  /** Why Tollgate disabled the endpoint (null when enabled or disabled by a person). */
+  disabledReason: text("disabled_reason"),
+  disabledAt: integer("disabled_at"),
   createdBy: text("created_by").notNull(),
   createdAt: integer("created_at").notNull().default(now),
   updatedAt: integer("updated_at").notNull().default(now),

@@ -5,7 +5,8 @@
 import { and, asc, count, desc, eq, inArray, lt, lte, or, sql } from "drizzle-orm";
 import type { PagePosition } from "../lib/page-cursor";
 import type { Db } from "./client";
-import { webhookAttempts, webhookDeliveries, webhooks } from "./schema";
+import { auditLog, memberships, users, webhookAttempts, webhookDeliveries, webhooks } from "./schema";
+import { newId } from "../lib/ids";
 
 export type WebhookRow = typeof webhooks.$inferSelect;
 export type WebhookDeliveryRow = typeof webhookDeliveries.$inferSelect;
@@ -82,7 +83,7 @@ export function updateWebhookStmt(
   db: Db,
   orgId: string,
   id: string,
-  patch: Partial<Pick<WebhookRow, "url" | "description" | "events" | "enabled" | "secretSealed">> & { updatedAt: number },
+  patch: Partial<Pick<WebhookRow, "url" | "description" | "events" | "enabled" | "secretSealed" | "failingSince" | "disabledReason" | "disabledAt">> & { updatedAt: number },
 ) {
   return db.update(webhooks).set(patch).where(and(eq(webhooks.orgId, orgId), eq(webhooks.kind, "endpoint"), eq(webhooks.id, id)));
 }
@@ -134,15 +135,21 @@ export async function nextDueAt(db: Db, orgId: string): Promise<number | null> {
   return rows[0]?.at ?? null;
 }
 
-/** Records one attempt and the delivery's new state, in one batch. */
+/** Records one attempt, the delivery's new state and the endpoint's failing run, in one batch. */
 export async function recordAttempt(
   db: Db,
   orgId: string,
+  webhookId: string,
   attempt: typeof webhookAttempts.$inferInsert,
-  state: { status: WebhookDeliveryRow["status"]; nextAttemptAt: number | null; attempts: number; lastStatusCode: number | null; at: number },
+  state: { status: WebhookDeliveryRow["status"]; nextAttemptAt: number | null; attempts: number; lastStatusCode: number | null; at: number; clock?: number },
 ): Promise<void> {
   await db.batch([
     db.insert(webhookAttempts).values(attempt),
+    // Any success ends the endpoint's failing run; a failure starts one unless one is running (docs/webhooks.md).
+    db
+      .update(webhooks)
+      .set({ failingSince: state.status === "succeeded" ? null : sql`COALESCE(${webhooks.failingSince}, ${state.clock ?? state.at})` })
+      .where(and(eq(webhooks.orgId, orgId), eq(webhooks.id, webhookId))),
     db
       .update(webhookDeliveries)
       .set({ status: state.status, nextAttemptAt: state.nextAttemptAt, attempts: state.attempts, lastStatusCode: state.lastStatusCode, updatedAt: state.at })
@@ -192,4 +199,48 @@ export function enqueueEventStmt(db: Db, orgId: string, event: { id: string; typ
         .where(and(eq(w.orgId, orgId), eq(w.enabled, true), eq(w.kind, "endpoint"), sql`EXISTS (SELECT 1 FROM json_each(${w.events}) WHERE json_each.value = ${event.type})`)),
     )
     .onConflictDoNothing();
+}
+
+/** Emails of the org's owners and admins. */
+export async function listAdminEmails(db: Db, orgId: string): Promise<string[]> {
+  const rows = await db.select({ email: users.email }).from(memberships).innerJoin(users, eq(users.id, memberships.userId))
+    .where(and(eq(memberships.orgId, orgId), inArray(memberships.role, ["owner", "admin"])));
+  return [...new Set(rows.map((r) => r.email))];
+}
+
+/**
+ * Disables the endpoint (or Slack channel) when it is still enabled and has been failing since at or
+ * before `failingBefore`: its pending deliveries are marked failed, a `webhook.auto_disable` audit row is
+ * written and the row gets `enabled = false`, `disabled_reason`, `disabled_at`, all in one batch. Every
+ * statement carries the same condition, so of concurrent callers exactly one disables it: the returned
+ * row, or undefined when nothing changed.
+ */
+export async function disableIfFailing(db: Db, orgId: string, webhookId: string, failingBefore: number, reason: string, now: number): Promise<WebhookRow | undefined> {
+  const w = webhooks;
+  const due = sql`EXISTS (SELECT 1 FROM ${w} WHERE ${w.orgId} = ${orgId} AND ${w.id} = ${webhookId} AND ${w.enabled} = 1 AND ${w.failingSince} <= ${failingBefore})`;
+  const after = JSON.stringify({ enabled: false, disabled_reason: reason });
+  const [, , updated] = await db.batch([
+    db.update(webhookDeliveries).set({ status: "failed", nextAttemptAt: null, updatedAt: now })
+      .where(and(eq(webhookDeliveries.orgId, orgId), eq(webhookDeliveries.webhookId, webhookId), eq(webhookDeliveries.status, "pending"), due)),
+    db.insert(auditLog).select(
+      db.select({
+        id: sql<string>`${newId("aud")}`.as("id"),
+        orgId: sql<string>`${orgId}`.as("org_id"),
+        actorType: sql<"system">`'system'`.as("actor_type"),
+        actorId: sql<string>`'webhook-dispatcher'`.as("actor_id"),
+        actorIp: sql<null>`NULL`.as("actor_ip"),
+        userAgent: sql<null>`NULL`.as("user_agent"),
+        action: sql<string>`'webhook.auto_disable'`.as("action"),
+        targetType: sql<string>`'webhook'`.as("target_type"),
+        targetId: sql<string>`${webhookId}`.as("target_id"),
+        before: sql<string>`json_object('enabled', json('true'), 'failing_since', ${w.failingSince})`.as("before"),
+        after: sql<string>`${after}`.as("after"),
+        createdAt: sql<number>`${now}`.as("created_at"),
+      }).from(w).where(and(eq(w.orgId, orgId), eq(w.id, webhookId), eq(w.enabled, true), lte(w.failingSince, failingBefore))),
+    ),
+    db.update(w).set({ enabled: false, disabledReason: reason, disabledAt: now, updatedAt: now })
+      .where(and(eq(w.orgId, orgId), eq(w.id, webhookId), eq(w.enabled, true), lte(w.failingSince, failingBefore)))
+      .returning(),
+  ]);
+  return updated[0];
 }

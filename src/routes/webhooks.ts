@@ -40,6 +40,9 @@ const description = z.string().trim().max(200);
 const webhookSchema = z
   .object({
     id: z.string(), url: z.string(), description: z.string().nullable(), events: z.array(z.string()), enabled: z.boolean(),
+    disabled_reason: z.string().nullable().openapi({ description: "Why Tollgate disabled the endpoint (null when enabled or disabled by an admin)" }),
+    disabled_at: z.string().nullable(),
+    failing_since: z.string().nullable().openapi({ description: "Start of the current run of failed attempts; 3 days of it disables the endpoint" }),
     created_at: z.string(), updated_at: z.string(),
   })
   .openapi("Webhook");
@@ -58,7 +61,10 @@ const deliverySchema = z
   .openapi("WebhookDelivery");
 
 const presentWebhook = (w: WebhookRow) => ({
-  id: w.id, url: w.url, description: w.description, events: w.events, enabled: w.enabled, created_at: isoTime(w.createdAt), updated_at: isoTime(w.updatedAt),
+  id: w.id, url: w.url, description: w.description, events: w.events, enabled: w.enabled,
+  disabled_reason: w.disabledReason, disabled_at: w.disabledAt === null ? null : isoTime(w.disabledAt),
+  failing_since: w.failingSince === null ? null : isoTime(w.failingSince),
+  created_at: isoTime(w.createdAt), updated_at: isoTime(w.updatedAt),
 });
 const webhookAudit = (w: WebhookRow) => ({ url: w.url, description: w.description, events: w.events, enabled: w.enabled });
 const presentAttempt = (a: WebhookAttemptRow) => ({
@@ -124,7 +130,7 @@ export const webhooksRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationH
       const a = c.var.actor!;
       const row: WebhookRow = {
         id, orgId, kind: "endpoint", url: target, description: body.description || null, events: body.events, secretSealed: await encryptSecret(c.var.config.ENCRYPTION_KEY, secret, id),
-        enabled: true, createdBy: a.type === "user" ? a.userId : a.createdBy, createdAt: now, updatedAt: now,
+        enabled: true, failingSince: null, disabledReason: null, disabledAt: null, createdBy: a.type === "user" ? a.userId : a.createdBy, createdAt: now, updatedAt: now,
       };
       await db
         .batch([
@@ -175,6 +181,9 @@ export const webhooksRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationH
         ...(body.events !== undefined && { events: body.events }),
         ...(body.description !== undefined && { description: body.description || null }),
         ...(body.enabled !== undefined && { enabled: body.enabled }),
+        // Enabling a disabled endpoint gives it a fresh start: a new failing run must last 3 days again.
+        ...(body.enabled === true && !w.enabled && { failingSince: null, disabledReason: null, disabledAt: null }),
+        ...(body.enabled === false && w.enabled && { disabledReason: null, disabledAt: now }),
       };
       const updated: WebhookRow = { ...w, ...patch, updatedAt: now };
       await db.batch([

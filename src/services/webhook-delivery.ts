@@ -6,13 +6,16 @@
  */
 import { and, eq, lte } from "drizzle-orm";
 import { getDb, type Db } from "../db/client";
-import { listDueDeliveries, nextDueAt, recordAttempt, type WebhookDeliveryRow, type WebhookRow } from "../db/webhooks";
+import { disableIfFailing, listAdminEmails, listDueDeliveries, nextDueAt, recordAttempt, type WebhookDeliveryRow, type WebhookRow } from "../db/webhooks";
+import { findOrg } from "../db/orgs";
 import { webhookDeliveries } from "../db/schema";
 import { getConfig, type Env } from "../env";
 import { decryptSecret } from "../lib/crypto";
 import { newId } from "../lib/ids";
 import { checkUpstreamUrl } from "../lib/upstream-url";
 import { signatureHeader } from "../lib/webhook-signature";
+import { sendEmail } from "./mailer";
+import { brandedHtml, escapeHtml, orgBrand } from "./org-email-branding";
 import { slackMessage } from "./slack-alerts";
 
 /**
@@ -30,6 +33,10 @@ export const ATTEMPT_TIMEOUT_MS = 10_000;
 export const CLAIM_LEASE_MS = 60_000;
 /** Characters of the receiver's answer kept in the attempt log. */
 export const RESPONSE_EXCERPT_CHARS = 512;
+/** An endpoint or Slack channel whose every attempt has failed for this long is disabled (docs/webhooks.md). */
+export const DISABLE_AFTER_FAILING_MS = 3 * 24 * 3_600_000;
+/** The `disabled_reason` Tollgate records when it disables a failing endpoint. */
+export const FAILING_DISABLED_REASON = "every delivery attempt failed for 3 days";
 /** Deliveries sent per alarm round (in parallel). */
 const ROUND_SIZE = 10;
 
@@ -114,10 +121,38 @@ async function attemptOne(env: Env, db: Db, hook: WebhookRow, d: WebhookDelivery
   const delay = outcome.retry ? retryDelayMs(attempt) : null;
   const status = outcome.ok ? "succeeded" : delay === null ? "failed" : "pending";
   await recordAttempt(
-    db, d.orgId,
+    db, d.orgId, hook.id,
     { id: newId("wha"), orgId: d.orgId, deliveryId: d.id, attempt, statusCode: outcome.statusCode, error: outcome.error, latencyMs: at - started, responseExcerpt: outcome.excerpt, createdAt: at },
-    { status, nextAttemptAt: status === "pending" ? now + (delay ?? 0) : null, attempts: attempt, lastStatusCode: outcome.statusCode, at },
+    { status, nextAttemptAt: status === "pending" ? now + (delay ?? 0) : null, attempts: attempt, lastStatusCode: outcome.statusCode, at, clock: now },
   );
+  if (!outcome.ok && hook.enabled) await disableIfFailingTooLong(env, db, hook, now);
+}
+
+/**
+ * Disables the endpoint when its failing run reached {@link DISABLE_AFTER_FAILING_MS}, then emails the
+ * org's owners and admins. The disable is a compare-and-set, so only the run that flipped it sends the
+ * email: one email per disable. A failed email is logged, never retried.
+ */
+async function disableIfFailingTooLong(env: Env, db: Db, hook: WebhookRow, now: number): Promise<void> {
+  const disabled = await disableIfFailing(db, hook.orgId, hook.id, now - DISABLE_AFTER_FAILING_MS, FAILING_DISABLED_REASON, now);
+  if (!disabled) return;
+  try {
+    const [org, recipients] = await Promise.all([findOrg(db, hook.orgId), listAdminEmails(db, hook.orgId)]);
+    if (!org) return;
+    const cfg = getConfig(env);
+    const brand = orgBrand(org);
+    const what = disabled.kind === "slack" ? "Slack alert channel" : `webhook endpoint ${disabled.url}`;
+    const since = new Date(disabled.failingSince ?? now).toISOString();
+    const subject = `Tollgate: ${disabled.kind === "slack" ? "Slack alert channel" : "webhook endpoint"} disabled (${brand.displayName})`;
+    const text =
+      `${brand.displayName}: the ${what} was disabled because every delivery attempt has failed since ${since}. ` +
+      `Its pending deliveries were stopped. ` +
+      (disabled.kind === "slack" ? "To re-enable it, remove the Slack URL in the org settings, save, then set it again." : "Fix the receiver, then enable the endpoint again in the webhook settings.");
+    const html = brandedHtml(brand, `<p><strong>${escapeHtml(subject)}</strong></p><p>${escapeHtml(text)}</p>`);
+    for (const to of recipients) await sendEmail(cfg, db, { to, subject, text, html });
+  } catch (err) {
+    console.error("webhook disable email failed", err instanceof Error ? err.message : String(err));
+  }
 }
 
 /**
