@@ -247,6 +247,39 @@ describe("prompt templates: the data plane", () => {
     expect(await costEventOf(fx.org.id, response.headers.get("x-request-id")!)).toMatchObject({ prompt_id: fx.promptId, prompt_version: 1 });
   });
 
+  it("an isolate reuses a label's resolution for at most 1 s: a move this isolate did not serve applies within that", async () => {
+    const fx = await promptOrg();
+    const render = async () => {
+      const res = await v1(fx.key, "/chat/completions", chatWith({ id: fx.promptId, variables: VARS }));
+      expect(res.status).toBe(200);
+      return (await upstreamRecord("openai", res.headers.get("x-request-id")!))!.body.messages[0].content as string;
+    };
+    expect(await render()).toBe("You are the support agent of Acme.");
+    // v2 and the label move written as another isolate's route would: D1, then the gate, but not this isolate's cache.
+    const now = Date.now();
+    await env.DB.batch([
+      env.DB.prepare("INSERT INTO prompt_versions (org_id, prompt_id, version, messages, variables, created_by, created_at) VALUES (?, ?, 2, ?, ?, ?, ?)")
+        .bind(fx.org.id, fx.promptId, JSON.stringify([{ role: "system", content: "Moved." }, SUPPORT_V1.messages[1]]), JSON.stringify(SUPPORT_V1.variables.map((v) => ({ required: true, ...v }))), fx.owner.id, now),
+      env.DB.prepare("UPDATE prompt_labels SET version = 2, updated_at = ? WHERE prompt_id = ? AND label = 'production'").bind(now, fx.promptId),
+    ]);
+    await orgGate(env, fx.org.id).refresh(fx.org.id, ["prompts"]);
+    const t0 = Date.now();
+    const soon = await render();
+    if (Date.now() - t0 < 900) expect(soon).toBe("You are the support agent of Acme.");
+    await new Promise((r) => setTimeout(r, 1_050));
+    expect(await render()).toBe("Moved.");
+  });
+
+  it("a deleted prompt can no longer be used by label", async () => {
+    const fx = await promptOrg();
+    expect((await v1(fx.key, "/chat/completions", chatWith({ id: "support", variables: VARS }))).status).toBe(200);
+    expect((await call(fx.owner, "DELETE", `${promptsPath(fx.org.id)}/${fx.promptId}`)).status).toBe(200);
+    const res = await v1(fx.key, "/chat/completions", chatWith({ id: "support", variables: VARS }));
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as any).error).toMatchObject({ code: "invalid_request", param: "prompt.id" });
+    expect((await call(fx.owner, "GET", promptsPath(fx.org.id))).body.data).toEqual([]);
+  });
+
   it("a prompt change the gate never heard about reaches it through reconciliation (fingerprint)", async () => {
     const { owner, org, key } = await createGatewayOrg();
     await gateCounters(org.id);
