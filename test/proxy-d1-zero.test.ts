@@ -9,6 +9,8 @@ import { describe, expect, it } from "vitest";
 import worker from "../src/index";
 import { createBudgetRow } from "./factories/gate";
 import { createGatewayOrg, gateCounters } from "./factories/gateway";
+import { createPrompt } from "./factories/prompts";
+import { orgGate } from "../src/durable-objects/org-gate-client";
 
 function countingDb(real: D1Database, opts: { fail: boolean }) {
   const calls: string[] = [];
@@ -37,6 +39,8 @@ async function callWorker(db: D1Database, path: string, init: RequestInit) {
 describe("D1 on the data plane", () => {
   it("is touched zero times across every endpoint, streams, denials and errors", async () => {
     const { org, owner, key } = await createGatewayOrg();
+    const prompt = await createPrompt(org, owner);
+    await orgGate(env, org.id).refresh(org.id, ["prompts"]);
     await gateCounters(org.id); // the gate's hot copy is loaded: steady state
     const auth = { authorization: `Bearer ${key.key}`, "content-type": "application/json" };
     const counted = countingDb(env.DB, { fail: true });
@@ -51,6 +55,9 @@ describe("D1 on the data plane", () => {
       ["/v1/messages", { method: "POST", headers: { ...auth, "anthropic-version": "2023-06-01" }, body: JSON.stringify({ model: "anthropic/claude-sonnet-4-5", max_tokens: 20, messages: [{ role: "user", content: "x" }] }) }, 200],
       ["/v1/messages", { method: "POST", headers: { ...auth, "anthropic-version": "2023-06-01" }, body: JSON.stringify({ model: "anthropic/claude-sonnet-4-5", max_tokens: 20, stream: true, messages: [{ role: "user", content: "x" }] }) }, 200],
       ["/v1/models", { method: "GET", headers: auth }, 200],
+      ["/v1/chat/completions", { method: "POST", headers: auth, body: JSON.stringify({ ...chat, messages: undefined, prompt: { id: prompt.id, variables: { name: "Ada" } } }) }, 200],
+      ["/v1/responses", { method: "POST", headers: auth, body: JSON.stringify({ model: "gpt-4o-mini", prompt: { id: prompt.name, version: 1, variables: { name: "Ada" } } }) }, 200],
+      ["/v1/chat/completions", { method: "POST", headers: auth, body: JSON.stringify({ ...chat, prompt: { id: prompt.id, variables: {} } }) }, 400],
       ["/v1/chat/completions", { method: "POST", headers: auth, body: JSON.stringify({ ...chat, messages: [{ role: "user", content: "#mock:fail-500" }] }) }, 502],
       ["/v1/chat/completions", { method: "POST", headers: auth, body: JSON.stringify({ ...chat, model: "unpriced-model" }) }, 403],
       ["/v1/chat/completions", { method: "POST", headers: auth, body: "{" }, 400],
@@ -58,7 +65,7 @@ describe("D1 on the data plane", () => {
     ];
     for (const [path, init, status] of cases) {
       const r = await callWorker(counted.db, path, init);
-      expect({ path, status: r.status }).toEqual({ path, status });
+      expect({ path, status: r.status, text: r.status === status ? "" : r.text }).toEqual({ path, status, text: "" });
     }
     await createBudgetRow(org, owner, { scope: "org", limitMicros: 1 });
     expect((await callWorker(counted.db, "/v1/chat/completions", { method: "POST", headers: auth, body: JSON.stringify(chat) })).status).toBe(402);

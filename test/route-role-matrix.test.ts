@@ -129,7 +129,7 @@ describe("route × role matrix (from /api/openapi.json)", () => {
     expect(await snapshotTable("api_keys", a.org.id)).toHaveLength(1);
     expect(await snapshotTable("audit_log", a.org.id)).toEqual([]);
     expect(await snapshotTable("audit_log", b.org.id)).toEqual([]);
-  });
+  }, 120_000);
 
   it("admits every role at or above the minimum (no 401/403, no 404 for the org, no 5xx)", async () => {
     const failures: string[] = [];

@@ -82,7 +82,7 @@ describe("usage routes", () => {
     expect(raw.headers.get("content-type")).toContain("text/csv");
     expect(raw.headers.get("content-disposition")).toMatch(/attachment; filename="usage-.*\.csv"/);
     const lines = (raw.body as string).trim().split("\r\n");
-    expect(lines[0]).toBe("created_at,request_id,key_id,team_id,customer_id,tags,trace_id,provider,model,endpoint,status,input_tokens,cached_input_tokens,cache_write_tokens,output_tokens,reasoning_tokens,cost_micros,cost_usd,latency_ms,ttfb_ms,estimated");
+    expect(lines[0]).toBe("created_at,request_id,key_id,team_id,customer_id,tags,trace_id,provider,model,endpoint,status,input_tokens,cached_input_tokens,cache_write_tokens,output_tokens,reasoning_tokens,cost_micros,cost_usd,latency_ms,ttfb_ms,estimated,prompt_id,prompt_version");
     expect(lines).toHaveLength(2);
     expect(lines[1]).toContain(`${req.requestId},${key.id},,"'=HYPERLINK(""http://x"")","{""env"":""a,b""}",`);
     // 10 × 150,000 + 5 × 600,000 = 4,500,000 → 5 µ$

@@ -15,6 +15,7 @@ import { KeysPage } from "./pages/keys";
 import { MembersPage } from "./pages/members";
 import { OutboxPage } from "./pages/outbox";
 import { OverviewPage } from "./pages/overview";
+import { PromptsPage } from "./pages/prompts";
 import { ProvidersPage } from "./pages/providers";
 import { SettingsPage } from "./pages/settings";
 import { TeamDetailPage, TeamsPage } from "./pages/teams";
@@ -90,6 +91,7 @@ const routeTree = rootRoute.addChildren([
     orgPage("/audit", AuditPage),
     orgPage("/settings", SettingsPage),
     orgPage("/providers", ProvidersPage),
+    orgPage("/prompts", PromptsPage),
     orgPage("/webhooks", WebhooksPage),
     orgPage("/billing", BillingPage),
   ]),

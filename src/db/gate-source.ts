@@ -6,9 +6,9 @@
 import type { providers } from "./schema";
 
 /** The parts of the hot copy that load and reload independently. */
-export type HotPart = "keys" | "providers" | "budgets" | "pricing" | "org" | "aliases";
+export type HotPart = "keys" | "providers" | "budgets" | "pricing" | "org" | "aliases" | "prompts";
 /** Every part, in load order. */
-export const ALL_PARTS: HotPart[] = ["keys", "providers", "budgets", "pricing", "org", "aliases"];
+export const ALL_PARTS: HotPart[] = ["keys", "providers", "budgets", "pricing", "org", "aliases", "prompts"];
 
 /** The provider kinds the gateway speaks to: the D1 `providers.type` enum, declared once in the schema. */
 export type ProviderType = (typeof providers.$inferSelect)["type"];
@@ -42,6 +42,12 @@ export type OrgSourceRow = { plan: string; billing_anchor: number | null };
 /** `model_aliases` columns the gate copies (`targets`: JSON array of `{provider, model}`, in order). */
 export type AliasSourceRow = { name: string; targets: string };
 
+/**
+ * One version of a prompt (docs/prompts.md) with its prompt's name and labels (JSON object label →
+ * version, repeated on each version row). A prompt without versions yields one row with `version` null.
+ */
+export type PromptSourceRow = { id: string; name: string; version: number | null; messages: string | null; variables: string | null; labels: string };
+
 /** Rows of each part as read from D1. */
 export type PartRows = {
   keys: KeySourceRow;
@@ -50,6 +56,7 @@ export type PartRows = {
   budgets: BudgetSourceRow;
   org: OrgSourceRow;
   aliases: AliasSourceRow;
+  prompts: PromptSourceRow;
 };
 
 /** The parts read by one {@link fetchParts} call (absent: not asked for). `org` is empty when the org is not in D1. */
@@ -70,6 +77,10 @@ const QUERIES: Record<HotPart, string> = {
     WHERE b.org_id = ?1`,
   org: "SELECT plan, billing_anchor FROM orgs WHERE id = ?1",
   aliases: "SELECT name, targets FROM model_aliases WHERE org_id = ?1",
+  prompts: `SELECT p.id, p.name, v.version, v.messages, v.variables,
+      (SELECT json_group_object(l.label, l.version) FROM prompt_labels l WHERE l.prompt_id = p.id AND l.org_id = p.org_id) AS labels
+    FROM prompts p LEFT JOIN prompt_versions v ON v.prompt_id = p.id AND v.org_id = p.org_id
+    WHERE p.org_id = ?1`,
 };
 
 /** Reads the named parts of an org's hot copy from D1 in one batch (one round trip). */

@@ -222,6 +222,41 @@ export const modelAliases = sqliteTable("model_aliases", {
   updatedAt: integer("updated_at").notNull().default(now),
 }, (t) => [uniqueIndex("model_aliases_org_name_uq").on(t.orgId, t.name)]);
 
+/**
+ * Prompt templates (docs/prompts.md): a named prompt of the org with immutable numbered versions and
+ * labels (`production`, `staging`…) that point at one version each. `updated_at` moves on every change
+ * (new version, label move), which the gate's reconciliation fingerprint reads.
+ */
+export const prompts = sqliteTable("prompts", {
+  id: text("id").primaryKey(),
+  orgId: text("org_id").notNull().references(() => orgs.id, { onDelete: "cascade" }),
+  name: text("name").notNull(),
+  description: text("description").notNull().default(""),
+  createdBy: text("created_by").notNull(),
+  createdAt: integer("created_at").notNull().default(now),
+  updatedAt: integer("updated_at").notNull().default(now),
+}, (t) => [uniqueIndex("prompts_org_name_uq").on(t.orgId, t.name)]);
+
+/** One immutable version: `messages` JSON `[{role, content}]` with `{{name}}` placeholders, `variables` JSON `[{name, type, required}]`. */
+export const promptVersions = sqliteTable("prompt_versions", {
+  orgId: text("org_id").notNull().references(() => orgs.id, { onDelete: "cascade" }),
+  promptId: text("prompt_id").notNull().references(() => prompts.id, { onDelete: "cascade" }),
+  version: integer("version").notNull(),
+  messages: text("messages").notNull(),
+  variables: text("variables").notNull(),
+  createdBy: text("created_by").notNull(),
+  createdAt: integer("created_at").notNull().default(now),
+}, (t) => [primaryKey({ columns: [t.promptId, t.version] }), index("prompt_versions_org_idx").on(t.orgId)]);
+
+/** A label of a prompt and the version it points at (moved by `PUT …/labels/:label`). */
+export const promptLabels = sqliteTable("prompt_labels", {
+  orgId: text("org_id").notNull().references(() => orgs.id, { onDelete: "cascade" }),
+  promptId: text("prompt_id").notNull().references(() => prompts.id, { onDelete: "cascade" }),
+  label: text("label").notNull(),
+  version: integer("version").notNull(),
+  updatedAt: integer("updated_at").notNull().default(now),
+}, (t) => [primaryKey({ columns: [t.promptId, t.label] }), index("prompt_labels_org_idx").on(t.orgId)]);
+
 // ───────────── money ─────────────
 
 /** Org price overrides, micro-dollars per million tokens. */
@@ -301,6 +336,9 @@ export const costEvents = sqliteTable("cost_events", {
   latencyMs: integer("latency_ms").notNull().default(0),
   ttfbMs: integer("ttfb_ms"),
   estimated: integer("estimated", { mode: "boolean" }).notNull().default(false),
+  /** The prompt template the request rendered (docs/prompts.md), if any. */
+  promptId: text("prompt_id"),
+  promptVersion: integer("prompt_version"),
   createdAt: integer("created_at").notNull(),
 }, (t) => [index("cost_events_org_time_idx").on(t.orgId, t.createdAt), index("cost_events_org_key_idx").on(t.orgId, t.keyId)]);
 

@@ -6,7 +6,7 @@ import { and, desc, eq, gte, lt, or, sql } from "drizzle-orm";
 import type { Db } from "./client";
 import { costEvents } from "./schema";
 
-export type UsageGroupBy = "day" | "model" | "key" | "team" | "customer" | "tag";
+export type UsageGroupBy = "day" | "model" | "key" | "team" | "customer" | "tag" | "prompt";
 export type CostEventRow = typeof costEvents.$inferSelect;
 
 const GROUP_EXPR: Record<UsageGroupBy | "total", string> = {
@@ -17,6 +17,8 @@ const GROUP_EXPR: Record<UsageGroupBy | "total", string> = {
   team: "ce.team_id",
   customer: "ce.customer_id",
   tag: "je.key || '=' || je.value",
+  // `<prompt id>@<version>`; NULL (requests without a prompt) when the event has none.
+  prompt: "ce.prompt_id || '@' || ce.prompt_version",
 };
 
 /** Aggregates of one group (or of the whole range). Latency percentiles are nearest-rank. */

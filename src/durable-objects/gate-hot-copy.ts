@@ -8,6 +8,7 @@ import type { Price } from "./gate-protocol";
 import type { GateBudget, Period } from "./gate-budgets";
 import { readMeta, writeMeta } from "./gate-schema";
 import type { HotPart, Loaded, ProviderType } from "../db/gate-source";
+import { applyPrompts } from "./gate-prompts";
 
 export { ALL_PARTS, type HotPart } from "../db/gate-source";
 
@@ -110,6 +111,7 @@ export function applyParts(sql: SqlStorage, loaded: Loaded): void {
     }
     writeMeta(sql, "model_aliases", JSON.stringify(map));
   }
+  if (loaded.prompts) applyPrompts(sql, loaded.prompts);
   if (loaded.org) {
     const r = loaded.org[0];
     writeMeta(sql, "org_plan", r ? String(r.plan) : "free");

@@ -510,6 +510,7 @@ function costRow(orgId: string, ctx: SettleRequest["context"], status: number, u
     output_tokens: u.outputTokens, reasoning_tokens: u.reasoningTokens, cost_micros: cost,
     latency_ms: Math.max(0, Math.round(latencyMs)), ttfb_ms: ttfbMs === null ? null : Math.max(0, Math.round(ttfbMs)),
     estimated: estimated ? 1 : 0, created_at: ctx.createdAt,
+    prompt_id: ctx.prompt?.id ?? null, prompt_version: ctx.prompt?.version ?? null,
   };
 }
 

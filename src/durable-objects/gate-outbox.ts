@@ -33,6 +33,9 @@ export type CostEventRow = {
   ttfb_ms: number | null;
   estimated: number;
   created_at: number;
+  /** The prompt template rendered (docs/prompts.md); absent on rows queued before prompts existed. */
+  prompt_id?: string | null;
+  prompt_version?: number | null;
 };
 
 /** A `budget_events` row as queued in the outbox. */
@@ -52,7 +55,7 @@ export type BudgetEventRow = {
 const COST_COLUMNS = [
   "request_id", "org_id", "team_id", "key_id", "customer_id", "tags", "trace_id", "provider", "model", "endpoint", "status",
   "input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens", "cost_micros",
-  "latency_ms", "ttfb_ms", "estimated", "created_at",
+  "latency_ms", "ttfb_ms", "estimated", "created_at", "prompt_id", "prompt_version",
 ] as const;
 
 const BUDGET_COLUMNS = ["id", "org_id", "budget_id", "scope_id", "kind", "period_start", "threshold", "spent_micros", "limit_micros", "created_at"] as const;

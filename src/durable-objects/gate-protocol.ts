@@ -8,6 +8,7 @@
  */
 
 import type { ProviderType } from "../db/gate-source";
+import type { PromptTemplate } from "../lib/prompt-template";
 
 export type { ProviderType };
 
@@ -166,6 +167,18 @@ export type ModelsResult =
   | { ok: true; models: Array<{ id: string; provider: string }> }
   | { ok: false; denial: Extract<Denial, { kind: "invalid_key" }> };
 
+/** A `/v1` request's reference to a prompt template (docs/prompts.md): the prompt's id or name, and a version or a label. */
+export type PromptRef = { id: string; version: number; label?: undefined } | { id: string; label: string; version?: undefined };
+
+/** `resolvePrompt`: the presented key (verified exactly as `admit` verifies it) and the reference. */
+export type PromptRequest = { orgId: string; keyId: string; keyHash: string; ref: PromptRef };
+
+/** The version the reference names, or which part named nothing. */
+export type PromptResult =
+  | { ok: true; template: PromptTemplate }
+  | { ok: false; missing: "prompt" | "version" | "label" }
+  | { ok: false; denial: Extract<Denial, { kind: "invalid_key" }> };
+
 /** Provider usage normalised across wire formats (see docs/proxy.md "Usage and streams" and src/proxy/usage.ts). */
 export type Usage = {
   /** Input tokens billed at the full input price (OpenAI: prompt − cached; Anthropic: input_tokens). */
@@ -206,6 +219,8 @@ export type SettleRequest = {
     price: Price;
     attribution: Attribution;
     createdAt: number;
+    /** The prompt template the request rendered (docs/prompts.md); recorded on its cost event. */
+    prompt?: { id: string; version: number };
   };
 };
 

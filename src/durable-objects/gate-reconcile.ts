@@ -21,6 +21,10 @@ const FINGERPRINTS: Record<HotPart, string> = {
   budgets: "SELECT COUNT(*) || ':' || COALESCE(MAX(updated_at), 0) AS fp FROM budgets WHERE org_id = ?1",
   pricing: "SELECT COUNT(*) || ':' || COALESCE(MAX(updated_at), 0) AS fp FROM pricing_overrides WHERE org_id = ?1",
   aliases: "SELECT COUNT(*) || ':' || COALESCE(MAX(updated_at), 0) AS fp FROM model_aliases WHERE org_id = ?1",
+  // Versions are only ever added or deleted with their prompt, and every change bumps prompts.updated_at.
+  prompts: `SELECT (SELECT COUNT(*) || ':' || COALESCE(MAX(updated_at), 0) FROM prompts WHERE org_id = ?1) || '/' ||
+    (SELECT COUNT(*) FROM prompt_versions WHERE org_id = ?1) || '/' ||
+    (SELECT COUNT(*) || ':' || COALESCE(MAX(updated_at), 0) FROM prompt_labels WHERE org_id = ?1) AS fp`,
   org: "SELECT plan || ':' || COALESCE(billing_anchor, '') AS fp FROM orgs WHERE id = ?1",
 };
 const PARTS = Object.keys(FINGERPRINTS) as HotPart[];

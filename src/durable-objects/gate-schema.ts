@@ -67,6 +67,11 @@ const MIGRATIONS: string[][] = [
   ["ALTER TABLE reservations ADD COLUMN context TEXT"],
   // v5: whether a key lets the caller bring their own provider key (docs/proxy.md#byok).
   ["ALTER TABLE keys ADD COLUMN byok TEXT NOT NULL DEFAULT 'off'"],
+  // v6: prompt templates (docs/prompts.md): each prompt's labels, and its immutable versions.
+  [
+    "CREATE TABLE prompts (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, labels TEXT NOT NULL)",
+    "CREATE TABLE prompt_versions (prompt_id TEXT NOT NULL, version INTEGER NOT NULL, messages TEXT NOT NULL, variables TEXT NOT NULL, PRIMARY KEY (prompt_id, version))",
+  ],
 ];
 
 /** The schema version this code expects. */

@@ -1,6 +1,6 @@
 import type { Env } from "../env";
 import type { GateKey, HotPart } from "./gate-hot-copy";
-import type { AdmitRequest, AdmitResult, ModelsRequest, ModelsResult, ReleaseRequest, ReleaseResult, SettleRequest, SettleResult } from "./gate-protocol";
+import type { AdmitRequest, AdmitResult, ModelsRequest, ModelsResult, PromptRequest, PromptResult, ReleaseRequest, ReleaseResult, SettleRequest, SettleResult } from "./gate-protocol";
 
 /** The org's gate stub. The DO is named by the org id: the same id as in the key and the session. */
 export function orgGate(env: Pick<Env, "ORG_GATE">, orgId: string) {
@@ -92,6 +92,11 @@ export function gateAdmit(env: Pick<Env, "ORG_GATE">, req: AdmitRequest): Promis
 /** `listModels` through the org's gate (read-only, so retried once unless overloaded). */
 export function gateListModels(env: Pick<Env, "ORG_GATE">, req: ModelsRequest): Promise<ModelsResult | GateUnavailable> {
   return callGate(() => orgGate(env, req.orgId).listModels(req) as Promise<ModelsResult>, true);
+}
+
+/** `resolvePrompt` through the org's gate (read-only, so retried once unless overloaded). */
+export function gateResolvePrompt(env: Pick<Env, "ORG_GATE">, req: PromptRequest): Promise<PromptResult | GateUnavailable> {
+  return callGate(() => orgGate(env, req.orgId).resolvePrompt(req) as Promise<PromptResult>, true);
 }
 
 /** `settle` through the org's gate (idempotent, so retried once unless overloaded). */

@@ -9,7 +9,8 @@ import { seedCounters, seedQueries, seedTargets, type SeedSpend, type SeedTarget
 import { Ledger } from "./gate-ledger";
 import { flushOutbox, outboxDepth } from "./gate-outbox";
 import { listModelsFor } from "./gate-models";
-import type { AdmitRequest, AdmitResult, KeyRefusal, ModelsRequest, ModelsResult, ReleaseRequest, ReleaseResult, SettleRequest, SettleResult } from "./gate-protocol";
+import { readPromptTemplate } from "./gate-prompts";
+import type { AdmitRequest, AdmitResult, KeyRefusal, ModelsRequest, ModelsResult, PromptRequest, PromptResult, ReleaseRequest, ReleaseResult, SettleRequest, SettleResult } from "./gate-protocol";
 import { hasGateSchema, migrateGateSchema, readMeta, writeMeta } from "./gate-schema";
 import { notifyBudgetEvents } from "./gate-alerts";
 import { changedParts, readFingerprints, RECONCILE_IDLE_STOP_MS, RECONCILE_INTERVAL_MS, RECONCILE_STALE_MS, storeFingerprints } from "./gate-reconcile";
@@ -270,6 +271,19 @@ export class OrgGate extends DurableObject<Env> {
     return listModelsFor(this.hot, req.keyId, req.keyHash, now);
   }
 
+  /**
+   * The template a `/v1` request's `prompt` reference names (docs/prompts.md), key verified as in
+   * `admit`; read-only, no D1 once loaded. The Worker renders it before `admit`, whose estimate needs it.
+   */
+  async resolvePrompt(req: PromptRequest, now = Date.now()): Promise<PromptResult> {
+    if (!(await this.ensureLoaded(req.orgId, true)) || req.orgId !== this.loadedOrg) return { ok: false, denial: { kind: "invalid_key", reason: "unknown" } };
+    if (Date.now() - this.reconciledAt > RECONCILE_STALE_MS) await this.reconcileQuietly();
+    const key = checkKey(this.hot, req.keyId, req.keyHash, now);
+    if (!key.ok) return { ok: false, denial: { kind: "invalid_key", reason: key.reason } };
+    const found = readPromptTemplate(this.sql, req.ref);
+    return found.ok ? { ok: true, template: found.template } : { ok: false, missing: found.missing };
+  }
+
   /** Inserts or replaces the hot copy of a key (create, update, revoke all go through here). */
   async syncKey(orgId: string, key: GateKey): Promise<void> {
     if (!(await this.ensureLoaded(orgId))) return;
@@ -351,7 +365,7 @@ export class OrgGate extends DurableObject<Env> {
     // Never loaded and already gone from D1: nothing is stored here, and its keys are refused as unknown.
     if (!(await this.ensureLoaded(orgId))) return;
     this.ledger.transaction(() => {
-      for (const t of ["keys", "providers", "pricing", "budgets", "outbox_cost", "outbox_budget"]) this.sql.exec(`DELETE FROM ${t}`);
+      for (const t of ["keys", "providers", "pricing", "budgets", "prompts", "prompt_versions", "outbox_cost", "outbox_budget"]) this.sql.exec(`DELETE FROM ${t}`);
       this.ledger.dropReservations();
       writeMeta(this.sql, "deleted_at", String(at));
     });

@@ -18,8 +18,16 @@ export async function readBodyLimited(req: Request, maxBytes: number): Promise<U
   return readCapped(req.body, maxBytes);
 }
 
-/** Parses and validates a JSON object body. Returns the ORIGINAL parsed object (unknown fields intact). */
-export async function readJsonObject<S extends z.ZodType>(req: Request, maxBytes: number, schema: S): Promise<{ body: Record<string, unknown>; parsed: z.infer<S> }> {
+/**
+ * Parses and validates a JSON object body. Returns the ORIGINAL parsed object (unknown fields intact).
+ * `prepare` may rewrite the object before the schema sees it (prompt templates render messages there).
+ */
+export async function readJsonObject<S extends z.ZodType>(
+  req: Request,
+  maxBytes: number,
+  schema: S,
+  prepare?: (body: Record<string, unknown>) => Promise<void>,
+): Promise<{ body: Record<string, unknown>; parsed: z.infer<S> }> {
   const ct = req.headers.get("content-type");
   if (ct && !/^application\/(?:[\w.+-]*\+)?json\b/i.test(ct.trim())) {
     throw new ApiError("invalid_request", "Content-Type must be application/json", { param: null });
@@ -32,6 +40,7 @@ export async function readJsonObject<S extends z.ZodType>(req: Request, maxBytes
     throw new ApiError("invalid_request", bytes.byteLength === 0 ? "Request body is empty; expected a JSON object" : "Request body is not valid UTF-8 JSON", { param: null });
   }
   if (!body || typeof body !== "object" || Array.isArray(body)) throw new ApiError("invalid_request", "Request body must be a JSON object", { param: null });
+  if (prepare) await prepare(body as Record<string, unknown>);
   const result = schema.safeParse(body);
   if (!result.success) {
     const issue = result.error.issues[0];

@@ -22,6 +22,7 @@ import { denialToError } from "./denial";
 import { proxyErrorResponse, streamErrorEvent, toApiError, type Flavor } from "./error-response";
 import { estimateRequest, type RequestEstimate } from "./estimate";
 import { admit, release, settle } from "./gate-calls";
+import { applyPrompt, type RenderedPrompt } from "./prompt";
 import { responseHeaders, serverTiming, setRateLimitHeaders } from "./headers";
 import { forceIncludeUsage } from "./openai-stream";
 import { relayStream } from "./stream-relay";
@@ -50,7 +51,10 @@ export async function proxyRequest(c: Context<AppEnv>, spec: EndpointSpec): Prom
   let traceId = requestId;
   try {
     const key = await presentedKey(headers, spec.flavor === "anthropic");
-    const { body } = await readJsonObject(c.req.raw, c.var.config.MAX_BODY_BYTES, spec.schema);
+    let prompt: RenderedPrompt | null = null;
+    const { body } = await readJsonObject(c.req.raw, c.var.config.MAX_BODY_BYTES, spec.schema, async (raw) => {
+      prompt = await applyPrompt(c.env, key, spec.endpoint, raw);
+    });
     const attr = readAttribution(body, headers, spec.flavor === "anthropic" ? "metadata.user_id" : "user");
     if (!attr.ok) throw new ApiError("invalid_request", attr.message, { param: attr.param });
     const attribution = { ...attr.attribution, traceId: attr.attribution.traceId ?? requestId };
@@ -81,7 +85,7 @@ export async function proxyRequest(c: Context<AppEnv>, spec: EndpointSpec): Prom
     const phases = { parse: tParsed - t0, admit: Date.now() - tParsed };
     const alias = verdict.alias;
     if (!alias) {
-      const run = forward(c, spec, body, verdict, est, { orgId: key.orgId, t0, phases, clientTimeout, attribution, attemptId: requestId, mayFallBack: false, callerKey });
+      const run = forward(c, spec, body, verdict, est, { orgId: key.orgId, t0, phases, clientTimeout, attribution, attemptId: requestId, mayFallBack: false, callerKey, prompt });
       c.executionCtx.waitUntil(run.then((r) => r.finished));
       return (await run).response;
     }
@@ -89,7 +93,7 @@ export async function proxyRequest(c: Context<AppEnv>, spec: EndpointSpec): Prom
     for (let n = 1; ; n++) {
       const attemptId = n === 1 ? requestId : `${requestId}.${n}`;
       const last = n >= alias.targets.length;
-      const run = forward(c, spec, structuredClone(body), verdict, est, { orgId: key.orgId, t0, phases, clientTimeout, attribution, attemptId, mayFallBack: !last, callerKey });
+      const run = forward(c, spec, structuredClone(body), verdict, est, { orgId: key.orgId, t0, phases, clientTimeout, attribution, attemptId, mayFallBack: !last, callerKey, prompt });
       c.executionCtx.waitUntil(run.then((r) => r.finished));
       const r = await run;
       if (!r.fallBack) return withAttempts(r.response, n);
@@ -158,6 +162,8 @@ type ForwardCtx = {
   callerKey: string | null;
   /** True when another alias target remains, so a provider 429/5xx/timeout is not answered yet. */
   mayFallBack: boolean;
+  /** The prompt template rendered into the body (docs/prompts.md), recorded on the cost event. */
+  prompt: RenderedPrompt | null;
 };
 
 /** One attempt's outcome; `fallBack`: the provider failed before any output and the next target should be tried. */
@@ -184,6 +190,7 @@ async function forward(
     price: verdict.price,
     attribution: fx.attribution,
     createdAt: fx.t0,
+    ...(fx.prompt ? { prompt: fx.prompt } : {}),
   };
   const base = { orgId: fx.orgId, reservationId: verdict.reservationId };
   const fail: Fail = (err, status) => ({

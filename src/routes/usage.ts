@@ -1,6 +1,7 @@
 /**
  * Usage (docs/resources.md, docs/dashboard.md): aggregates and raw cost events from D1 `cost_events` (filled by the
- * OrgGate outbox). Grouping by day, model, key, team, customer or tag; CSV export for admins.
+ * OrgGate outbox). Grouping by day, model, key, team, customer, tag or prompt version (`<prompt id>@<version>`,
+ * docs/prompts.md); CSV export for admins.
  */
 import { OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
@@ -11,7 +12,7 @@ import { orgRoute } from "../lib/route";
 import { formatMicrosFixed } from "../lib/usd";
 
 const orgParams = z.object({ orgId: z.string() });
-const GROUPS = ["day", "model", "key", "team", "customer", "tag"] as const;
+const GROUPS = ["day", "model", "key", "team", "customer", "tag", "prompt"] as const;
 const DAY = 86_400_000;
 const MAX_SPAN = 400 * DAY;
 const CSV_MAX_ROWS = 50_000;
@@ -72,6 +73,8 @@ const costEventSchema = z
     latency_ms: z.number().int(),
     ttfb_ms: z.number().int().nullable(),
     estimated: z.boolean(),
+    prompt_id: z.string().nullable(),
+    prompt_version: z.number().int().nullable(),
     created_at: z.string(),
   })
   .openapi("CostEvent");
@@ -101,7 +104,8 @@ function presentEvent(e: CostEventRow) {
     request_id: e.requestId, key_id: e.keyId, team_id: e.teamId, customer_id: e.customerId, tags: e.tags ?? {}, trace_id: e.traceId,
     provider: e.provider, model: e.model, endpoint: e.endpoint, status: e.status, input_tokens: e.inputTokens, cached_input_tokens: e.cachedInputTokens,
     cache_write_tokens: e.cacheWriteTokens, output_tokens: e.outputTokens, reasoning_tokens: e.reasoningTokens, cost_micros: e.costMicros,
-    cost_usd: formatMicrosFixed(e.costMicros), latency_ms: e.latencyMs, ttfb_ms: e.ttfbMs, estimated: e.estimated, created_at: new Date(e.createdAt).toISOString(),
+    cost_usd: formatMicrosFixed(e.costMicros), latency_ms: e.latencyMs, ttfb_ms: e.ttfbMs, estimated: e.estimated,
+    prompt_id: e.promptId ?? null, prompt_version: e.promptVersion ?? null, created_at: new Date(e.createdAt).toISOString(),
   };
 }
 
@@ -159,7 +163,7 @@ export const usageRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook
         }
       } else {
         const cols = ["created_at", "request_id", "key_id", "team_id", "customer_id", "tags", "trace_id", "provider", "model", "endpoint", "status",
-          "input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens", "cost_micros", "cost_usd", "latency_ms", "ttfb_ms", "estimated"] as const;
+          "input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens", "cost_micros", "cost_usd", "latency_ms", "ttfb_ms", "estimated", "prompt_id", "prompt_version"] as const;
         out += csvLine([...cols]);
         let after: { createdAt: number; requestId: string } | null = null;
         let written = 0;

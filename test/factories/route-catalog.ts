@@ -12,6 +12,7 @@ import { newId, type IdPrefix } from "../../src/lib/ids";
 import { createOrgWithCast, type TestOrg, type TestUser } from "../factories";
 import { createKey } from "./keys";
 import { createModelAlias, createProvider, createTeam } from "./org-resources";
+import { createPrompt } from "./prompts";
 import { createWebhook } from "./webhooks";
 
 type Schema = Record<string, any>;
@@ -57,6 +58,7 @@ export const SEEDERS: Record<string, (org: TestOrg, cast: Cast, creator: TestUse
   "model-aliases": async (org) => (await createModelAlias(org)).id,
   members: async (_org, cast) => cast.viewer.id,
   webhooks: async (org, _cast, creator) => (await createWebhook(org, creator)).id,
+  prompts: async (org, _cast, creator) => (await createPrompt(org, creator)).id,
 };
 
 /** One real object per seeder segment, created by the org's owner. */
@@ -67,7 +69,7 @@ export async function seedObjects(cast: Cast): Promise<Record<string, string>> {
 }
 
 const FAKE_PREFIX: Record<string, IdPrefix> = {
-  keys: "key", teams: "team", members: "usr", providers: "prv", "model-aliases": "mal", budgets: "bud", invitations: "inv", webhooks: "whk",
+  keys: "key", teams: "team", members: "usr", providers: "prv", "model-aliases": "mal", budgets: "bud", invitations: "inv", webhooks: "whk", prompts: "prm",
   deliveries: "whd", tokens: "tgm", "management-tokens": "tgm", "cost-events": "req",
 };
 

@@ -20,6 +20,7 @@ const NAV: Array<{ to: string; label: string; icon: () => ReactNode; section?: s
   { to: "keys", label: "API keys", icon: Icons.keys, section: "Build" },
   { to: "budgets", label: "Budgets & limits", icon: Icons.budgets },
   { to: "providers", label: "Providers & pricing", icon: Icons.providers },
+  { to: "prompts", label: "Prompts", icon: Icons.prompts },
   { to: "webhooks", label: "Webhooks", icon: Icons.webhooks },
   { to: "teams", label: "Teams", icon: Icons.teams, section: "Organization" },
   { to: "members", label: "Members", icon: Icons.members },
