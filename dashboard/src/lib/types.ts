@@ -76,6 +76,8 @@ export type OrgSettings = {
   alert_emails: string[];
   /** Masked (host and last 4 characters): the URL is a credential. */
   slack_webhook_url: string | null; slack_webhook_configured: boolean;
+  /** Set when Tollgate disabled the Slack channel for failing; saving the URL again re-enables it. */
+  slack_disabled_reason: string | null; slack_disabled_at: string | null;
 };
 
 export type OutboxEmail = { id: string; to: string; subject: string; text: string; html: string | null; transport: string; status: string; error: string | null; created_at: string };
