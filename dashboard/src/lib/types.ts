@@ -82,7 +82,13 @@ export type OrgSettings = {
 
 export type OutboxEmail = { id: string; to: string; subject: string; text: string; html: string | null; transport: string; status: string; error: string | null; created_at: string };
 
-export type Webhook = { id: string; url: string; description: string | null; events: string[]; enabled: boolean; created_at: string; updated_at: string };
+export type Webhook = {
+  id: string; url: string; description: string | null; events: string[]; enabled: boolean; created_at: string; updated_at: string;
+  /** Why Tollgate disabled it (null when enabled, or disabled by an admin). */
+  disabled_reason: string | null; disabled_at: string | null;
+  /** Start of the current run of failed attempts (3 days of it disables the endpoint). */
+  failing_since: string | null;
+};
 export type WebhookWithSecret = Webhook & { secret: string };
 export type WebhookAttempt = { attempt: number; status_code: number | null; error: string | null; latency_ms: number; response_excerpt: string | null; created_at: string };
 export type WebhookDelivery = {
