@@ -11,6 +11,7 @@ import { ForgotPasswordPage, LoginPage, ResetPasswordPage, SignupPage, VerifyEma
 import { AuditPage } from "./pages/audit";
 import { BillingPage } from "./pages/billing";
 import { BudgetsPage } from "./pages/budgets";
+import { CostEventsPage } from "./pages/cost-events";
 import { KeysPage } from "./pages/keys";
 import { MembersPage } from "./pages/members";
 import { OutboxPage } from "./pages/outbox";
@@ -18,6 +19,7 @@ import { OverviewPage } from "./pages/overview";
 import { ProvidersPage } from "./pages/providers";
 import { SettingsPage } from "./pages/settings";
 import { TeamDetailPage, TeamsPage } from "./pages/teams";
+import { TokensPage } from "./pages/tokens";
 import { UsagePage } from "./pages/usage";
 import { WebhooksPage } from "./pages/webhooks";
 
@@ -82,6 +84,7 @@ const routeTree = rootRoute.addChildren([
   orgRoute.addChildren([
     orgPage("/", OverviewPage),
     orgPage("/usage", UsagePage),
+    orgPage("/cost-events", CostEventsPage),
     orgPage("/keys", KeysPage),
     orgPage("/teams", TeamsPage),
     orgPage("/teams/$teamId", TeamDetailPage),
@@ -91,6 +94,7 @@ const routeTree = rootRoute.addChildren([
     orgPage("/settings", SettingsPage),
     orgPage("/providers", ProvidersPage),
     orgPage("/webhooks", WebhooksPage),
+    orgPage("/tokens", TokensPage),
     orgPage("/billing", BillingPage),
   ]),
 ]);

@@ -59,9 +59,20 @@ export type Aggregate = {
 };
 export type Usage = { from: string; to: string; group_by: UsageGroupBy | null; totals: Aggregate; groups: Array<Aggregate & { key: string | null }> };
 export type CostEvent = {
-  request_id: string; key_id: string; team_id: string | null; customer_id: string | null; model: string; provider: string; endpoint: string;
-  status: number; input_tokens: number; output_tokens: number; cost_micros: number; cost_usd: string; latency_ms: number; estimated: boolean; created_at: string;
+  request_id: string; key_id: string; team_id: string | null; customer_id: string | null; trace_id: string | null; tags: Record<string, string>;
+  model: string; provider: string; endpoint: string; status: number; input_tokens: number; output_tokens: number; cached_input_tokens: number;
+  cost_micros: number; cost_usd: string; latency_ms: number; estimated: boolean; created_at: string;
 };
+/** What one trace (one agent run) cost (`GET …/traces/:traceId`). */
+export type TraceTotal = {
+  trace_id: string; requests: number; errors: number; input_tokens: number; output_tokens: number; cost_micros: number; cost_usd: string; first_at: string; last_at: string;
+};
+/** A management token as listed (never the secret). */
+export type ManagementToken = {
+  id: string; name: string; role: Exclude<Role, "owner">; hint: string; created_by: string; root_user_id: string | null;
+  created_at: string; expires_at: string | null; revoked_at: string | null; last_used_at: string | null;
+};
+export type CreatedManagementToken = ManagementToken & { token: string };
 
 export type AuditEntry = {
   id: string; actor: { type: "user" | "management_token" | "system"; id: string; email: string | null }; ip: string | null; user_agent: string | null;
