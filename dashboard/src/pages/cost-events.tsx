@@ -43,7 +43,7 @@ function TraceCard({ orgId, traceId }: { orgId: string; traceId: string }) {
   }
   const t = trace.data;
   return (
-    <Card title={<>Trace <code>{t.trace_id}</code></>}>
+    <Card title={<h2>Trace <code>{t.trace_id}</code></h2>}>
       <p style={{ margin: 0, fontSize: "1.1rem" }} data-testid="trace-total">
         This run cost <strong>{formatMicros(t.cost_micros)}</strong> over <strong>{formatInt(t.requests)}</strong> request{t.requests === 1 ? "" : "s"}.
       </p>
