@@ -41,6 +41,7 @@ describe.sequential("activity views", () => {
   let owner: TrackedPage;
   let viewer: TrackedPage;
   let orgId = "";
+  let apiKey = "";
   const runA = `run-a-${Date.now().toString(36)}`;
   const runB = `run-b-${Date.now().toString(36)}`;
   const rows = (p: TrackedPage) => p.getByTestId("cost-events-table").locator("tbody tr");
@@ -54,6 +55,7 @@ describe.sequential("activity views", () => {
     expect((await apiAsPage(owner, "POST", `/orgs/${orgId}/providers`, { name: "openai", type: "openai", base_url: `${openaiUrl}/v1`, api_key: "sk-mock-upstream-key", is_default: true })).status).toBe(201);
     const key = await apiAsPage(owner, "POST", `/orgs/${orgId}/keys`, { name: "agent-runner" });
     expect(key.status).toBe(201);
+    apiKey = key.body.key;
     await gateway(key.body.key, "gpt-4o-mini", { "x-tollgate-trace-id": runA, "x-tollgate-customer": "acme" });
     await gateway(key.body.key, "gpt-4o-mini", { "x-tollgate-trace-id": runA, "x-tollgate-customer": "acme" });
     await gateway(key.body.key, "gpt-4o", { "x-tollgate-trace-id": runA, "x-tollgate-customer": "acme" });
@@ -208,6 +210,19 @@ describe.sequential("activity views", () => {
     await owner.goto(`/orgs/${orgId}/settings`);
     await owner.getByText(/Slack alerts are disabled since .*every delivery attempt failed for 3 days\. Enter the Slack URL again/).waitFor();
     await owner.unroute(/\/api\/orgs\/[^/]+\/(webhooks\?|settings$)/, overlay);
+    expect(owner.consoleErrors).toEqual([]);
+  });
+
+  test("cost events page 50 at a time: Load more fetches the next page with the API cursor", async () => {
+    for (let i = 0; i < 46; i += 8) await Promise.all(Array.from({ length: Math.min(8, 46 - i) }, () => gateway(apiKey, "gpt-4o-mini", { "x-tollgate-trace-id": "bulk" })));
+    await expect.poll(async () => (await apiAsPage(owner, "GET", `/orgs/${orgId}/cost-events?limit=100`)).body.data?.length, { timeout: 30_000, interval: 500 }).toBe(51);
+    await owner.goto(`/orgs/${orgId}/cost-events`);
+    await expect.poll(() => rows(owner).count(), { timeout: 10_000 }).toBe(50);
+    await owner.getByRole("button", { name: "Load more" }).click();
+    await expect.poll(() => rows(owner).count()).toBe(51);
+    expect(await owner.getByRole("button", { name: "Load more" }).count()).toBe(0);
+    const ids = await rows(owner).evaluateAll((trs) => trs.map((tr) => (tr as unknown as { dataset: { requestId: string } }).dataset.requestId));
+    expect(new Set(ids).size).toBe(51);
     expect(owner.consoleErrors).toEqual([]);
   });
 });
