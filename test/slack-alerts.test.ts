@@ -125,6 +125,9 @@ describe("Slack alerts", () => {
         await deliverDue(env, org.id, start + d * day);
       }
       expect(await channel()).toMatchObject([{ id: first!.id, enabled: 0, disabled_reason: expect.any(String) }]);
+      const test = await call(admin, "POST", `/api/orgs/${org.id}/settings/slack/test`);
+      expect(test.status).toBe(409);
+      expect(test.body.error.message).toContain("save the Slack URL again");
       const shown = await call(admin, "GET", `/api/orgs/${org.id}/settings`);
       expect(shown.body).toMatchObject({ slack_webhook_configured: true, slack_disabled_reason: "every delivery attempt failed for 3 days", slack_disabled_at: expect.any(String) });
 
