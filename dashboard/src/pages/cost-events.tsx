@@ -2,7 +2,7 @@
  * Cost events: one row per proxied request, newest first, filtered by key, customer, model, status and trace id
  * (kept in the URL query), paged with the API cursor; with a trace id, what that run cost in total.
  */
-import { useState, type FormEvent } from "react";
+import { useEffect, useState, type FormEvent } from "react";
 import { useNavigate, useRouterState } from "@tanstack/react-router";
 import { useInfiniteQuery, useQuery } from "@tanstack/react-query";
 import { api, ApiError, messageOf, qs } from "../lib/api";
@@ -60,6 +60,9 @@ export function CostEventsPage() {
   const location = useRouterState({ select: (s) => s.location });
   const filters = filtersOf(location.search as Record<string, unknown>);
   const [draft, setDraft] = useState<Filters>(filters);
+  // The URL is the source of truth: a nav click or Back changes it under a mounted page.
+  const filtersKey = JSON.stringify(filters);
+  useEffect(() => setDraft(JSON.parse(filtersKey) as Filters), [filtersKey]);
   const keys = useKeys(org.id);
   const keyName = (id: string) => keys.data?.data.find((k) => k.id === id)?.name ?? id;
 
