@@ -1,7 +1,10 @@
 /** Slack budget alerts: the settings URL becomes a delivery channel; Block Kit messages; the test button. */
 import { env } from "cloudflare:test";
-import { describe, expect, inject, it } from "vitest";
+import { describe, expect, inject, it, vi } from "vitest";
+import { getDb } from "../src/db/client";
+import { insertDeliveryStmt } from "../src/db/webhooks";
 import { deliverDue } from "../src/services/webhook-delivery";
+import { envelope, testPing } from "../src/services/webhook-events";
 import { call, createOrgWithCast, snapshotTable, type TestOrg, type TestUser } from "./factories";
 import { createBudgetRow } from "./factories/gate";
 import { createWebhook } from "./factories/webhooks";
@@ -96,5 +99,61 @@ describe("Slack alerts", () => {
     expect(rows[0]).toMatchObject({ kind: "slack", url: SLACK, enabled: 1 });
     expect(JSON.parse(rows[0]!.events)).toEqual(["budget.threshold", "budget.exceeded", "velocity.tripped"]);
     expect(await snapshotTable("webhooks", without.id)).toHaveLength(0);
+  });
+
+  it("after the Slack channel was disabled for failing, saving the same URL again revives it and the next budget alert reaches Slack", async () => {
+    const { org, owner, admin } = await createOrgWithCast();
+    const posted: string[] = [];
+    let slackStatus = 500;
+    const realFetch = globalThis.fetch;
+    // Slack itself is not reachable from tests: the channel's https URL is answered here.
+    const spy = vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
+      const url = input instanceof Request ? input.url : String(input);
+      if (!url.startsWith(SLACK)) return realFetch(input, init);
+      posted.push(String(init?.body ?? ""));
+      return new Response("x", { status: slackStatus });
+    });
+    try {
+      expect((await call(admin, "PATCH", `/api/orgs/${org.id}/settings`, { slack_webhook_url: SLACK })).status).toBe(200);
+      const channel = async () => ((await snapshotTable("webhooks", org.id)) as Array<HookRow & { enabled: number; disabled_reason: string | null }>).filter((r) => r.kind === "slack");
+      const [first] = await channel();
+      const day = 24 * 3_600_000;
+      const start = Date.now();
+      for (let d = 0; d <= 3; d++) {
+        const ping = testPing(first!.id);
+        await insertDeliveryStmt(getDb(env.DB), { id: newId("whd"), orgId: org.id, webhookId: first!.id, eventId: ping.id, eventType: ping.type, payload: envelope(org.id, ping), nextAttemptAt: start + d * day });
+        await deliverDue(env, org.id, start + d * day);
+      }
+      expect(await channel()).toMatchObject([{ id: first!.id, enabled: 0, disabled_reason: expect.any(String) }]);
+      const test = await call(admin, "POST", `/api/orgs/${org.id}/settings/slack/test`);
+      expect(test.status).toBe(409);
+      expect(test.body.error.message).toContain("save the Slack URL again");
+      const shown = await call(admin, "GET", `/api/orgs/${org.id}/settings`);
+      expect(shown.body).toMatchObject({ slack_webhook_configured: true, slack_disabled_reason: "every delivery attempt failed for 3 days", slack_disabled_at: expect.any(String) });
+
+      slackStatus = 200;
+      const again = await call(admin, "PATCH", `/api/orgs/${org.id}/settings`, { slack_webhook_url: SLACK });
+      expect(again.status).toBe(200);
+      const revived = await channel();
+      expect(revived).toHaveLength(1);
+      expect(revived[0]).toMatchObject({ url: SLACK, enabled: 1, disabled_reason: null });
+      expect(again.body).toMatchObject({ slack_disabled_reason: null, slack_disabled_at: null });
+      expect((await call(admin, "GET", `/api/orgs/${org.id}/audit-log?action=webhook.slack_reenable`)).body.data).toHaveLength(1);
+
+      posted.length = 0;
+      const budgetId = await createBudgetRow(org, owner, { limitMicros: 2_000_000, period: "monthly" });
+      await env.DB.prepare(
+        "INSERT INTO budget_events (id, org_id, budget_id, scope_id, kind, period_start, threshold, spent_micros, limit_micros, created_at) VALUES (?, ?, ?, ?, 'threshold', ?, 80, 1600000, 2000000, ?) ON CONFLICT DO NOTHING",
+      ).bind(newId("evt"), org.id, budgetId, org.id, Date.UTC(2026, 11, 1), Date.now()).run();
+      await deliverDue(env, org.id, Date.now());
+      expect(posted).toHaveLength(1);
+      expect(JSON.parse(posted[0]!).blocks[0].text.text).toContain("Budget 80% used");
+
+      // Saving it once more while the channel works changes nothing.
+      await call(admin, "PATCH", `/api/orgs/${org.id}/settings`, { slack_webhook_url: SLACK });
+      expect((await channel())[0]!.id).toBe(revived[0]!.id);
+    } finally {
+      spy.mockRestore();
+    }
   });
 });

@@ -171,6 +171,6 @@ describe("failing webhook endpoints are disabled", () => {
     const emails = await disableEmails([owner.email, admin.email]);
     expect(emails).toHaveLength(2);
     expect(emails[0]!.subject).toContain("Slack alert channel disabled");
-    expect(emails[0]!.text).toContain("remove the Slack URL in the org settings");
+    expect(emails[0]!.text).toContain("save the Slack URL again in the org settings");
   });
 });

@@ -11,6 +11,7 @@ import { ForgotPasswordPage, LoginPage, ResetPasswordPage, SignupPage, VerifyEma
 import { AuditPage } from "./pages/audit";
 import { BillingPage } from "./pages/billing";
 import { BudgetsPage } from "./pages/budgets";
+import { CostEventsPage } from "./pages/cost-events";
 import { KeysPage } from "./pages/keys";
 import { MembersPage } from "./pages/members";
 import { OutboxPage } from "./pages/outbox";
@@ -19,6 +20,7 @@ import { PromptsPage } from "./pages/prompts";
 import { ProvidersPage } from "./pages/providers";
 import { SettingsPage } from "./pages/settings";
 import { TeamDetailPage, TeamsPage } from "./pages/teams";
+import { TokensPage } from "./pages/tokens";
 import { UsagePage } from "./pages/usage";
 import { WebhooksPage } from "./pages/webhooks";
 
@@ -83,6 +85,7 @@ const routeTree = rootRoute.addChildren([
   orgRoute.addChildren([
     orgPage("/", OverviewPage),
     orgPage("/usage", UsagePage),
+    orgPage("/cost-events", CostEventsPage),
     orgPage("/keys", KeysPage),
     orgPage("/teams", TeamsPage),
     orgPage("/teams/$teamId", TeamDetailPage),
@@ -93,6 +96,7 @@ const routeTree = rootRoute.addChildren([
     orgPage("/providers", ProvidersPage),
     orgPage("/prompts", PromptsPage),
     orgPage("/webhooks", WebhooksPage),
+    orgPage("/tokens", TokensPage),
     orgPage("/billing", BillingPage),
   ]),
 ]);

@@ -340,7 +340,7 @@ export const costEvents = sqliteTable("cost_events", {
   promptId: text("prompt_id"),
   promptVersion: integer("prompt_version"),
   createdAt: integer("created_at").notNull(),
-}, (t) => [index("cost_events_org_time_idx").on(t.orgId, t.createdAt), index("cost_events_org_key_idx").on(t.orgId, t.keyId)]);
+}, (t) => [index("cost_events_org_time_idx").on(t.orgId, t.createdAt), index("cost_events_org_key_idx").on(t.orgId, t.keyId), index("cost_events_org_trace_idx").on(t.orgId, t.traceId)]);
 
 // ───────────── audit ─────────────
 

@@ -85,11 +85,24 @@ export function decodeEventCursor(cursor: string): { createdAt: number; requestI
   }
 }
 
-/** One page of cost events, newest first (`limit + 1` rows to detect a next page), optionally within a range. */
+/** Exact-match filters of the cost-event list; `status` is `ok` (< 400), `error` (≥ 400) or one HTTP status. */
+export type CostEventFilters = { keyId?: string; customerId?: string; model?: string; traceId?: string; status?: "ok" | "error" | number };
+
+function filterConditions(f: CostEventFilters) {
+  return [
+    f.keyId === undefined ? undefined : eq(costEvents.keyId, f.keyId),
+    f.customerId === undefined ? undefined : eq(costEvents.customerId, f.customerId),
+    f.model === undefined ? undefined : eq(costEvents.model, f.model),
+    f.traceId === undefined ? undefined : eq(costEvents.traceId, f.traceId),
+    f.status === undefined ? undefined : f.status === "ok" ? lt(costEvents.status, 400) : f.status === "error" ? gte(costEvents.status, 400) : eq(costEvents.status, f.status),
+  ];
+}
+
+/** One page of cost events, newest first (`limit + 1` rows to detect a next page), optionally within a range and filtered. */
 export async function listCostEvents(
   db: Db,
   orgId: string,
-  page: { after: { createdAt: number; requestId: string } | null; limit: number; from?: number; to?: number },
+  page: { after: { createdAt: number; requestId: string } | null; limit: number; from?: number; to?: number; filters?: CostEventFilters },
 ): Promise<CostEventRow[]> {
   const after = page.after
     ? or(lt(costEvents.createdAt, page.after.createdAt), and(eq(costEvents.createdAt, page.after.createdAt), lt(costEvents.requestId, page.after.requestId)))
@@ -101,7 +114,40 @@ export async function listCostEvents(
       eq(costEvents.orgId, orgId), after,
       page.from === undefined ? undefined : gte(costEvents.createdAt, page.from),
       page.to === undefined ? undefined : lt(costEvents.createdAt, page.to),
+      ...filterConditions(page.filters ?? {}),
     ))
     .orderBy(desc(costEvents.createdAt), desc(costEvents.requestId))
     .limit(page.limit + 1);
+}
+
+/** What one trace (one agent run) cost: every cost event of the org carrying `traceId`. */
+export type TraceTotal = {
+  requests: number;
+  errors: number;
+  input_tokens: number;
+  output_tokens: number;
+  cost_micros: number;
+  first_at: number;
+  last_at: number;
+};
+
+/** Totals of one trace of the org, or null when no event carries it. */
+export async function traceTotal(db: Db, orgId: string, traceId: string): Promise<TraceTotal | null> {
+  const [r] = await db
+    .select({
+      requests: sql<number>`COUNT(*)`,
+      errors: sql<number>`COALESCE(SUM(CASE WHEN ${costEvents.status} >= 400 THEN 1 ELSE 0 END), 0)`,
+      input_tokens: sql<number>`COALESCE(SUM(${costEvents.inputTokens}), 0)`,
+      output_tokens: sql<number>`COALESCE(SUM(${costEvents.outputTokens}), 0)`,
+      cost_micros: sql<number>`COALESCE(SUM(${costEvents.costMicros}), 0)`,
+      first_at: sql<number>`MIN(${costEvents.createdAt})`,
+      last_at: sql<number>`MAX(${costEvents.createdAt})`,
+    })
+    .from(costEvents)
+    .where(and(eq(costEvents.orgId, orgId), eq(costEvents.traceId, traceId)));
+  if (!r || Number(r.requests) === 0) return null;
+  return {
+    requests: Number(r.requests), errors: Number(r.errors), input_tokens: Number(r.input_tokens), output_tokens: Number(r.output_tokens),
+    cost_micros: Number(r.cost_micros), first_at: Number(r.first_at), last_at: Number(r.last_at),
+  };
 }

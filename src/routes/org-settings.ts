@@ -8,7 +8,7 @@ import type { AppEnv } from "../app-env";
 import { auditActorOf, auditInsert } from "../db/audit";
 import { getDb } from "../db/client";
 import { findOrg, isUniqueViolation, updateOrg, type OrgRow } from "../db/orgs";
-import { replaceSlackChannelStmts } from "../db/webhooks";
+import { findSlackChannel, replaceSlackChannelStmts } from "../db/webhooks";
 import { newId } from "../lib/ids";
 import type { OrgSettings } from "../db/schema";
 import { refreshGate } from "../durable-objects/org-gate-client";
@@ -33,6 +33,8 @@ const SettingsSchema = z
     invitation_expiry_days: z.number().int(),
     slack_webhook_url: z.string().nullable().openapi({ description: "Masked: the webhook URL is a credential and is never returned whole. Budget threshold, exceeded and velocity alerts are posted to it as Slack Block Kit messages" }),
     slack_webhook_configured: z.boolean(),
+    slack_disabled_reason: z.string().nullable().openapi({ description: "Why Tollgate disabled the Slack channel (every delivery failing for 3 days); save the URL again to re-enable. Null while it works or no URL is set" }),
+    slack_disabled_at: z.string().nullable(),
     alert_emails: z.array(z.string()),
   })
   .openapi("OrgSettings");
@@ -103,8 +105,8 @@ function assertLogoUrl(url: string | null | undefined, cfg: Config): void {
   throw new ApiError("invalid_request", "branding.logo_url must use https", { param: "branding.logo_url" });
 }
 
-/** The settings view with defaults filled in. */
-function settingsView(org: OrgRow, cfg: Config): z.infer<typeof SettingsSchema> {
+/** The settings view with defaults filled in (without the Slack channel's state, see `settingsResponse`). */
+function settingsView(org: OrgRow, cfg: Config): Omit<z.infer<typeof SettingsSchema>, "slack_disabled_reason" | "slack_disabled_at"> {
   const s = org.settings ?? {};
   return {
     name: org.name,
@@ -116,6 +118,17 @@ function settingsView(org: OrgRow, cfg: Config): z.infer<typeof SettingsSchema> 
     slack_webhook_url: maskUrl(s.slack_webhook_url),
     slack_webhook_configured: Boolean(s.slack_webhook_url),
     alert_emails: s.alert_emails ?? [],
+  };
+}
+
+/** The settings view plus the Slack channel's disabled state (read from its channel row). */
+async function settingsResponse(db: ReturnType<typeof getDb>, org: OrgRow, cfg: Config): Promise<z.infer<typeof SettingsSchema>> {
+  const slack = org.settings?.slack_webhook_url ? await findSlackChannel(db, org.id) : undefined;
+  const off = slack && !slack.enabled ? slack : undefined;
+  return {
+    ...settingsView(org, cfg),
+    slack_disabled_reason: off ? (off.disabledReason ?? "disabled") : null,
+    slack_disabled_at: off?.disabledAt ? new Date(off.disabledAt).toISOString() : null,
   };
 }
 
@@ -139,9 +152,10 @@ export const orgSettingsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validati
       responses: { 200: json(SettingsSchema, "Settings") },
     }),
     async (c) => {
-      const org = await findOrg(getDb(c.env.DB), c.var.org.orgId);
+      const db = getDb(c.env.DB);
+      const org = await findOrg(db, c.var.org.orgId);
       if (!org) throw new ApiError("not_found", "Organization not found");
-      return c.json(settingsView(org, c.var.config), 200);
+      return c.json(await settingsResponse(db, org, c.var.config), 200);
     },
   )
   .openapi(
@@ -183,16 +197,25 @@ export const orgSettingsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validati
       const updated: OrgRow = { ...org, name: body.name ?? org.name, slug: body.slug ?? org.slug, settings: next };
       const before = auditable(org, cfg);
       const after = auditable(updated, cfg);
-      if (JSON.stringify(before) === JSON.stringify(after) && JSON.stringify(cur) === JSON.stringify(next)) return c.json(settingsView(org, cfg), 200);
+      const slackChanged = body.slack_webhook_url !== undefined && (body.slack_webhook_url ?? null) !== (cur.slack_webhook_url ?? null);
+      // Saving the same URL again is how an admin revives a Slack channel that was disabled for failing
+      // (docs/webhooks.md): a fresh, enabled channel row replaces it.
+      const slackRevived = !slackChanged && Boolean(body.slack_webhook_url) && !(await findSlackChannel(db, orgId))?.enabled;
+      const settingsUnchanged = JSON.stringify(before) === JSON.stringify(after) && JSON.stringify(cur) === JSON.stringify(next);
+      if (settingsUnchanged && !slackRevived) return c.json(await settingsResponse(db, org, cfg), 200);
+      const actor = auditActorOf(c);
+      const slackId = newId("whk");
+      const slackStmts = slackChanged || slackRevived
+        ? replaceSlackChannelStmts(db, orgId, body.slack_webhook_url ?? null, { id: slackId, createdBy: c.var.actor?.type === "user" ? c.var.actor.userId : (c.var.actor?.createdBy ?? "system"), at: Date.now() })
+        : [];
 
       try {
         await db.batch([
           updateOrg(db, orgId, { name: updated.name, slug: updated.slug, settings: next }),
           // The Slack channel row the webhook dispatcher sends to follows the setting in the same write.
-          ...(body.slack_webhook_url !== undefined && (body.slack_webhook_url ?? null) !== (cur.slack_webhook_url ?? null)
-            ? replaceSlackChannelStmts(db, orgId, body.slack_webhook_url ?? null, { id: newId("whk"), createdBy: c.var.actor?.type === "user" ? c.var.actor.userId : (c.var.actor?.createdBy ?? "system"), at: Date.now() })
-            : []),
-          auditInsert(db, orgId, auditActorOf(c), { action: "org.settings.update", targetType: "org", targetId: orgId, before, after }),
+          ...slackStmts,
+          ...(settingsUnchanged ? [] : [auditInsert(db, orgId, actor, { action: "org.settings.update", targetType: "org", targetId: orgId, before, after })]),
+          ...(slackRevived ? [auditInsert(db, orgId, actor, { action: "webhook.slack_reenable", targetType: "webhook", targetId: slackId, before: { enabled: false }, after: { enabled: true } })] : []),
         ]);
       } catch (err) {
         if (isUniqueViolation(err, "orgs.slug")) throw new ApiError("conflict", `The slug '${body.slug}' is already taken`, { param: "slug" });
@@ -200,6 +223,6 @@ export const orgSettingsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validati
       }
       // Data policy and alert settings are read by the gate: reload them before answering.
       await refreshGate(c.env, orgId, ["org"]);
-      return c.json(settingsView((await findOrg(db, orgId))!, cfg), 200);
+      return c.json(await settingsResponse(db, (await findOrg(db, orgId))!, cfg), 200);
     },
   );

@@ -6,7 +6,7 @@
 import { OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
 import { getDb } from "../db/client";
-import { aggregateUsage, decodeEventCursor, encodeEventCursor, listCostEvents, type CostEventRow, type UsageAggregate, type UsageGroupBy } from "../db/usage";
+import { aggregateUsage, decodeEventCursor, encodeEventCursor, listCostEvents, traceTotal, type CostEventRow, type UsageAggregate, type UsageGroupBy } from "../db/usage";
 import { ApiError, validationHook } from "../errors";
 import { orgRoute } from "../lib/route";
 import { formatMicrosFixed } from "../lib/usd";
@@ -78,6 +78,36 @@ const costEventSchema = z
     created_at: z.string(),
   })
   .openapi("CostEvent");
+
+// Same shapes the proxy accepts (docs/proxy.md, attribution), so a filter can name anything a request stored.
+const TRACE_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
+const traceId = z.string().regex(TRACE_ID, "trace_id must be 1-128 chars of [A-Za-z0-9_.:-]");
+
+const eventFilters = z.object({
+  key_id: z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/, "key_id must be a key id").optional().openapi({ description: "Only this virtual key's events" }),
+  customer_id: z.string().min(1).max(256).optional().openapi({ description: "Exact customer id" }),
+  model: z.string().min(1).max(200).optional().openapi({ description: "Exact model name as recorded" }),
+  status: z
+    .string()
+    .regex(/^(ok|error|[1-5]\d\d)$/, "status must be ok, error or an HTTP status code")
+    .optional()
+    .openapi({ description: "`ok` (status < 400), `error` (≥ 400) or one HTTP status code" }),
+  trace_id: traceId.optional().openapi({ description: "Exact trace id (X-Tollgate-Trace-Id or traceparent)" }),
+});
+
+const traceSchema = z
+  .object({
+    trace_id: z.string(),
+    requests: z.number().int(),
+    errors: z.number().int(),
+    input_tokens: z.number().int(),
+    output_tokens: z.number().int(),
+    cost_micros: z.number().int(),
+    cost_usd: z.string(),
+    first_at: z.string(),
+    last_at: z.string(),
+  })
+  .openapi("TraceTotal");
 
 const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
 
@@ -192,7 +222,7 @@ export const usageRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook
       summary: "Cost events, newest first",
       request: {
         params: orgParams,
-        query: z.object({ cursor: z.string().optional(), limit: z.coerce.number().int().min(1).max(500).default(50), from: instant.optional(), to: instant.optional() }),
+        query: z.object({ cursor: z.string().optional(), limit: z.coerce.number().int().min(1).max(500).default(50), from: instant.optional(), to: instant.optional() }).extend(eventFilters.shape),
       },
       responses: { 200: json(z.object({ data: z.array(costEventSchema), next_cursor: z.string().nullable() }), "A page of cost events") },
     }),
@@ -203,9 +233,29 @@ export const usageRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook
       if (q.cursor && !after) throw new ApiError("invalid_request", "Malformed cursor", { param: "cursor" });
       const rows = await listCostEvents(getDb(c.env.DB), orgId, {
         after, limit: q.limit, from: q.from ? Date.parse(q.from) : undefined, to: q.to ? Date.parse(q.to) : undefined,
+        filters: {
+          keyId: q.key_id, customerId: q.customer_id, model: q.model, traceId: q.trace_id,
+          status: q.status === undefined || q.status === "ok" || q.status === "error" ? q.status : Number(q.status),
+        },
       });
       const page = rows.slice(0, q.limit);
       const last = page[page.length - 1];
       return c.json({ data: page.map(presentEvent), next_cursor: rows.length > q.limit && last ? encodeEventCursor(last) : null }, 200);
+    },
+  )
+  .openapi(
+    orgRoute("viewer", {
+      method: "get",
+      path: "/orgs/{orgId}/traces/{traceId}",
+      tags: ["usage"],
+      summary: "What one trace (one agent run) cost: total cost, requests, tokens, first and last request time",
+      request: { params: orgParams.extend({ traceId }) },
+      responses: { 200: json(traceSchema, "The trace's totals"), 404: { description: "No cost event of this org carries the trace id" } },
+    }),
+    async (c) => {
+      const { traceId: id } = c.req.valid("param");
+      const t = await traceTotal(getDb(c.env.DB), c.var.org.orgId, id);
+      if (!t) throw new ApiError("not_found", "No cost events carry this trace id", { param: "trace_id" });
+      return c.json({ trace_id: id, ...t, cost_usd: formatMicrosFixed(t.cost_micros), first_at: new Date(t.first_at).toISOString(), last_at: new Date(t.last_at).toISOString() }, 200);
     },
   );

@@ -267,6 +267,10 @@ export const webhooksRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationH
       const { orgId } = c.var.org;
       const slack = await findSlackChannel(getDb(c.env.DB), orgId);
       if (!slack) throw new ApiError("conflict", "No Slack webhook URL is configured; set slack_webhook_url in settings first", { param: "slack_webhook_url" });
+      // A disabled channel would drop the test unseen; say why and how to revive it instead of "queued".
+      if (!slack.enabled) {
+        throw new ApiError("conflict", `The Slack channel is disabled (${slack.disabledReason ?? "disabled"}); save the Slack URL again in settings to re-enable it`, { param: "slack_webhook_url" });
+      }
       const event = testPing(slack.id);
       await emitWebhookEvents(c.env, orgId, [event], [slack]);
       return c.json({ event_id: event.id, queued: true as const }, 202);

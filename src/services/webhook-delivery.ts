@@ -147,7 +147,7 @@ async function disableIfFailingTooLong(env: Env, db: Db, hook: WebhookRow, now: 
     const text =
       `${brand.displayName}: the ${what} was disabled because every delivery attempt has failed since ${since}. ` +
       `Its pending deliveries were stopped. ` +
-      (disabled.kind === "slack" ? "To re-enable it, remove the Slack URL in the org settings, save, then set it again." : "Fix the receiver, then enable the endpoint again in the webhook settings.");
+      (disabled.kind === "slack" ? "To re-enable it, save the Slack URL again in the org settings." : "Fix the receiver, then enable the endpoint again in the webhook settings.");
     const html = brandedHtml(brand, `<p><strong>${escapeHtml(subject)}</strong></p><p>${escapeHtml(text)}</p>`);
     for (const to of recipients) await sendEmail(cfg, db, { to, subject, text, html });
   } catch (err) {

@@ -17,6 +17,7 @@ import { useToast } from "./toast";
 const NAV: Array<{ to: string; label: string; icon: () => ReactNode; section?: string }> = [
   { to: "", label: "Overview", icon: Icons.overview },
   { to: "usage", label: "Usage", icon: Icons.usage },
+  { to: "cost-events", label: "Cost events", icon: Icons.events },
   { to: "keys", label: "API keys", icon: Icons.keys, section: "Build" },
   { to: "budgets", label: "Budgets & limits", icon: Icons.budgets },
   { to: "providers", label: "Providers & pricing", icon: Icons.providers },
@@ -24,6 +25,7 @@ const NAV: Array<{ to: string; label: string; icon: () => ReactNode; section?: s
   { to: "webhooks", label: "Webhooks", icon: Icons.webhooks },
   { to: "teams", label: "Teams", icon: Icons.teams, section: "Organization" },
   { to: "members", label: "Members", icon: Icons.members },
+  { to: "tokens", label: "Management tokens", icon: Icons.token },
   { to: "audit", label: "Audit trail", icon: Icons.audit },
   { to: "billing", label: "Billing", icon: Icons.billing },
   { to: "settings", label: "Settings", icon: Icons.settings },

@@ -59,9 +59,20 @@ export type Aggregate = {
 };
 export type Usage = { from: string; to: string; group_by: UsageGroupBy | null; totals: Aggregate; groups: Array<Aggregate & { key: string | null }> };
 export type CostEvent = {
-  request_id: string; key_id: string; team_id: string | null; customer_id: string | null; model: string; provider: string; endpoint: string;
-  status: number; input_tokens: number; output_tokens: number; cost_micros: number; cost_usd: string; latency_ms: number; estimated: boolean; created_at: string;
+  request_id: string; key_id: string; team_id: string | null; customer_id: string | null; trace_id: string | null; tags: Record<string, string>;
+  model: string; provider: string; endpoint: string; status: number; input_tokens: number; output_tokens: number; cached_input_tokens: number;
+  cost_micros: number; cost_usd: string; latency_ms: number; estimated: boolean; created_at: string;
 };
+/** What one trace (one agent run) cost (`GET …/traces/:traceId`). */
+export type TraceTotal = {
+  trace_id: string; requests: number; errors: number; input_tokens: number; output_tokens: number; cost_micros: number; cost_usd: string; first_at: string; last_at: string;
+};
+/** A management token as listed (never the secret). */
+export type ManagementToken = {
+  id: string; name: string; role: Exclude<Role, "owner">; hint: string; created_by: string; root_user_id: string | null;
+  created_at: string; expires_at: string | null; revoked_at: string | null; last_used_at: string | null;
+};
+export type CreatedManagementToken = ManagementToken & { token: string };
 
 export type AuditEntry = {
   id: string; actor: { type: "user" | "management_token" | "system"; id: string; email: string | null }; ip: string | null; user_agent: string | null;
@@ -76,11 +87,19 @@ export type OrgSettings = {
   alert_emails: string[];
   /** Masked (host and last 4 characters): the URL is a credential. */
   slack_webhook_url: string | null; slack_webhook_configured: boolean;
+  /** Set when Tollgate disabled the Slack channel for failing; saving the URL again re-enables it. */
+  slack_disabled_reason: string | null; slack_disabled_at: string | null;
 };
 
 export type OutboxEmail = { id: string; to: string; subject: string; text: string; html: string | null; transport: string; status: string; error: string | null; created_at: string };
 
-export type Webhook = { id: string; url: string; description: string | null; events: string[]; enabled: boolean; created_at: string; updated_at: string };
+export type Webhook = {
+  id: string; url: string; description: string | null; events: string[]; enabled: boolean; created_at: string; updated_at: string;
+  /** Why Tollgate disabled it (null when enabled, or disabled by an admin). */
+  disabled_reason: string | null; disabled_at: string | null;
+  /** Start of the current run of failed attempts (3 days of it disables the endpoint). */
+  failing_since: string | null;
+};
 export type WebhookWithSecret = Webhook & { secret: string };
 export type WebhookAttempt = { attempt: number; status_code: number | null; error: string | null; latency_ms: number; response_excerpt: string | null; created_at: string };
 export type WebhookDelivery = {

@@ -10,6 +10,7 @@ import type { OrgSettings } from "../lib/types";
 import { ConfirmDialog } from "../components/dialog";
 import { Alert, Button, Card, DisabledReason, Field, PageHeader, QueryView } from "../components/ui";
 import { useToast } from "../components/toast";
+import { formatDateTime } from "../lib/format";
 
 /** Queues a test message to the saved Slack URL; delivered by the webhook dispatcher like a budget alert. */
 function SlackTest({ configured, reason }: { configured: boolean; reason: string | null }) {
@@ -117,6 +118,9 @@ function SettingsForm({ s }: { s: OrgSettings }) {
             {(id) => <input id={id} type="url" value={slackUrl} disabled={off} autoComplete="off" placeholder="https://hooks.slack.com/services/…" onChange={(e) => setSlackUrl(e.target.value)} />}
           </Field>
         </div>
+        {s.slack_disabled_reason ? (
+          <div style={{ marginTop: 8 }}><Alert tone="warning">Slack alerts are disabled since {formatDateTime(s.slack_disabled_at)}: {s.slack_disabled_reason}. Enter the Slack URL again (the same or a new one) and save to re-enable them.</Alert></div>
+        ) : null}
         {s.slack_webhook_configured ? (
           <div className="checkbox" style={{ marginTop: 8 }}><input id="remove-slack" type="checkbox" checked={removeSlack} disabled={off || Boolean(slackUrl.trim())} onChange={(e) => setRemoveSlack(e.target.checked)} /><label htmlFor="remove-slack">Stop posting alerts to Slack (remove the URL on save)</label></div>
         ) : null}

@@ -163,17 +163,24 @@ function WebhookRow({ w, onSecret, onDelete }: { w: Webhook; onSecret: (w: Webho
     <div className="card-body stack-sm" style={{ borderBottom: "1px solid var(--border)" }} data-webhook-id={w.id}>
       <div className="spread" style={{ flexWrap: "wrap", gap: 8 }}>
         <div style={{ minWidth: 0 }}>
-          <div className="cell-title" style={{ wordBreak: "break-all" }}>{w.url} {w.enabled ? <Badge tone="success">enabled</Badge> : <Badge>disabled</Badge>}</div>
+          <div className="cell-title" style={{ wordBreak: "break-all" }}>{w.url} {w.enabled ? <Badge tone="success">enabled</Badge> : w.disabled_reason ? <Badge tone="danger">disabled: failing</Badge> : <Badge>disabled</Badge>}</div>
           <div className="cell-sub">{w.description ? `${w.description} · ` : ""}{w.events.join(", ")}</div>
         </div>
         <div className="row" style={{ flexWrap: "wrap" }}>
           <Button size="sm" onClick={() => test.mutate()} loading={test.isPending} disabledReason={reason ?? (w.enabled ? null : "Enable the endpoint to send a test.")} aria-label={`Send test to ${w.url}`}>Send test</Button>
           <Button size="sm" onClick={() => rotate.mutate()} loading={rotate.isPending} disabledReason={reason} aria-label={`Rotate secret of ${w.url}`}>Rotate secret</Button>
-          <Button size="sm" onClick={() => toggle.mutate()} loading={toggle.isPending} disabledReason={reason} aria-label={`${w.enabled ? "Disable" : "Enable"} ${w.url}`}>{w.enabled ? "Disable" : "Enable"}</Button>
+          <Button size="sm" onClick={() => toggle.mutate()} loading={toggle.isPending} disabledReason={reason} aria-label={`${w.enabled ? "Disable" : w.disabled_reason ? "Re-enable" : "Enable"} ${w.url}`}>{w.enabled ? "Disable" : w.disabled_reason ? "Re-enable" : "Enable"}</Button>
           <Button size="sm" variant="ghost" onClick={() => onDelete(w)} disabledReason={reason} aria-label={`Delete ${w.url}`}>Delete</Button>
           <Button size="sm" variant="ghost" onClick={() => setShowLog(!showLog)} aria-expanded={showLog} aria-label={`${showLog ? "Hide" : "Show"} deliveries of ${w.url}`}>{showLog ? "Hide deliveries" : "Deliveries"}</Button>
         </div>
       </div>
+      {!w.enabled && w.disabled_reason ? (
+        <Alert tone="warning"><span data-testid="webhook-disabled-reason">Disabled by Tollgate {w.disabled_at ? `on ${formatDateTime(w.disabled_at)}` : ""}: {w.disabled_reason}.</span> Nothing is delivered while it is disabled and missed events are not replayed. Fix the receiver, then {cap.allowed ? "re-enable it" : "ask an admin to re-enable it"}.</Alert>
+      ) : !w.enabled ? (
+        <p className="muted small" style={{ margin: 0 }}>Disabled by an admin{w.disabled_at ? ` on ${formatDateTime(w.disabled_at)}` : ""}.</p>
+      ) : w.failing_since ? (
+        <p className="small" style={{ margin: 0 }} role="note">Every attempt has failed since {formatDateTime(w.failing_since)}; after 3 days of failures Tollgate disables the endpoint.</p>
+      ) : null}
       {error ? <Alert>{error}</Alert> : null}
       {showLog ? <DeliveryLog w={w} /> : null}
     </div>

@@ -1,0 +1,1 @@
+CREATE INDEX `cost_events_org_trace_idx` ON `cost_events` (`org_id`,`trace_id`);
