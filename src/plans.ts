@@ -12,6 +12,8 @@ export type Plan = {
   keys: number | null;
   budgets: number | null;
   webhooks: number | null;
+  /** Guardrails (docs/guardrails.md). */
+  guardrails: number | null;
   monthlySpendCapMicros: number | null;
   orgRpm: number | null;
   orgTpm: number | null;
@@ -21,15 +23,15 @@ export type Plan = {
 
 export const PLANS: Record<PlanId, Plan> = {
   free: {
-    id: "free", name: "Free", priceUsdMonthly: 0, seats: 3, keys: 10, budgets: 3, webhooks: 2,
+    id: "free", name: "Free", priceUsdMonthly: 0, seats: 3, keys: 10, budgets: 3, webhooks: 2, guardrails: 5,
     monthlySpendCapMicros: 5_000 * 1_000_000, orgRpm: 600, orgTpm: 1_000_000, retentionDays: 30, bulkInvite: false,
   },
   pro: {
-    id: "pro", name: "Pro", priceUsdMonthly: 49, seats: null, keys: null, budgets: null, webhooks: 25,
+    id: "pro", name: "Pro", priceUsdMonthly: 49, seats: null, keys: null, budgets: null, webhooks: 25, guardrails: 50,
     monthlySpendCapMicros: 50_000 * 1_000_000, orgRpm: 6_000, orgTpm: 10_000_000, retentionDays: 90, bulkInvite: true,
   },
   enterprise: {
-    id: "enterprise", name: "Enterprise", priceUsdMonthly: null, seats: null, keys: null, budgets: null, webhooks: null,
+    id: "enterprise", name: "Enterprise", priceUsdMonthly: null, seats: null, keys: null, budgets: null, webhooks: null, guardrails: null,
     monthlySpendCapMicros: null, orgRpm: null, orgTpm: null, retentionDays: null, bulkInvite: true,
   },
 };

@@ -6,9 +6,9 @@
 import type { providers } from "./schema";
 
 /** The parts of the hot copy that load and reload independently. */
-export type HotPart = "keys" | "providers" | "budgets" | "pricing" | "org" | "aliases";
+export type HotPart = "keys" | "providers" | "budgets" | "pricing" | "org" | "aliases" | "guardrails";
 /** Every part, in load order. */
-export const ALL_PARTS: HotPart[] = ["keys", "providers", "budgets", "pricing", "org", "aliases"];
+export const ALL_PARTS: HotPart[] = ["keys", "providers", "budgets", "pricing", "org", "aliases", "guardrails"];
 
 /** The provider kinds the gateway speaks to: the D1 `providers.type` enum, declared once in the schema. */
 export type ProviderType = (typeof providers.$inferSelect)["type"];
@@ -42,6 +42,9 @@ export type OrgSourceRow = { plan: string; billing_anchor: number | null };
 /** `model_aliases` columns the gate copies (`targets`: JSON array of `{provider, model}`, in order). */
 export type AliasSourceRow = { name: string; targets: string };
 
+/** Enabled `guardrails` rows, in evaluation order (docs/guardrails.md#ordering). */
+export type GuardrailSourceRow = { id: string; name: string; kind: string; action: string; scope: string; scope_id: string | null; config: string };
+
 /** Rows of each part as read from D1. */
 export type PartRows = {
   keys: KeySourceRow;
@@ -50,6 +53,7 @@ export type PartRows = {
   budgets: BudgetSourceRow;
   org: OrgSourceRow;
   aliases: AliasSourceRow;
+  guardrails: GuardrailSourceRow;
 };
 
 /** The parts read by one {@link fetchParts} call (absent: not asked for). `org` is empty when the org is not in D1. */
@@ -70,6 +74,8 @@ const QUERIES: Record<HotPart, string> = {
     WHERE b.org_id = ?1`,
   org: "SELECT plan, billing_anchor FROM orgs WHERE id = ?1",
   aliases: "SELECT name, targets FROM model_aliases WHERE org_id = ?1",
+  guardrails: `SELECT id, name, kind, action, scope, scope_id, config FROM guardrails WHERE org_id = ?1 AND enabled = 1
+    ORDER BY position, CASE scope WHEN 'org' THEN 0 WHEN 'team' THEN 1 ELSE 2 END, id`,
 };
 
 /** Reads the named parts of an org's hot copy from D1 in one batch (one round trip). */

@@ -8,6 +8,7 @@ import type { Price } from "./gate-protocol";
 import type { GateBudget, Period } from "./gate-budgets";
 import { readMeta, writeMeta } from "./gate-schema";
 import type { HotPart, Loaded, ProviderType } from "../db/gate-source";
+import type { GuardrailScope, GuardrailSpec } from "../guardrails/spec";
 
 export { ALL_PARTS, type HotPart } from "../db/gate-source";
 
@@ -29,6 +30,9 @@ export type GateKey = {
 };
 
 export type GateProvider = { id: string; name: string; type: ProviderType; baseUrl: string; apiKeySealed: string; isDefault: boolean };
+
+/** An enabled guardrail of the hot copy with the scope it applies to. */
+export type GateGuardrail = { scope: GuardrailScope; scopeId: string | null; spec: GuardrailSpec };
 
 export type GateOrg = { plan: string; billingAnchor: number | null; deletedAt: number | null; missing: boolean };
 
@@ -109,6 +113,14 @@ export function applyParts(sql: SqlStorage, loaded: Loaded): void {
       map[r.name as string] = (JSON.parse(r.targets as string) as Array<{ provider: string; model: string }>).map((t) => `${t.provider}/${t.model}`);
     }
     writeMeta(sql, "model_aliases", JSON.stringify(map));
+  }
+  if (loaded.guardrails) {
+    // Few and small, like aliases: one meta JSON value, already in evaluation order.
+    const list: GateGuardrail[] = loaded.guardrails.map((r) => ({
+      scope: r.scope as GateGuardrail["scope"], scopeId: r.scope_id ?? null,
+      spec: { id: r.id, name: r.name, kind: r.kind, action: r.action, config: JSON.parse(r.config) } as GuardrailSpec,
+    }));
+    writeMeta(sql, "guardrails", JSON.stringify(list));
   }
   if (loaded.org) {
     const r = loaded.org[0];
@@ -227,4 +239,10 @@ export function readOrg(sql: SqlStorage): GateOrg {
 export function readAliases(sql: SqlStorage): Map<string, string[]> {
   const raw = readMeta(sql, "model_aliases");
   return new Map(Object.entries(raw ? (JSON.parse(raw) as Record<string, string[]>) : {}));
+}
+
+/** Enabled guardrails of the org in evaluation order (docs/guardrails.md#ordering). */
+export function readGuardrails(sql: SqlStorage): GateGuardrail[] {
+  const raw = readMeta(sql, "guardrails");
+  return raw ? (JSON.parse(raw) as GateGuardrail[]) : [];
 }

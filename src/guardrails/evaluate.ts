@@ -60,6 +60,14 @@ export function compilePatterns(cfg: Pick<PatternConfig, "patterns" | "case_inse
 
 const PATTERN_REPLACEMENT = RE2JS.quoteReplacement(PATTERN_PLACEHOLDER);
 
+/**
+ * Whether `re` matches anywhere in `s`. Asking for no positions lets RE2 run its DFA (one pass, no
+ * backtracking); `Matcher.find()` would always take the slower NFA to record the match bounds.
+ */
+function matches(re: RE2JS, s: string): boolean {
+  return re.re2Input.match(s);
+}
+
 /** Why a guardrail blocks: a sentence naming what was found (a kind, never the text). */
 export type Block = { guardrail: { id: string; name: string }; reason: string };
 
@@ -116,14 +124,11 @@ export function evaluateRequest(guardrails: readonly GuardrailSpec[], body: unkn
       const re = compilePatterns(g.config);
       let found = false;
       visit(body, (s) => {
-        if (g.action === "redact") {
-          const m = re.matcher(s);
-          if (!m.find()) return s;
-          found = true;
-          return re.matcher(s).replaceAll(PATTERN_REPLACEMENT);
-        }
-        if (!found && re.matcher(s).find()) found = true;
-        return s;
+        if (found && g.action !== "redact") return s;
+        if (!matches(re, s)) return s;
+        found = true;
+        // Match positions need RE2's NFA; only strings that do match pay for it.
+        return g.action === "redact" ? re.matcher(s).replaceAll(PATTERN_REPLACEMENT) : s;
       });
       if (found) reason = "the request matches a blocked pattern";
     }
@@ -143,7 +148,7 @@ export function evaluateResponse(guardrails: readonly GuardrailSpec[], json: unk
     const re = compilePatterns(g.config);
     let found = false;
     visit(json, (s) => {
-      if (!found && re.matcher(s).find()) found = true;
+      if (!found && matches(re, s)) found = true;
       return s;
     });
     if (!found) continue;

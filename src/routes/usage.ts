@@ -1,6 +1,6 @@
 /**
  * Usage (docs/resources.md, docs/dashboard.md): aggregates and raw cost events from D1 `cost_events` (filled by the
- * OrgGate outbox). Grouping by day, model, key, team, customer or tag; CSV export for admins.
+ * OrgGate outbox). Grouping by day, model, key, team, customer, tag or guardrail (one row per guardrail that acted, docs/guardrails.md); CSV export for admins.
  */
 import { OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
@@ -11,7 +11,7 @@ import { orgRoute } from "../lib/route";
 import { formatMicrosFixed } from "../lib/usd";
 
 const orgParams = z.object({ orgId: z.string() });
-const GROUPS = ["day", "model", "key", "team", "customer", "tag"] as const;
+const GROUPS = ["day", "model", "key", "team", "customer", "tag", "guardrail"] as const;
 const DAY = 86_400_000;
 const MAX_SPAN = 400 * DAY;
 const CSV_MAX_ROWS = 50_000;
@@ -72,6 +72,8 @@ const costEventSchema = z
     latency_ms: z.number().int(),
     ttfb_ms: z.number().int().nullable(),
     estimated: z.boolean(),
+    /** Guardrails that acted on the request (docs/guardrails.md); never the matched text. */
+    guardrail_hits: z.array(z.object({ id: z.string(), action: z.string() })),
     created_at: z.string(),
   })
   .openapi("CostEvent");
@@ -101,7 +103,8 @@ function presentEvent(e: CostEventRow) {
     request_id: e.requestId, key_id: e.keyId, team_id: e.teamId, customer_id: e.customerId, tags: e.tags ?? {}, trace_id: e.traceId,
     provider: e.provider, model: e.model, endpoint: e.endpoint, status: e.status, input_tokens: e.inputTokens, cached_input_tokens: e.cachedInputTokens,
     cache_write_tokens: e.cacheWriteTokens, output_tokens: e.outputTokens, reasoning_tokens: e.reasoningTokens, cost_micros: e.costMicros,
-    cost_usd: formatMicrosFixed(e.costMicros), latency_ms: e.latencyMs, ttfb_ms: e.ttfbMs, estimated: e.estimated, created_at: new Date(e.createdAt).toISOString(),
+    cost_usd: formatMicrosFixed(e.costMicros), latency_ms: e.latencyMs, ttfb_ms: e.ttfbMs, estimated: e.estimated,
+    guardrail_hits: e.guardrailHits ? (JSON.parse(e.guardrailHits) as Array<{ id: string; action: string }>) : [], created_at: new Date(e.createdAt).toISOString(),
   };
 }
 
