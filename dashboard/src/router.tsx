@@ -20,6 +20,7 @@ import { SettingsPage } from "./pages/settings";
 import { TeamDetailPage, TeamsPage } from "./pages/teams";
 import { UsagePage } from "./pages/usage";
 import { WebhooksPage } from "./pages/webhooks";
+import { GuardrailsPage } from "./pages/guardrails";
 
 function FullPage({ children }: { children: React.ReactNode }) {
   return <main className="auth"><div className="auth-card">{children}</div></main>;
@@ -91,6 +92,7 @@ const routeTree = rootRoute.addChildren([
     orgPage("/settings", SettingsPage),
     orgPage("/providers", ProvidersPage),
     orgPage("/webhooks", WebhooksPage),
+    orgPage("/guardrails", GuardrailsPage),
     orgPage("/billing", BillingPage),
   ]),
 ]);

@@ -21,6 +21,7 @@ const NAV: Array<{ to: string; label: string; icon: () => ReactNode; section?: s
   { to: "budgets", label: "Budgets & limits", icon: Icons.budgets },
   { to: "providers", label: "Providers & pricing", icon: Icons.providers },
   { to: "webhooks", label: "Webhooks", icon: Icons.webhooks },
+  { to: "guardrails", label: "Guardrails", icon: Icons.guardrails },
   { to: "teams", label: "Teams", icon: Icons.teams, section: "Organization" },
   { to: "members", label: "Members", icon: Icons.members },
   { to: "audit", label: "Audit trail", icon: Icons.audit },

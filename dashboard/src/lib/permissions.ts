@@ -8,7 +8,7 @@ const RANK: Record<Role, number> = { viewer: 0, member: 1, admin: 2, owner: 3 };
 
 export type Capability =
   | "keys.create" | "keys.revokeAny" | "budgets.create" | "budgets.edit" | "teams.manage" | "providers.manage"
-  | "pricing.manage" | "settings.edit" | "webhooks.manage" | "members.manage" | "audit.view" | "usage.export" | "billing.manage" | "org.delete";
+  | "pricing.manage" | "settings.edit" | "webhooks.manage" | "guardrails.manage" | "members.manage" | "audit.view" | "usage.export" | "billing.manage" | "org.delete";
 
 const MIN_ROLE: Record<Capability, Role> = {
   "keys.create": "member",
@@ -20,6 +20,7 @@ const MIN_ROLE: Record<Capability, Role> = {
   "pricing.manage": "admin",
   "settings.edit": "admin",
   "webhooks.manage": "admin",
+  "guardrails.manage": "admin",
   "members.manage": "admin",
   "audit.view": "admin",
   "usage.export": "admin",
