@@ -48,7 +48,7 @@ describe.sequential("guardrails page", () => {
       .poll(() => admin.getByTestId("guardrail-test-output").textContent(), { timeout: 10_000 })
       .toBe("Mail me at [REDACTED_EMAIL] or use key [REDACTED_SECRET]");
     await admin.getByRole("dialog").getByRole("button", { name: "Add guardrail" }).click();
-    await admin.getByRole("cell", { name: /No personal data/ }).waitFor();
+    await admin.getByRole("cell", { name: /^No personal data/ }).waitFor();
     const list = await apiAsPage(admin, "GET", `/orgs/${orgId}/guardrails`);
     expect(list.body.data).toHaveLength(1);
     expect(list.body.data[0]).toMatchObject({ name: "No personal data", kind: "pii", action: "redact", enabled: true });
@@ -67,7 +67,7 @@ describe.sequential("guardrails page", () => {
     await fillSignup(member, "Max Member", email);
     await member.getByRole("heading", { name: "Overview" }).waitFor();
     await member.goto(`/orgs/${orgId}/guardrails`);
-    await member.getByRole("cell", { name: /No personal data/ }).waitFor();
+    await member.getByRole("cell", { name: /^No personal data/ }).waitFor();
     await member.getByText("Members can't do this: only admins and above can.").first().waitFor();
     for (const name of ["Add guardrail", "Disable guardrail No personal data", "Delete guardrail No personal data"]) {
       expect(await member.getByRole("button", { name, exact: true }).isDisabled(), name).toBe(true);
