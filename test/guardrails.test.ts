@@ -101,7 +101,6 @@ describe("guardrails: routes", () => {
       ms = Math.max(ms, performance.now() - t);
       expect(v.blocked).toBeNull();
     }
-    console.log(`guardrail scan: 1 MB × 50 patterns in ${ms.toFixed(1)} ms`);
     // docs/guardrails.md#time-bound: 1 MB × 50 patterns stays under 1 s.
     expect(ms).toBeLessThan(1_000);
   });
@@ -163,6 +162,22 @@ describe("guardrails: on the wire", () => {
     expect(up.body.messages[0].content[0].text).toBe("card [REDACTED_CARD]");
     expect(up.body.messages[2].content).toBe("and [REDACTED_SECRET]");
     expect(JSON.stringify(up.body)).not.toContain(SECRET);
+    await waitForSettled(fx.org.id);
+  });
+
+  it("a block on /v1/messages answers in Anthropic's envelope (permission_error, code guardrail_blocked)", async () => {
+    const fx = await createGatewayOrg();
+    const g = await addGuardrail(fx, { name: "no ssn", kind: "pii", action: "block", config: { detectors: ["ssn"] } });
+    const res = await SELF.fetch("http://localhost/v1/messages", {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-api-key": fx.key.key, "anthropic-version": "2023-06-01" },
+      body: JSON.stringify({ model: "anthropic/claude-sonnet-4-5", max_tokens: 32, messages: [{ role: "user", content: "my ssn is 123-45-6789" }] }),
+    });
+    expect(res.status).toBe(403);
+    const text = await res.text();
+    expect(JSON.parse(text)).toMatchObject({ type: "error", error: { type: "permission_error", code: "guardrail_blocked", guardrail_id: g.id } });
+    expect(text).not.toContain("123-45-6789");
+    expect(await upstreamRecord("anthropic", res.headers.get("x-request-id")!)).toBeNull();
     await waitForSettled(fx.org.id);
   });
 
