@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * Guardrail evaluation cost on a typical chat request (docs/guardrails.md#cost), run by `npm run bench`
+ * Guardrail evaluation cost on a typical chat request (docs/guardrails.md), run by `npm run bench`
  * (and alone: `node bench/guardrails.mjs`). Bundles src/guardrails/evaluate.ts with esbuild and times
  * `evaluateRequest` in Node (the same V8 as workerd) over a ~1 KB chat body (system prompt and three turns) with three guardrails: PII
  * redaction with every detector, 10 blocked patterns (literals and RE2), and a model/parameter policy.

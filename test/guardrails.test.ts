@@ -101,7 +101,7 @@ describe("guardrails: routes", () => {
       ms = Math.max(ms, performance.now() - t);
       expect(v.blocked).toBeNull();
     }
-    // docs/guardrails.md#time-bound: 1 MB × 50 patterns stays under 1 s.
+    // docs/guardrails.md: 1 MB × 50 patterns stays under 1 s.
     expect(ms).toBeLessThan(1_000);
   });
 

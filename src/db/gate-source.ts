@@ -42,7 +42,7 @@ export type OrgSourceRow = { plan: string; billing_anchor: number | null };
 /** `model_aliases` columns the gate copies (`targets`: JSON array of `{provider, model}`, in order). */
 export type AliasSourceRow = { name: string; targets: string };
 
-/** Enabled `guardrails` rows, in evaluation order (docs/guardrails.md#ordering). */
+/** Enabled `guardrails` rows, in evaluation order (docs/guardrails.md). */
 export type GuardrailSourceRow = { id: string; name: string; kind: string; action: string; scope: string; scope_id: string | null; config: string };
 
 /** Rows of each part as read from D1. */

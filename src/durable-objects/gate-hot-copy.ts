@@ -241,7 +241,7 @@ export function readAliases(sql: SqlStorage): Map<string, string[]> {
   return new Map(Object.entries(raw ? (JSON.parse(raw) as Record<string, string[]>) : {}));
 }
 
-/** Enabled guardrails of the org in evaluation order (docs/guardrails.md#ordering). */
+/** Enabled guardrails of the org in evaluation order (docs/guardrails.md). */
 export function readGuardrails(sql: SqlStorage): GateGuardrail[] {
   const raw = readMeta(sql, "guardrails");
   return raw ? (JSON.parse(raw) as GateGuardrail[]) : [];

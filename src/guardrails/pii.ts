@@ -1,5 +1,5 @@
 /**
- * PII and secret detectors (docs/guardrails.md#detectors). Every expression uses bounded quantifiers
+ * PII and secret detectors (docs/guardrails.md). Every expression uses bounded quantifiers
  * only (no `+`/`*` over a class that a failed match would rescan), so a scan costs at most
  * O(length × a small constant) whatever the input; candidates are then confirmed in plain code
  * (Luhn for cards, mod-97 for IBANs, digit counts for phone numbers).

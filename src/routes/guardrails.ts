@@ -24,7 +24,7 @@ import { orgRoute } from "../lib/route";
 import { errorChainText, isoTime, jsonBody, jsonResponse, orgParams } from "../lib/route-io";
 import { planOf } from "../plans";
 
-/** Most patterns one guardrail may list, and the longest pattern (docs/guardrails.md#time-bound). */
+/** Most patterns one guardrail may list, and the longest pattern (docs/guardrails.md). */
 export const MAX_PATTERNS = 50;
 export const MAX_PATTERN_CHARS = 500;
 /** Longest text `POST …/guardrails/test` evaluates. */
