@@ -133,6 +133,21 @@ describe("guardrails: on the wire", () => {
     expect(JSON.stringify(results)).not.toContain("alice.secret");
   });
 
+  it("a 1 MB request through the proxy with 50 active patterns (catastrophic ones included) is checked and forwarded", async () => {
+    const fx = await createGatewayOrg();
+    const evil = ["(a+)+$", "(a|aa)+$", "(a|a?)+#", "(.*a){12}#", "([a-z]+)*Q"];
+    const patterns = Array.from({ length: 50 }, (_, i) => ({ pattern: i < evil.length ? evil[i]! : `forbidden-${i}-\\d+`, regex: true }));
+    await addGuardrail(fx, { name: "evil", kind: "pattern", action: "block", config: { patterns } });
+    const content = "a".repeat(1_000_000) + "!";
+    const res = await v1(fx.key, "/chat/completions", chat(content));
+    expect(res.status).toBe(200);
+    const up = (await upstreamRecord("openai", res.headers.get("x-request-id")!))!;
+    expect(up.body.messages[0].content.length).toBe(content.length);
+    const blocked = await v1(fx.key, "/chat/completions", chat(`${"b".repeat(500_000)} forbidden-7-123`));
+    expect(blocked.status).toBe(403);
+    await waitForSettled(fx.org.id);
+  });
+
   it("redacts a streamed request too", async () => {
     const fx = await createGatewayOrg();
     await addGuardrail(fx, { name: "pii", kind: "pii", action: "redact", config: { detectors: ["email"] } });
