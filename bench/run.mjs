@@ -9,7 +9,8 @@
  *   3. start the Node upstream (bench/upstream.mjs) and workerd; apply migrations/*.sql and seed an
  *      org (enterprise plan: no plan RPM), a key, a provider (sealed key) and use a catalog-priced model;
  *   4. one interleaved run: p50/p99 at concurrency 1, RPS at concurrency 32, streaming time to first
- *      chunk, D1 queries per proxied request, per-org admits/second through the DO.
+ *      chunk, D1 queries per proxied request, per-org admits/second through the DO;
+ *   5. guardrail evaluation on a typical chat body, in-process (bench/guardrails.mjs).
  * Results print as a table and are written to bench/results/latest.json.
  * Options (env): BENCH_REQUESTS (c=1 samples per target, default 2000), BENCH_SECONDS (per RPS round, default 4),
  * BENCH_PROFILE=<target> (instead of the run: CPU-profile that Worker under load through workerd's
@@ -23,6 +24,7 @@ import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { build } from "esbuild";
 import { startUpstream } from "./upstream.mjs";
+import { benchGuardrails } from "./guardrails.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, "..");
@@ -319,9 +321,11 @@ async function main() {
       do_admit_run: admit,
       do_admit_round_trip_ms_c1: r2(admitSerial.ms / admitSerial.n),
       do_read_only_rpc_round_trip_ms_c1: r2(readRtt.ms / readRtt.n),
+      // In-process micro-benchmark (bench/guardrails.mjs): evaluateRequest on a typical chat body; target p50 < 0.1 ms.
+      guardrail_evaluation: await benchGuardrails(),
     };
     console.table(rows);
-    console.log(JSON.stringify({ gateway_minus_noop: summary.gateway_minus_noop, gateway_nogate_minus_noop: summary.gateway_nogate_minus_noop, server_timing: summary.gateway_server_timing_p50_ms, d1_statements: summary.d1_statements_per_proxied_request_async_outbox, d1_round_trips: summary.d1_round_trips_per_proxied_request_async_outbox, do_admits_per_second_one_org: summary.do_admits_per_second_one_org, do_admit_round_trip_ms_c1: summary.do_admit_round_trip_ms_c1, do_read_only_rpc_round_trip_ms_c1: summary.do_read_only_rpc_round_trip_ms_c1 }, null, 2));
+    console.log(JSON.stringify({ gateway_minus_noop: summary.gateway_minus_noop, gateway_nogate_minus_noop: summary.gateway_nogate_minus_noop, server_timing: summary.gateway_server_timing_p50_ms, d1_statements: summary.d1_statements_per_proxied_request_async_outbox, d1_round_trips: summary.d1_round_trips_per_proxied_request_async_outbox, do_admits_per_second_one_org: summary.do_admits_per_second_one_org, do_admit_round_trip_ms_c1: summary.do_admit_round_trip_ms_c1, do_read_only_rpc_round_trip_ms_c1: summary.do_read_only_rpc_round_trip_ms_c1, guardrail_evaluation: summary.guardrail_evaluation }, null, 2));
     writeFileSync(join(here, "results", "latest.json"), JSON.stringify(summary, null, 2));
   } finally {
     stop();

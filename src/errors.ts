@@ -19,6 +19,7 @@ export type ErrorCode =
   | "upstream_timeout"
   | "budget_unavailable"
   | "plan_limit_reached"
+  | "guardrail_blocked"
   | "internal_error";
 
 /** The single code → HTTP status map (docs/proxy.md "Errors"). */
@@ -38,6 +39,7 @@ export const STATUS_BY_CODE: Record<ErrorCode, ContentfulStatusCode> = {
   upstream_timeout: 504,
   budget_unavailable: 503,
   plan_limit_reached: 403,
+  guardrail_blocked: 403,
   internal_error: 500,
 };
 

@@ -23,6 +23,7 @@ import { TeamDetailPage, TeamsPage } from "./pages/teams";
 import { TokensPage } from "./pages/tokens";
 import { UsagePage } from "./pages/usage";
 import { WebhooksPage } from "./pages/webhooks";
+import { GuardrailsPage } from "./pages/guardrails";
 
 function FullPage({ children }: { children: React.ReactNode }) {
   return <main className="auth"><div className="auth-card">{children}</div></main>;
@@ -97,6 +98,7 @@ const routeTree = rootRoute.addChildren([
     orgPage("/prompts", PromptsPage),
     orgPage("/webhooks", WebhooksPage),
     orgPage("/tokens", TokensPage),
+    orgPage("/guardrails", GuardrailsPage),
     orgPage("/billing", BillingPage),
   ]),
 ]);

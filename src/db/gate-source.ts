@@ -6,9 +6,9 @@
 import type { providers } from "./schema";
 
 /** The parts of the hot copy that load and reload independently. */
-export type HotPart = "keys" | "providers" | "budgets" | "pricing" | "org" | "aliases" | "prompts";
+export type HotPart = "keys" | "providers" | "budgets" | "pricing" | "org" | "aliases" | "prompts" | "guardrails";
 /** Every part, in load order. */
-export const ALL_PARTS: HotPart[] = ["keys", "providers", "budgets", "pricing", "org", "aliases", "prompts"];
+export const ALL_PARTS: HotPart[] = ["keys", "providers", "budgets", "pricing", "org", "aliases", "prompts", "guardrails"];
 
 /** The provider kinds the gateway speaks to: the D1 `providers.type` enum, declared once in the schema. */
 export type ProviderType = (typeof providers.$inferSelect)["type"];
@@ -47,6 +47,8 @@ export type AliasSourceRow = { name: string; targets: string };
  * version, repeated on each version row). A prompt without versions yields one row with `version` null.
  */
 export type PromptSourceRow = { id: string; name: string; version: number | null; messages: string | null; variables: string | null; labels: string };
+/** Enabled `guardrails` rows, in evaluation order (docs/guardrails.md). */
+export type GuardrailSourceRow = { id: string; name: string; kind: string; action: string; scope: string; scope_id: string | null; config: string };
 
 /** Rows of each part as read from D1. */
 export type PartRows = {
@@ -57,6 +59,7 @@ export type PartRows = {
   org: OrgSourceRow;
   aliases: AliasSourceRow;
   prompts: PromptSourceRow;
+  guardrails: GuardrailSourceRow;
 };
 
 /** The parts read by one {@link fetchParts} call (absent: not asked for). `org` is empty when the org is not in D1. */
@@ -81,6 +84,8 @@ const QUERIES: Record<HotPart, string> = {
       (SELECT json_group_object(l.label, l.version) FROM prompt_labels l WHERE l.prompt_id = p.id AND l.org_id = p.org_id) AS labels
     FROM prompts p LEFT JOIN prompt_versions v ON v.prompt_id = p.id AND v.org_id = p.org_id
     WHERE p.org_id = ?1`,
+  guardrails: `SELECT id, name, kind, action, scope, scope_id, config FROM guardrails WHERE org_id = ?1 AND enabled = 1
+    ORDER BY position, CASE scope WHEN 'org' THEN 0 WHEN 'team' THEN 1 ELSE 2 END, id`,
 };
 
 /** Reads the named parts of an org's hot copy from D1 in one batch (one round trip). */

@@ -257,6 +257,28 @@ export const promptLabels = sqliteTable("prompt_labels", {
   updatedAt: integer("updated_at").notNull().default(now),
 }, (t) => [primaryKey({ columns: [t.promptId, t.label] }), index("prompt_labels_org_idx").on(t.orgId)]);
 
+/**
+ * Guardrails (docs/guardrails.md): PII detection, blocked patterns and model/parameter policy, scoped
+ * to the org, a team or a key. `config` is the kind's JSON settings; evaluation order is `position`,
+ * then scope (org, team, key), then id.
+ */
+export const guardrails = sqliteTable("guardrails", {
+  id: text("id").primaryKey(),
+  orgId: text("org_id").notNull().references(() => orgs.id, { onDelete: "cascade" }),
+  name: text("name").notNull(),
+  kind: text("kind", { enum: ["pii", "pattern", "policy"] }).notNull(),
+  action: text("action", { enum: ["redact", "block", "flag"] }).notNull(),
+  scope: text("scope", { enum: ["org", "team", "key"] }).notNull(),
+  /** Team or key id; null for org scope. */
+  scopeId: text("scope_id"),
+  position: integer("position").notNull().default(0),
+  enabled: integer("enabled", { mode: "boolean" }).notNull().default(true),
+  config: text("config").notNull(),
+  createdBy: text("created_by").notNull(),
+  createdAt: integer("created_at").notNull().default(now),
+  updatedAt: integer("updated_at").notNull().default(now),
+}, (t) => [index("guardrails_org_idx").on(t.orgId, t.position)]);
+
 // ───────────── money ─────────────
 
 /** Org price overrides, micro-dollars per million tokens. */
@@ -339,6 +361,8 @@ export const costEvents = sqliteTable("cost_events", {
   /** The prompt template the request rendered (docs/prompts.md), if any. */
   promptId: text("prompt_id"),
   promptVersion: integer("prompt_version"),
+  /** Guardrails that acted on the request: JSON `[{id, action}]` (never matched text); null when none. */
+  guardrailHits: text("guardrail_hits"),
   createdAt: integer("created_at").notNull(),
 }, (t) => [index("cost_events_org_time_idx").on(t.orgId, t.createdAt), index("cost_events_org_key_idx").on(t.orgId, t.keyId), index("cost_events_org_trace_idx").on(t.orgId, t.traceId)]);
 

@@ -6,7 +6,7 @@ import { and, desc, eq, gte, lt, or, sql } from "drizzle-orm";
 import type { Db } from "./client";
 import { costEvents } from "./schema";
 
-export type UsageGroupBy = "day" | "model" | "key" | "team" | "customer" | "tag" | "prompt";
+export type UsageGroupBy = "day" | "model" | "key" | "team" | "customer" | "tag" | "prompt" | "guardrail";
 export type CostEventRow = typeof costEvents.$inferSelect;
 
 const GROUP_EXPR: Record<UsageGroupBy | "total", string> = {
@@ -19,6 +19,7 @@ const GROUP_EXPR: Record<UsageGroupBy | "total", string> = {
   tag: "je.key || '=' || je.value",
   // `<prompt id>@<version>`; NULL (requests without a prompt) when the event has none.
   prompt: "ce.prompt_id || '@' || ce.prompt_version",
+  guardrail: "json_extract(je.value, '$.id')",
 };
 
 /** Aggregates of one group (or of the whole range). Latency percentiles are nearest-rank. */
@@ -37,7 +38,8 @@ export type UsageAggregate = {
 
 /** Usage in `[from, to)` grouped by `groupBy` (or one "total" row). At most `maxGroups` groups. */
 export async function aggregateUsage(db: Db, orgId: string, range: { from: number; to: number }, groupBy: UsageGroupBy | "total", maxGroups = 1000): Promise<UsageAggregate[]> {
-  const tagJoin = groupBy === "tag" ? sql.raw(", json_each(ce.tags) je") : sql.raw("");
+  // A request counts once under each guardrail that acted on it; requests no guardrail touched are left out.
+  const tagJoin = groupBy === "tag" ? sql.raw(", json_each(ce.tags) je") : groupBy === "guardrail" ? sql.raw(", json_each(COALESCE(ce.guardrail_hits, '[]')) je") : sql.raw("");
   const order = groupBy === "day" ? sql.raw("g ASC") : sql.raw("cost_micros DESC, g ASC");
   const rows = await db.all<Record<string, number | string | null>>(sql`
     WITH base AS (

@@ -12,7 +12,7 @@ import { appliedWithPlan, labelOf, type AppliedBudget } from "./gate-budgets";
 import type { GateOrg } from "./gate-hot-copy";
 import type { GateKey, GateProvider } from "./gate-hot-copy";
 import type { HotCache } from "./gate-hot-cache";
-import { reservedOutputTokens, type AdmitRequest, type AdmitResult, type Denial, type KeyRefusal, type Price } from "./gate-protocol";
+import { reservedOutputTokens, type AdmitOk, type AdmitRequest, type AdmitResult, type Denial, type KeyRefusal, type Price } from "./gate-protocol";
 import { snapshotOf, type RateWindow } from "./gate-windows";
 import type { Ledger } from "./gate-ledger";
 
@@ -142,5 +142,11 @@ export function admitTx(hot: HotCache, ledger: Ledger, req: AdmitRequest, now: n
     },
     price, reservedMicros: estimate, rateLimit: snapshotOf(held.windows, now),
     ...(targets && aliasName !== null && req.alias === undefined ? { alias: { name: aliasName, targets } } : {}),
+    ...guardrailsField(hot, key),
   };
+}
+
+function guardrailsField(hot: HotCache, key: GateKey): { guardrails?: AdmitOk["guardrails"] } {
+  const list = hot.guardrailsFor(key);
+  return list.length ? { guardrails: list } : {};
 }

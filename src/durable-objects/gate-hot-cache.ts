@@ -6,8 +6,9 @@
  * windows, customers) lives with its tables in gate-ledger.ts.
  */
 import { indexBudgets, type BudgetIndex } from "./gate-budgets";
-import { readAliases, readBudgets, readKey, readOrg, readOverride, readProviders, type GateKey, type GateOrg, type GateProvider, type HotPart } from "./gate-hot-copy";
+import { readAliases, readBudgets, readGuardrails, readKey, readOrg, readOverride, readProviders, type GateGuardrail, type GateKey, type GateOrg, type GateProvider, type HotPart } from "./gate-hot-copy";
 import type { Price } from "./gate-protocol";
+import type { GuardrailSpec } from "../guardrails/spec";
 
 /** Entries kept for lookups by client-supplied names (key ids, model names) before the map is reset. */
 const MAX_LOOKUPS = 5_000;
@@ -19,6 +20,7 @@ export class HotCache {
   private orgState: GateOrg | null = null;
   private aliasMap: Map<string, string[]> | null = null;
   private budgetIndex: BudgetIndex | null = null;
+  private guardrailList: GateGuardrail[] | null = null;
   constructor(private readonly sql: SqlStorage) {}
 
   key(id: string): GateKey | undefined {
@@ -54,6 +56,15 @@ export class HotCache {
     return this.aliasMap.get(name);
   }
 
+  /** The enabled guardrails that apply to a key (org, its team, the key itself), in evaluation order. */
+  guardrailsFor(key: GateKey): GuardrailSpec[] {
+    this.guardrailList ??= readGuardrails(this.sql);
+    if (!this.guardrailList.length) return [];
+    return this.guardrailList
+      .filter((g) => g.scope === "org" || (g.scope === "team" ? key.teamId !== null && g.scopeId === key.teamId : g.scopeId === key.id))
+      .map((g) => g.spec);
+  }
+
   org(): GateOrg {
     this.orgState ??= readOrg(this.sql);
     return this.orgState;
@@ -80,6 +91,7 @@ export class HotCache {
     }
     if (all || parts.includes("org")) this.orgState = null;
     if (all || parts.includes("aliases")) this.aliasMap = null;
+    if (all || parts.includes("guardrails")) this.guardrailList = null;
     // Budget labels embed team and key names, so a keys refresh rebuilds the index too.
     if (all || parts.includes("budgets") || parts.includes("keys")) this.budgetIndex = null;
   }

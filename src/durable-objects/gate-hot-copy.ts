@@ -9,6 +9,7 @@ import type { GateBudget, Period } from "./gate-budgets";
 import { readMeta, writeMeta } from "./gate-schema";
 import type { HotPart, Loaded, ProviderType } from "../db/gate-source";
 import { applyPrompts } from "./gate-prompts";
+import type { GuardrailScope, GuardrailSpec } from "../guardrails/spec";
 
 export { ALL_PARTS, type HotPart } from "../db/gate-source";
 
@@ -30,6 +31,9 @@ export type GateKey = {
 };
 
 export type GateProvider = { id: string; name: string; type: ProviderType; baseUrl: string; apiKeySealed: string; isDefault: boolean };
+
+/** An enabled guardrail of the hot copy with the scope it applies to. */
+export type GateGuardrail = { scope: GuardrailScope; scopeId: string | null; spec: GuardrailSpec };
 
 export type GateOrg = { plan: string; billingAnchor: number | null; deletedAt: number | null; missing: boolean };
 
@@ -112,6 +116,14 @@ export function applyParts(sql: SqlStorage, loaded: Loaded): void {
     writeMeta(sql, "model_aliases", JSON.stringify(map));
   }
   if (loaded.prompts) applyPrompts(sql, loaded.prompts);
+  if (loaded.guardrails) {
+    // Few and small, like aliases: one meta JSON value, already in evaluation order.
+    const list: GateGuardrail[] = loaded.guardrails.map((r) => ({
+      scope: r.scope as GateGuardrail["scope"], scopeId: r.scope_id ?? null,
+      spec: { id: r.id, name: r.name, kind: r.kind, action: r.action, config: JSON.parse(r.config) } as GuardrailSpec,
+    }));
+    writeMeta(sql, "guardrails", JSON.stringify(list));
+  }
   if (loaded.org) {
     const r = loaded.org[0];
     writeMeta(sql, "org_plan", r ? String(r.plan) : "free");
@@ -229,4 +241,10 @@ export function readOrg(sql: SqlStorage): GateOrg {
 export function readAliases(sql: SqlStorage): Map<string, string[]> {
   const raw = readMeta(sql, "model_aliases");
   return new Map(Object.entries(raw ? (JSON.parse(raw) as Record<string, string[]>) : {}));
+}
+
+/** Enabled guardrails of the org in evaluation order (docs/guardrails.md). */
+export function readGuardrails(sql: SqlStorage): GateGuardrail[] {
+  const raw = readMeta(sql, "guardrails");
+  return raw ? (JSON.parse(raw) as GateGuardrail[]) : [];
 }

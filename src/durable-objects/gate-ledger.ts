@@ -511,7 +511,14 @@ function costRow(orgId: string, ctx: SettleRequest["context"], status: number, u
     latency_ms: Math.max(0, Math.round(latencyMs)), ttfb_ms: ttfbMs === null ? null : Math.max(0, Math.round(ttfbMs)),
     estimated: estimated ? 1 : 0, created_at: ctx.createdAt,
     prompt_id: ctx.prompt?.id ?? null, prompt_version: ctx.prompt?.version ?? null,
+    guardrail_hits: guardrailHitsJson(ctx.guardrailHits),
   };
+}
+
+/** Ids and actions only (the Worker sends nothing else; copied field by field so nothing else can slip in). */
+function guardrailHitsJson(hits: SettleRequest["context"]["guardrailHits"]): string | null {
+  if (!Array.isArray(hits) || !hits.length) return null;
+  return JSON.stringify(hits.slice(0, 100).map((h) => ({ id: String(h.id), action: String(h.action) })));
 }
 
 /** The cost event of an expired reservation: status 504 (no answer reached the gate), estimated. */

@@ -36,6 +36,8 @@ export type CostEventRow = {
   /** The prompt template rendered (docs/prompts.md); absent on rows queued before prompts existed. */
   prompt_id?: string | null;
   prompt_version?: number | null;
+  /** JSON `[{id, action}]` of the guardrails that acted (absent in rows queued before guardrails existed). */
+  guardrail_hits?: string | null;
 };
 
 /** A `budget_events` row as queued in the outbox. */
@@ -55,7 +57,7 @@ export type BudgetEventRow = {
 const COST_COLUMNS = [
   "request_id", "org_id", "team_id", "key_id", "customer_id", "tags", "trace_id", "provider", "model", "endpoint", "status",
   "input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens", "cost_micros",
-  "latency_ms", "ttfb_ms", "estimated", "created_at", "prompt_id", "prompt_version",
+  "latency_ms", "ttfb_ms", "estimated", "created_at", "prompt_id", "prompt_version", "guardrail_hits",
 ] as const;
 
 const BUDGET_COLUMNS = ["id", "org_id", "budget_id", "scope_id", "kind", "period_start", "threshold", "spent_micros", "limit_micros", "created_at"] as const;

@@ -9,6 +9,7 @@
 
 import type { ProviderType } from "../db/gate-source";
 import type { PromptTemplate } from "../lib/prompt-template";
+import type { GuardrailHit, GuardrailSpec } from "../guardrails/spec";
 
 export type { ProviderType };
 
@@ -155,6 +156,11 @@ export type AdmitOk = {
   rateLimit: RateLimitSnapshot | null;
   /** Set when `model` named a model alias: its name and every target in order (this admission is the first). */
   alias?: { name: string; targets: string[] };
+  /**
+   * The key's enabled guardrails (org, its team, the key), in evaluation order; absent when none.
+   * Plain JSON, evaluated by the Worker before the upstream call (docs/guardrails.md).
+   */
+  guardrails?: GuardrailSpec[];
 };
 
 export type AdmitResult = AdmitOk | { ok: false; denial: Denial };
@@ -221,6 +227,8 @@ export type SettleRequest = {
     createdAt: number;
     /** The prompt template the request rendered (docs/prompts.md); recorded on its cost event. */
     prompt?: { id: string; version: number };
+    /** Guardrails that acted on the request (ids and actions only), recorded on the cost event. */
+    guardrailHits?: GuardrailHit[];
   };
 };
 

@@ -25,6 +25,7 @@ const FINGERPRINTS: Record<HotPart, string> = {
   prompts: `SELECT (SELECT COUNT(*) || ':' || COALESCE(MAX(updated_at), 0) FROM prompts WHERE org_id = ?1) || '/' ||
     (SELECT COUNT(*) FROM prompt_versions WHERE org_id = ?1) || '/' ||
     (SELECT COUNT(*) || ':' || COALESCE(MAX(updated_at), 0) FROM prompt_labels WHERE org_id = ?1) AS fp`,
+  guardrails: "SELECT COUNT(*) || ':' || COALESCE(MAX(updated_at), 0) AS fp FROM guardrails WHERE org_id = ?1",
   org: "SELECT plan || ':' || COALESCE(billing_anchor, '') AS fp FROM orgs WHERE id = ?1",
 };
 const PARTS = Object.keys(FINGERPRINTS) as HotPart[];

@@ -14,6 +14,7 @@ import type { z } from "zod";
 import type { AppEnv } from "../app-env";
 import { reservedOutputTokens, type AdmitOk, type AdmitRequest, type Endpoint, type SettleRequest, type UpstreamRoute, type Usage } from "../durable-objects/gate-protocol";
 import { ApiError } from "../errors";
+import { evaluateRequest, evaluateResponse, hasResponseGuardrails, type Block } from "../guardrails/evaluate";
 import { costOfUsage } from "../pricing/cost";
 import { readAttribution, stripTollgateMetadata } from "./attribution";
 import { presentedKey } from "./authenticate-key";
@@ -104,6 +105,19 @@ export async function proxyRequest(c: Context<AppEnv>, spec: EndpointSpec): Prom
   } catch (e) {
     return proxyErrorResponse(toApiError(e), spec.flavor, requestId, { "X-Tollgate-Trace-Id": traceId });
   }
+}
+
+/** The 403 `guardrail_blocked` naming the guardrail and what it found (never the matched text). */
+function guardrailError(b: Block): ApiError {
+  return new ApiError("guardrail_blocked", `Blocked by guardrail '${b.guardrail.name}': ${b.reason}`, { guardrail_id: b.guardrail.id, guardrail: b.guardrail.name });
+}
+
+/** The output cap the client set (any of the endpoints' spellings), or null. */
+function requestedMaxTokens(body: Record<string, unknown>): number | null {
+  for (const k of ["max_tokens", "max_completion_tokens", "max_output_tokens"]) {
+    if (typeof body[k] === "number") return body[k] as number;
+  }
+  return null;
 }
 
 /** Longest caller provider key accepted (real ones are far shorter). */
@@ -239,8 +253,19 @@ async function forwardAdmitted(
     return fail(new ApiError("upstream_error", `The credential of provider '${route.providerName}' cannot be decrypted; an admin must re-enter it`), 502);
   }
 
-  body.model = route.upstreamModel;
   stripTollgateMetadata(body);
+  // Guardrails run on what would leave, before anything else reads the body (docs/guardrails.md).
+  const guards = verdict.guardrails;
+  if (guards?.length) {
+    const v = evaluateRequest(guards, body, {
+      models: [...new Set([body.model as string, `${route.providerName}/${route.upstreamModel}`, route.upstreamModel])],
+      maxTokens: spec.endpoint === "embeddings" ? undefined : requestedMaxTokens(body),
+      customerId: fx.attribution.customerId,
+    });
+    if (v.hits.length) context.guardrailHits = v.hits;
+    if (v.blocked) return fail(guardrailError(v.blocked), 403);
+  }
+  body.model = route.upstreamModel;
   const wantsStream = body.stream === true;
   let clientWantsUsage = true;
   if (wantsStream && (spec.endpoint === "chat.completions" || spec.endpoint === "completions")) clientWantsUsage = forceIncludeUsage(body);
@@ -329,6 +354,15 @@ async function forwardAdmitted(
   const exact = translated ? translated.usage : json ? usageFromBody(spec.endpoint, json) : null;
   const reasoning = reasoningModel || (json !== null && !translated && bodyShowsReasoning(spec.endpoint, json));
   const usage = exact ?? estimatedUsage(null, est.estimate.inputTokens, translated ? translated.outputBytes : json ? outputBytesOfBody(spec.endpoint, json) : bytes.byteLength, reservedOutput, reasoning);
+  if (json && hasResponseGuardrails(guards)) {
+    const v = evaluateResponse(guards!, translated ? translated.body : json);
+    if (v.hits.length) context.guardrailHits = [...(context.guardrailHits ?? []), ...v.hits];
+    // The provider did the work, so it is charged; the client gets the refusal instead of the answer.
+    if (v.blocked) {
+      const err = guardrailError(v.blocked);
+      return { response: proxyErrorResponse(err, spec.flavor, requestId, { "X-Tollgate-Trace-Id": fx.attribution.traceId! }), finished: settleWith(usage, !exact, err.status, ttfbMs) };
+    }
+  }
   out.set("X-Tollgate-Cost-Micros", String(costOfUsage(usage, verdict.price)));
   if (!exact) out.set("X-Tollgate-Cost-Estimated", "true");
   const total = Date.now() - fx.t0;

@@ -1,7 +1,7 @@
 /**
  * Usage (docs/resources.md, docs/dashboard.md): aggregates and raw cost events from D1 `cost_events` (filled by the
- * OrgGate outbox). Grouping by day, model, key, team, customer, tag or prompt version (`<prompt id>@<version>`,
- * docs/prompts.md); CSV export for admins.
+ * OrgGate outbox). Grouping by day, model, key, team, customer, tag, prompt version (`<prompt id>@<version>`,
+ * docs/prompts.md) or guardrail (one row per guardrail that acted, docs/guardrails.md); CSV export for admins.
  */
 import { OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
@@ -12,7 +12,7 @@ import { orgRoute } from "../lib/route";
 import { formatMicrosFixed } from "../lib/usd";
 
 const orgParams = z.object({ orgId: z.string() });
-const GROUPS = ["day", "model", "key", "team", "customer", "tag", "prompt"] as const;
+const GROUPS = ["day", "model", "key", "team", "customer", "tag", "prompt", "guardrail"] as const;
 const DAY = 86_400_000;
 const MAX_SPAN = 400 * DAY;
 const CSV_MAX_ROWS = 50_000;
@@ -75,6 +75,8 @@ const costEventSchema = z
     estimated: z.boolean(),
     prompt_id: z.string().nullable(),
     prompt_version: z.number().int().nullable(),
+    /** Guardrails that acted on the request (docs/guardrails.md); never the matched text. */
+    guardrail_hits: z.array(z.object({ id: z.string(), action: z.string() })),
     created_at: z.string(),
   })
   .openapi("CostEvent");
@@ -135,7 +137,8 @@ function presentEvent(e: CostEventRow) {
     provider: e.provider, model: e.model, endpoint: e.endpoint, status: e.status, input_tokens: e.inputTokens, cached_input_tokens: e.cachedInputTokens,
     cache_write_tokens: e.cacheWriteTokens, output_tokens: e.outputTokens, reasoning_tokens: e.reasoningTokens, cost_micros: e.costMicros,
     cost_usd: formatMicrosFixed(e.costMicros), latency_ms: e.latencyMs, ttfb_ms: e.ttfbMs, estimated: e.estimated,
-    prompt_id: e.promptId ?? null, prompt_version: e.promptVersion ?? null, created_at: new Date(e.createdAt).toISOString(),
+    prompt_id: e.promptId ?? null, prompt_version: e.promptVersion ?? null,
+    guardrail_hits: e.guardrailHits ? (JSON.parse(e.guardrailHits) as Array<{ id: string; action: string }>) : [], created_at: new Date(e.createdAt).toISOString(),
   };
 }
 

@@ -13,7 +13,7 @@ let page: TrackedPage;
 let orgId = "";
 
 const PAGES: Array<[string, string]> = [
-  ["", "Overview"], ["usage", "Usage"], ["cost-events", "Cost events"], ["keys", "API keys"], ["budgets", "Budgets & limits"], ["providers", "Providers & pricing"], ["webhooks", "Webhooks"],
+  ["", "Overview"], ["usage", "Usage"], ["cost-events", "Cost events"], ["keys", "API keys"], ["budgets", "Budgets & limits"], ["providers", "Providers & pricing"], ["webhooks", "Webhooks"], ["guardrails", "Guardrails"],
   ["teams", "Teams"], ["members", "Members"], ["tokens", "Management tokens"], ["audit", "Audit trail"], ["billing", "Billing"], ["settings", "Settings"],
 ];
 
@@ -28,6 +28,7 @@ beforeAll(async () => {
   expect(team.status).toBe(201);
   expect((await apiAsPage(page, "POST", `/orgs/${orgId}/keys`, { name: "search-prod", team_id: team.body.id, rpm: 600 })).status).toBe(201);
   expect((await apiAsPage(page, "POST", `/orgs/${orgId}/budgets`, { scope: "org", limit_usd: "500", period: "monthly", mode: "hard" })).status).toBe(201);
+  expect((await apiAsPage(page, "POST", `/orgs/${orgId}/guardrails`, { name: "No personal data in prompts to external providers", kind: "pii", action: "redact" })).status).toBe(201);
   expect((await apiAsPage(page, "POST", `/orgs/${orgId}/webhooks`, { url: "https://hooks.example.com/tollgate/a-rather-long-endpoint-path-for-phones", events: ["budget.threshold", "budget.exceeded", "key.created"], description: "Ops alerts" })).status).toBe(201);
   expect((await apiAsPage(page, "POST", `/orgs/${orgId}/invitations`, { email: uniqueEmail("pending"), role: "member" })).status).toBe(201);
   expect((await apiAsPage(page, "POST", `/orgs/${orgId}/management-tokens`, { name: "terraform-ci", role: "admin", expires_at: new Date(Date.now() + 30 * 86_400_000).toISOString() })).status).toBe(201);

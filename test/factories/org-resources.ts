@@ -5,7 +5,7 @@
 import { env } from "cloudflare:test";
 import { getConfig } from "../../src/env";
 import { getDb } from "../../src/db/client";
-import { modelAliases, providers, teamMembers, teams } from "../../src/db/schema";
+import { guardrails, modelAliases, providers, teamMembers, teams } from "../../src/db/schema";
 import { encryptSecret } from "../../src/lib/crypto";
 import { newId } from "../../src/lib/ids";
 import type { TestOrg } from "../factories";
@@ -59,4 +59,14 @@ export async function createModelAlias(org: TestOrg, opts: { name?: string } = {
   const name = opts.name ?? `alias-${Date.now().toString(36)}-${seq++}`;
   await getDb(env.DB).insert(modelAliases).values({ id, orgId: org.id, name, targets: JSON.stringify([{ provider: provider.name, model: "gpt-4o-mini" }]) });
   return { id, name };
+}
+
+/** Inserts an org-scope PII guardrail straight into D1 (no gate push: callers that proxy must refresh the gate). */
+export async function createGuardrail(org: TestOrg, opts: { name?: string; action?: "redact" | "block" | "flag"; detectors?: string[] } = {}) {
+  const id = newId("grd");
+  await getDb(env.DB).insert(guardrails).values({
+    id, orgId: org.id, name: opts.name ?? `guardrail-${seq++}`, kind: "pii", action: opts.action ?? "redact", scope: "org", scopeId: null,
+    config: JSON.stringify({ detectors: opts.detectors ?? ["email"] }), createdBy: "usr_factory",
+  });
+  return { id };
 }

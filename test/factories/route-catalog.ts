@@ -11,7 +11,7 @@ import { randomBase62 } from "../../src/lib/encoding";
 import { newId, type IdPrefix } from "../../src/lib/ids";
 import { createOrgWithCast, type TestOrg, type TestUser } from "../factories";
 import { createKey } from "./keys";
-import { createModelAlias, createProvider, createTeam } from "./org-resources";
+import { createGuardrail, createModelAlias, createProvider, createTeam } from "./org-resources";
 import { createPrompt } from "./prompts";
 import { createWebhook } from "./webhooks";
 
@@ -56,6 +56,7 @@ export const SEEDERS: Record<string, (org: TestOrg, cast: Cast, creator: TestUse
   teams: async (org, cast) => (await createTeam(org, { memberIds: [cast.member.id] })).id,
   providers: async (org) => (await createProvider(org)).id,
   "model-aliases": async (org) => (await createModelAlias(org)).id,
+  guardrails: async (org) => (await createGuardrail(org)).id,
   members: async (_org, cast) => cast.viewer.id,
   webhooks: async (org, _cast, creator) => (await createWebhook(org, creator)).id,
   prompts: async (org, _cast, creator) => (await createPrompt(org, creator)).id,

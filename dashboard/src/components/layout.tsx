@@ -23,6 +23,7 @@ const NAV: Array<{ to: string; label: string; icon: () => ReactNode; section?: s
   { to: "providers", label: "Providers & pricing", icon: Icons.providers },
   { to: "prompts", label: "Prompts", icon: Icons.prompts },
   { to: "webhooks", label: "Webhooks", icon: Icons.webhooks },
+  { to: "guardrails", label: "Guardrails", icon: Icons.guardrails },
   { to: "teams", label: "Teams", icon: Icons.teams, section: "Organization" },
   { to: "members", label: "Members", icon: Icons.members },
   { to: "tokens", label: "Management tokens", icon: Icons.token },

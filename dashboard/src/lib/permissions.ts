@@ -8,7 +8,7 @@ const RANK: Record<Role, number> = { viewer: 0, member: 1, admin: 2, owner: 3 };
 
 export type Capability =
   | "keys.create" | "keys.revokeAny" | "budgets.create" | "budgets.edit" | "teams.manage" | "providers.manage"
-  | "pricing.manage" | "settings.edit" | "webhooks.manage" | "prompts.manage" | "members.manage" | "tokens.manage" | "audit.view" | "usage.export" | "billing.manage" | "org.delete";
+  | "pricing.manage" | "settings.edit" | "webhooks.manage" | "prompts.manage" | "guardrails.manage" | "members.manage" | "tokens.manage" | "audit.view" | "usage.export" | "billing.manage" | "org.delete";
 
 const MIN_ROLE: Record<Capability, Role> = {
   "keys.create": "member",
@@ -21,6 +21,7 @@ const MIN_ROLE: Record<Capability, Role> = {
   "settings.edit": "admin",
   "webhooks.manage": "admin",
   "prompts.manage": "admin",
+  "guardrails.manage": "admin",
   "members.manage": "admin",
   "tokens.manage": "admin",
   "audit.view": "admin",

@@ -1,4 +1,4 @@
-/** Usage explorer: totals and groups for a date range, grouped by day/model/key/team/customer/tag; CSV export. */
+/** Usage explorer: totals and groups for a date range, grouped by day/model/key/team/customer/tag/guardrail; CSV export. */
 import { useState } from "react";
 import { useOrg } from "../lib/session";
 import { useKeys, useTeams, useUsage } from "../lib/queries";
@@ -11,6 +11,8 @@ import { Card, DisabledReason, EmptyState, Field, PageHeader, QueryView, Stat } 
 const GROUPS: Array<{ id: UsageGroupBy; label: string }> = [
   { id: "day", label: "Day" }, { id: "model", label: "Model" }, { id: "key", label: "Key" },
   { id: "team", label: "Team" }, { id: "customer", label: "Customer" }, { id: "tag", label: "Tag" },
+  // One row per guardrail id that acted (redact/block/flag) on requests in the range.
+  { id: "guardrail", label: "Guardrail" },
 ];
 
 export function UsagePage() {
