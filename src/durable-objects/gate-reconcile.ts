@@ -21,7 +21,8 @@ const FINGERPRINTS: Record<HotPart, string> = {
   budgets: "SELECT COUNT(*) || ':' || COALESCE(MAX(updated_at), 0) AS fp FROM budgets WHERE org_id = ?1",
   pricing: "SELECT COUNT(*) || ':' || COALESCE(MAX(updated_at), 0) AS fp FROM pricing_overrides WHERE org_id = ?1",
   aliases: "SELECT COUNT(*) || ':' || COALESCE(MAX(updated_at), 0) AS fp FROM model_aliases WHERE org_id = ?1",
-  org: "SELECT plan || ':' || COALESCE(billing_anchor, '') AS fp FROM orgs WHERE id = ?1",
+  org: `SELECT plan || ':' || COALESCE(billing_anchor, '') || ':' || (SELECT COUNT(*) || ':' || COALESCE(SUM(amount_micros), 0) FROM credit_grants WHERE org_id = ?1) AS fp
+    FROM orgs WHERE id = ?1`,
 };
 const PARTS = Object.keys(FINGERPRINTS) as HotPart[];
 
