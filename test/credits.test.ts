@@ -9,7 +9,8 @@ import { creditBalance, grantCredits } from "../src/services/credits";
 import { call, createMember, createOrg, createUser } from "./factories";
 import { createPriceOverride } from "./factories/gate";
 import { costEvents, createGatewayOrg, flushGate, gateCounters, v1, waitForSettled } from "./factories/gateway";
-import { callWithEnv, signUp, uniqueEmail } from "./factories/identity";
+import { callWithEnv, outboxFor, signUp, uniqueEmail } from "./factories/identity";
+import { createWebhook } from "./factories/webhooks";
 import { auditRows } from "./factories/org-resources";
 
 // Output $1/Mtok, input free: max_tokens 1,000 reserves 1,000 µ$ and the mock's `#mock:fill` reports 1,000 tokens.
@@ -165,5 +166,43 @@ describe("GET /billing/credits", () => {
     const today = new Date().toISOString().slice(0, 10);
     expect(res.body.usage_by_day).toEqual([{ day: today, cost_micros: 3 * PER_REQUEST, requests: 3 }]);
     expect(res.body).toMatchObject({ balance_micros: 10_000 - 3 * PER_REQUEST, used_micros: 3 * PER_REQUEST });
+  });
+});
+
+describe("low-balance alert", () => {
+  it("fires once per crossing of the threshold, also under concurrency: one credits.low webhook delivery, Slack and email each time", async () => {
+    const { org, owner, key } = await pricedOrg();
+    // $1 per request (output $1,000/Mtok × 1,000 tokens) to cross the default $1.00 threshold a second time.
+    await createPriceOverride(org, "credit-model-big", { input: 0, output: 1_000_000_000, maxOutput: 4_096 });
+    const hook = await createWebhook(org, owner, { events: ["credits.low"] });
+    const slack = await createWebhook(org, owner, { kind: "slack", events: ["credits.low"] });
+    await grantCredits(env, org.id, { kind: "adjustment", amountMicros: 1_000_000 + 20_500, ref: `low:${org.id}:1` });
+
+    // 40 at once: the 21st request takes the balance from $1.0005 to $0.9995; only that settle sees the crossing.
+    const first = await Promise.all(Array.from({ length: 40 }, () => v1(key, "/chat/completions", body)));
+    expect(first.every((r) => r.status === 200)).toBe(true);
+    await waitForSettled(org.id);
+    await flushGate(org.id);
+    const lowEvents = async () => (await env.DB.prepare("SELECT * FROM budget_events WHERE org_id = ? AND kind = 'credits_low'").bind(org.id).all<Record<string, any>>()).results;
+    expect(await lowEvents()).toHaveLength(1);
+    expect((await lowEvents())[0]).toMatchObject({ budget_id: "$credits", threshold: 1_000_000, limit_micros: 1_020_500 });
+
+    // A top-up lifts it over the threshold again; the next crossing alerts again.
+    await grantCredits(env, org.id, { kind: "topup", amountMicros: 1_000_000, ref: `low:${org.id}:2` });
+    expect((await v1(key, "/chat/completions", { ...body, model: "credit-model-big" })).status).toBe(200);
+    await waitForSettled(org.id);
+    await flushGate(org.id);
+    const events = await lowEvents();
+    expect(events).toHaveLength(2);
+
+    const deliveries = async (webhookId: string) =>
+      (await env.DB.prepare("SELECT event_type, payload FROM webhook_deliveries WHERE webhook_id = ? ORDER BY created_at").bind(webhookId).all<Record<string, any>>()).results;
+    for (const id of [hook.id, slack.id]) {
+      const d = await deliveries(id);
+      expect(d.map((x) => x.event_type)).toEqual(["credits.low", "credits.low"]);
+      expect(JSON.parse(d[0]!.payload)).toMatchObject({ type: "credits.low", org_id: org.id, data: { threshold_micros: 1_000_000, balance_micros: 999_500 } });
+    }
+    const mails = await outboxFor(owner.email);
+    expect(mails.filter((m) => m.subject.includes("prepaid balance low"))).toHaveLength(2);
   });
 });
