@@ -11,6 +11,7 @@ import { ForgotPasswordPage, LoginPage, ResetPasswordPage, SignupPage, VerifyEma
 import { AuditPage } from "./pages/audit";
 import { BillingPage } from "./pages/billing";
 import { BudgetsPage } from "./pages/budgets";
+import { CreditsPage } from "./pages/credits";
 import { KeysPage } from "./pages/keys";
 import { MembersPage } from "./pages/members";
 import { OutboxPage } from "./pages/outbox";
@@ -92,6 +93,7 @@ const routeTree = rootRoute.addChildren([
     orgPage("/providers", ProvidersPage),
     orgPage("/webhooks", WebhooksPage),
     orgPage("/billing", BillingPage),
+    orgPage("/credits", CreditsPage),
   ]),
 ]);
 
