@@ -5,6 +5,7 @@
  */
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { orgGate } from "../src/durable-objects/org-gate-client";
 import { creditBalance, grantCredits } from "../src/services/credits";
 import { call, createMember, createOrg, createUser } from "./factories";
 import { createPriceOverride } from "./factories/gate";
@@ -134,6 +135,20 @@ describe("the balance in the gate", () => {
     await grantCredits(env, org.id, { kind: "adjustment", amountMicros: 3_000, ref: `seed:${org.id}` });
     expect(await gateCreditBalance(org.id)).toEqual({ grantedMicros: 3_000, spentMicros: 1_234, reservedMicros: 0 });
     expect((await credits(owner, org.id)).body).toMatchObject({ balance_micros: 3_000 - 1_234 });
+  });
+});
+
+describe("convergence", () => {
+  it("a grant written to D1 whose gate push never arrived is applied by the gate's reconciliation", async () => {
+    const { org, key } = await pricedOrg();
+    expect((await v1(key, "/chat/completions", body)).status).toBe(402);
+    await orgGate(env, org.id).reconcile(org.id); // records the current fingerprints
+    // The Worker died between the D1 write and the push: only D1 has the grant.
+    await env.DB.prepare("INSERT INTO credit_grants (id, org_id, kind, amount_micros, ref, created_at) VALUES (?, ?, 'topup', 5000, ?, ?)")
+      .bind(`crg_${org.id}`, org.id, `lost-push:${org.id}`, Date.now()).run();
+    expect((await v1(key, "/chat/completions", body)).status).toBe(402);
+    expect((await orgGate(env, org.id).reconcile(org.id)).changed).toEqual(["org"]);
+    expect((await v1(key, "/chat/completions", body)).status).toBe(200);
   });
 });
 
