@@ -6,7 +6,9 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { orgGate } from "../src/durable-objects/org-gate-client";
+import { getDb } from "../src/db/client";
 import { creditBalance, grantCredits } from "../src/services/credits";
+import { slackMessage } from "../src/services/slack-alerts";
 import { call, createMember, createOrg, createUser } from "./factories";
 import { createPriceOverride } from "./factories/gate";
 import { costEvents, createGatewayOrg, flushGate, gateCounters, v1, waitForSettled } from "./factories/gateway";
@@ -219,5 +221,16 @@ describe("low-balance alert", () => {
     }
     const mails = await outboxFor(owner.email);
     expect(mails.filter((m) => m.subject.includes("prepaid balance low"))).toHaveLength(2);
+  });
+});
+
+describe("credits.low on Slack", () => {
+  it("renders the balance and threshold, not a budget message", async () => {
+    const owner = await createUser();
+    const org = await createOrg(owner, { name: "Slack Credit Org" });
+    const payload = JSON.stringify({ id: "evt_1", type: "credits.low", org_id: org.id, data: { balance_micros: 999_500, threshold_micros: 1_000_000 } });
+    const msg = JSON.parse(await slackMessage(getDb(env.DB), "https://app.example.com", payload));
+    expect(msg.text).toBe("Prepaid balance low: Slack Credit Org. $0.99 left (alert below $1.00); requests are refused with 402 once it is empty.");
+    expect(JSON.stringify(msg.blocks)).toContain(`https://app.example.com/orgs/${org.id}/credits`);
   });
 });
