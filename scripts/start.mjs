@@ -42,7 +42,7 @@ const upstream = await startDemoUpstream(UPSTREAM_PORT);
 log(`demo model provider (OpenAI-compatible) on ${upstream.url}`);
 
 const appUrl = `http://localhost:${DASHBOARD_PORT}`;
-const worker = spawn(bin("wrangler"), ["dev", "--local", "--env", "dev", "--port", String(PORT), "--var", `APP_URL:${appUrl}`, "--var", "DASHBOARD_ACCEPT_REDIRECT:true"], { stdio: ["ignore", "pipe", "inherit"] });
+const worker = spawn(bin("wrangler"), ["dev", "--local", "--env", "dev", "--port", String(PORT), "--var", `APP_URL:${appUrl}`, "--var", "DASHBOARD_ACCEPT_REDIRECT:true", "--var", "CREDITS_ENABLED:true"], { stdio: ["ignore", "pipe", "inherit"] });
 children.push(worker);
 worker.stdout.on("data", (d) => process.stdout.write(d));
 worker.on("exit", (code) => shutdown(code ?? 1));

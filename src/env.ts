@@ -24,6 +24,12 @@ export interface Env {
   SENDGRID_API_KEY?: string;
   SENDGRID_API_URL?: string;
   EMAIL_FROM?: string;
+  /** "true": prepaid credits (docs/billing.md#prepaid-credits); off when unset. */
+  CREDITS_ENABLED?: string;
+  /** Credit granted once per user's personal org at signup, in micro-dollars (default 5000000 = $5.00). */
+  SIGNUP_CREDIT_MICROS?: string;
+  /** Balance below which the low-balance alert fires, in micro-dollars (default 1000000 = $1.00; 0 = never). */
+  CREDITS_LOW_THRESHOLD_MICROS?: string;
 }
 
 const configSchema = z.object({
@@ -54,6 +60,9 @@ const configSchema = z.object({
   SENDGRID_API_KEY: z.string().optional(),
   SENDGRID_API_URL: z.url().default("https://api.sendgrid.com/v3/mail/send"),
   EMAIL_FROM: z.string().default("Tollgate <no-reply@tollgate.local>"),
+  CREDITS_ENABLED: z.enum(["true", "false"]).default("false").transform((v) => v === "true"),
+  SIGNUP_CREDIT_MICROS: z.coerce.number().int().min(0).max(1_000_000_000_000).default(5_000_000),
+  CREDITS_LOW_THRESHOLD_MICROS: z.coerce.number().int().min(0).max(1_000_000_000_000).default(1_000_000),
 });
 
 /** Parsed, validated configuration. */

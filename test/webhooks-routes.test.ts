@@ -143,7 +143,7 @@ describe("webhook envelope in the OpenAPI document", () => {
     const schema = doc.components.schemas.WebhookEvent;
     expect(schema.required).toEqual(expect.arrayContaining(["id", "type", "api_version", "created_at", "org_id", "data"]));
     expect(schema.properties.type.enum).toEqual([
-      "budget.threshold", "budget.exceeded", "velocity.tripped", "key.created", "key.revoked", "member.added", "member.removed", "member.role_changed", "invitation.accepted", "test.ping",
+      "budget.threshold", "budget.exceeded", "velocity.tripped", "credits.low", "key.created", "key.revoked", "member.added", "member.removed", "member.role_changed", "invitation.accepted", "test.ping",
     ]);
     expect(schema.properties.api_version.const ?? schema.properties.api_version.enum?.[0]).toBe("2026-12-01");
     expect(doc.paths["/api/orgs/{orgId}/webhooks/{id}/deliveries"].get["x-tollgate-min-role"]).toBe("viewer");

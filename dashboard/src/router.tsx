@@ -12,6 +12,7 @@ import { AuditPage } from "./pages/audit";
 import { BillingPage } from "./pages/billing";
 import { BudgetsPage } from "./pages/budgets";
 import { CostEventsPage } from "./pages/cost-events";
+import { CreditsPage } from "./pages/credits";
 import { KeysPage } from "./pages/keys";
 import { MembersPage } from "./pages/members";
 import { OutboxPage } from "./pages/outbox";
@@ -100,6 +101,7 @@ const routeTree = rootRoute.addChildren([
     orgPage("/tokens", TokensPage),
     orgPage("/guardrails", GuardrailsPage),
     orgPage("/billing", BillingPage),
+    orgPage("/credits", CreditsPage),
   ]),
 ]);
 

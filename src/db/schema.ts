@@ -328,7 +328,7 @@ export const budgetEvents = sqliteTable("budget_events", {
   orgId: text("org_id").notNull().references(() => orgs.id, { onDelete: "cascade" }),
   budgetId: text("budget_id").notNull(),
   scopeId: text("scope_id"),
-  kind: text("kind", { enum: ["threshold", "exceeded", "velocity_tripped"] }).notNull(),
+  kind: text("kind", { enum: ["threshold", "exceeded", "velocity_tripped", "credits_low"] }).notNull(),
   periodStart: integer("period_start").notNull(),
   threshold: integer("threshold").notNull(),
   spentMicros: integer("spent_micros").notNull(),
@@ -446,3 +446,29 @@ export const webhookAttempts = sqliteTable("webhook_attempts", {
   responseExcerpt: text("response_excerpt"),
   createdAt: integer("created_at").notNull().default(now),
 }, (t) => [index("webhook_attempts_delivery_idx").on(t.deliveryId, t.attempt)]);
+
+// ───────────── prepaid credits (docs/billing.md#prepaid-credits) ─────────────
+
+/**
+ * Credit added to an org's prepaid balance: the signup credit, a paid top-up, or an operator adjustment.
+ * `ref` makes each grant idempotent (e.g. `signup:<user id>`, the Checkout session id of a top-up).
+ * The balance is Σ amount − the org's spend; the OrgGate holds it (docs/budgets.md, scope `credits`).
+ */
+export const creditGrants = sqliteTable("credit_grants", {
+  id: text("id").primaryKey(),
+  orgId: text("org_id").notNull().references(() => orgs.id, { onDelete: "cascade" }),
+  kind: text("kind", { enum: ["signup", "topup", "adjustment"] }).notNull(),
+  amountMicros: integer("amount_micros").notNull(),
+  ref: text("ref").notNull(),
+  createdAt: integer("created_at").notNull().default(now),
+}, (t) => [uniqueIndex("credit_grants_ref_uq").on(t.ref), index("credit_grants_org_idx").on(t.orgId, t.createdAt)]);
+
+/**
+ * One row per email address that ever received the signup credit (SHA-256 of the normalised email, so
+ * the address itself does not outlive the account). Not org-owned and never deleted: a user who deletes
+ * their account and signs up again gets no second signup credit.
+ */
+export const signupCreditClaims = sqliteTable("signup_credit_claims", {
+  emailHash: text("email_hash").primaryKey(),
+  grantedAt: integer("granted_at").notNull().default(now),
+});

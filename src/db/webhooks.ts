@@ -32,8 +32,8 @@ export async function findSlackChannel(db: Db, orgId: string): Promise<WebhookRo
   return rows[0];
 }
 
-/** Budget alert types the Slack channel receives. */
-export const SLACK_EVENTS = ["budget.threshold", "budget.exceeded", "velocity.tripped"];
+/** Budget alert types the Slack channel receives (`credits.low`: the prepaid balance fell below its threshold). */
+export const SLACK_EVENTS = ["budget.threshold", "budget.exceeded", "velocity.tripped", "credits.low"];
 
 /**
  * Statements that make the org's Slack channel match `url` (null: none): the old row goes (with its

@@ -26,6 +26,13 @@ function describe(e: BudgetEventRow): { subject: string; text: string } {
       return { subject: `Tollgate: ${target} exceeded`, text: `Requests would exceed ${target}: ${spent} spent of ${limit}.` };
     case "velocity_tripped":
       return { subject: `Tollgate: spend velocity breaker tripped on ${target}`, text: `Spend in the velocity window reached ${spent} (limit ${limit}); requests are refused for the cool-down.` };
+    case "credits_low": {
+      const balance = formatUsdLabel(Math.max(0, (e.limit_micros ?? 0) - e.spent_micros));
+      return {
+        subject: `Tollgate: prepaid balance low (${balance} left)`,
+        text: `The prepaid credit balance fell below ${formatUsdLabel(e.threshold)}: ${balance} left. Requests are refused with 402 once it is empty; top up under Billing.`,
+      };
+    }
   }
 }
 

@@ -32,6 +32,9 @@ export type GateBudget = {
 /** Synthetic budget id of the plan's monthly spend cap. */
 export const PLAN_CAP_ID = "$plan";
 
+/** Synthetic budget id of the prepaid credit balance (scope `credits`, period `total`). */
+export const CREDITS_ID = "$credits";
+
 /** One budget applied to one request: the budget and the instance it charges. */
 export type AppliedBudget = {
   budget: GateBudget;
@@ -129,7 +132,7 @@ export function indexBudgets(all: GateBudget[]): BudgetIndex {
     else if (b.scopeId === null) {
       if (b.scope === "customer") idx.customerDefault.push(b);
       else if (b.scope === "member" && b.teamId) add(idx.memberDefault, b.teamId, b);
-    } else add(idx[b.scope], b.scopeId, b);
+    } else if (b.scope !== "credits") add(idx[b.scope], b.scopeId, b);
   }
   return idx;
 }
@@ -189,7 +192,20 @@ export function planCapBudget(org: GateOrg): GateBudget | null {
   };
 }
 
-/** Every budget instance a request charges: its budgets, then the plan cap. */
+/**
+ * The synthetic budget standing for the prepaid balance when credits are on: a hard org-wide `total`
+ * budget whose limit is Σ grants and whose spend is the org's spend, so balance = limit − spent, reserved
+ * and settled exactly like any budget (docs/billing.md#prepaid-credits).
+ */
+export function creditsBudget(org: GateOrg): GateBudget | null {
+  if (org.creditsMicros === null) return null;
+  return {
+    id: CREDITS_ID, scope: "credits", scopeId: null, limitMicros: org.creditsMicros, period: "total", mode: "hard",
+    rpm: null, tpm: null, thresholds: [], velocity: null, label: "the prepaid credit balance", teamId: null, adminSet: true,
+  };
+}
+
+/** Every budget instance a request charges: its budgets, then the plan cap, then the prepaid balance. */
 export function appliedWithPlan(budgets: BudgetIndex, org: GateOrg, s: BudgetSubject, at: number): AppliedBudget[] {
   const applied = applicableBudgets(budgets, s, at, org.billingAnchor);
   const cap = planCapBudget(org);
@@ -197,6 +213,8 @@ export function appliedWithPlan(budgets: BudgetIndex, org: GateOrg, s: BudgetSub
     const { start, end } = periodBounds("monthly", at, org.billingAnchor);
     applied.push({ budget: cap, subject: "", periodStart: start, resetsAt: end });
   }
+  const credits = creditsBudget(org);
+  if (credits) applied.push({ budget: credits, subject: "", periodStart: 0, resetsAt: null });
   return applied;
 }
 

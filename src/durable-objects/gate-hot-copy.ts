@@ -35,7 +35,11 @@ export type GateProvider = { id: string; name: string; type: ProviderType; baseU
 /** An enabled guardrail of the hot copy with the scope it applies to. */
 export type GateGuardrail = { scope: GuardrailScope; scopeId: string | null; spec: GuardrailSpec };
 
-export type GateOrg = { plan: string; billingAnchor: number | null; deletedAt: number | null; missing: boolean };
+/**
+ * `creditsMicros`: Σ prepaid credit grants when credits are on for this deployment, else null (no
+ * credits scope); `creditsLowMicros`: the low-balance alert threshold (0: none).
+ */
+export type GateOrg = { plan: string; billingAnchor: number | null; deletedAt: number | null; missing: boolean; creditsMicros: number | null; creditsLowMicros: number };
 
 type Row = Record<string, unknown>;
 
@@ -129,6 +133,8 @@ export function applyParts(sql: SqlStorage, loaded: Loaded): void {
     writeMeta(sql, "org_plan", r ? String(r.plan) : "free");
     writeMeta(sql, "org_billing_anchor", r && r.billing_anchor !== null && r.billing_anchor !== undefined ? String(r.billing_anchor) : "");
     writeMeta(sql, "org_missing", r ? "" : "1");
+    writeMeta(sql, "org_credits", r && r.credits_micros !== null && r.credits_micros !== undefined ? String(r.credits_micros) : "");
+    writeMeta(sql, "org_credits_low", r?.credits_low_micros ? String(r.credits_low_micros) : "");
   }
 }
 
@@ -205,6 +211,13 @@ export function budgetsFromRows(rows: Row[]): GateBudget[] {
   }));
 }
 
+/** Σ credit grants carried by a loaded `org` part (null: credits off), or undefined when the part was not loaded. */
+export function creditsFromLoaded(loaded: Loaded): number | null | undefined {
+  if (!loaded.org) return undefined;
+  const c = loaded.org[0]?.credits_micros;
+  return c === null || c === undefined ? null : Number(c);
+}
+
 /** The billing anchor carried by a loaded `org` part, or undefined when the part was not loaded. */
 export function anchorFromLoaded(loaded: Loaded): number | null | undefined {
   if (!loaded.org) return undefined;
@@ -234,7 +247,11 @@ function toBudget(r: Record<string, string | number | null>): GateBudget {
 export function readOrg(sql: SqlStorage): GateOrg {
   const anchor = readMeta(sql, "org_billing_anchor");
   const deleted = readMeta(sql, "deleted_at");
-  return { plan: readMeta(sql, "org_plan") ?? "free", billingAnchor: anchor ? Number(anchor) : null, deletedAt: deleted ? Number(deleted) : null, missing: readMeta(sql, "org_missing") === "1" };
+  const credits = readMeta(sql, "org_credits");
+  return {
+    plan: readMeta(sql, "org_plan") ?? "free", billingAnchor: anchor ? Number(anchor) : null, deletedAt: deleted ? Number(deleted) : null, missing: readMeta(sql, "org_missing") === "1",
+    creditsMicros: credits ? Number(credits) : null, creditsLowMicros: Number(readMeta(sql, "org_credits_low") || 0),
+  };
 }
 
 /** Model aliases of the org: name → ordered `provider-name/model` targets (docs/providers.md#fallbacks). */

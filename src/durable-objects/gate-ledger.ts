@@ -9,7 +9,7 @@
  */
 import { randomBase62 } from "../lib/encoding";
 import { costOfUsage, tokensOfUsage } from "../pricing/cost";
-import { appliedWithPlan, isoOrNull, labelOf, PLAN_CAP_ID, type AppliedBudget, type BudgetIndex } from "./gate-budgets";
+import { appliedWithPlan, CREDITS_ID, isoOrNull, labelOf, PLAN_CAP_ID, type AppliedBudget, type BudgetIndex } from "./gate-budgets";
 import type { GateKey, GateOrg } from "./gate-hot-copy";
 import { readMeta } from "./gate-schema";
 import { queueBudgetEvent, queueCostEvent, type CostEventRow } from "./gate-outbox";
@@ -236,11 +236,30 @@ export class Ledger {
   /** Fires every threshold the instance's spend has reached (each once per period). */
   private checkThresholds(orgId: string, a: AppliedBudget, now: number): void {
     const limit = a.budget.limitMicros;
-    if (a.budget.id === PLAN_CAP_ID || limit === null || limit <= 0) return;
+    if (a.budget.id === PLAN_CAP_ID || a.budget.id === CREDITS_ID || limit === null || limit <= 0) return;
     const { spent } = this.cell(a.budget.id, a.subject, a.periodStart);
     for (const t of a.budget.thresholds) {
       if (spent * 100 >= t * limit) this.recordAlertOnce(orgId, a, "threshold", t, spent, now);
     }
+  }
+
+  /**
+   * The low-balance alert: when a charge of `cost` takes the prepaid balance (Σ grants − spent) from at
+   * least the threshold to below it, queues one `credits_low` event. Each crossing is seen by exactly
+   * one settling transaction (the object is single-threaded), so it fires once per crossing; a grant
+   * that lifts the balance back over the threshold re-arms it. `period_start` is the crossing time.
+   */
+  private checkCreditsLow(orgId: string, cost: number, now: number): void {
+    const org = this.view.org();
+    const threshold = org.creditsLowMicros;
+    if (org.creditsMicros === null || threshold <= 0 || cost <= 0) return;
+    const { spent } = this.cell(CREDITS_ID, "", 0);
+    const after = org.creditsMicros - spent;
+    if (after >= threshold || after + cost < threshold) return;
+    queueBudgetEvent(this.sql, {
+      id: newEventId(), org_id: orgId, budget_id: CREDITS_ID, scope_id: null, kind: "credits_low", period_start: now,
+      threshold, spent_micros: spent, limit_micros: org.creditsMicros, created_at: now,
+    }, now);
   }
 
   /**
@@ -257,13 +276,14 @@ export class Ledger {
       if (limit === null) continue;
       const c = this.cell(a.budget.id, a.subject, a.periodStart);
       if (c.spent + c.reserved + micros <= limit) continue;
-      if (a.budget.id !== PLAN_CAP_ID) this.recordAlertOnce(orgId, a, "exceeded", 100, c.spent, now);
+      const synthetic = a.budget.id === PLAN_CAP_ID || a.budget.id === CREDITS_ID;
+      if (!synthetic) this.recordAlertOnce(orgId, a, "exceeded", 100, c.spent, now);
       if (a.budget.mode === "soft") continue;
       return {
         ok: false,
         denial: {
-          kind: "budget_exceeded", source: a.budget.id === PLAN_CAP_ID ? "plan_cap" : "budget", scope: a.budget.scope,
-          scopeId: a.budget.scopeId ?? (a.subject || null), budgetId: a.budget.id === PLAN_CAP_ID ? null : a.budget.id,
+          kind: "budget_exceeded", source: a.budget.id === PLAN_CAP_ID ? "plan_cap" : a.budget.id === CREDITS_ID ? "prepaid" : "budget", scope: a.budget.scope,
+          scopeId: a.budget.scopeId ?? (a.subject || null), budgetId: synthetic ? null : a.budget.id,
           limitMicros: limit, spentMicros: c.spent, reservedMicros: c.reserved, resetsAt: isoOrNull(a.resetsAt), label: labelOf(a), period: a.budget.period,
         },
       };
@@ -370,8 +390,10 @@ export class Ledger {
     const cost = costOfUsage(req.usage, price);
     const touched: AppliedBudget[] = [];
 
+    let chargedCredits = false;
     if (r) {
       for (const [budgetId, subject, periodStart] of this.unwind(r, cost)) {
+        if (budgetId === CREDITS_ID) chargedCredits = true;
         const budget = this.view.budgets().byId.get(budgetId);
         if (budget) touched.push({ budget, subject, periodStart, resetsAt: null });
       }
@@ -385,10 +407,12 @@ export class Ledger {
         if (a.budget.velocity) {
           this.sql.exec("INSERT INTO velocity (budget_id, subject, at, micros, ref) VALUES (?, ?, ?, ?, ?)", a.budget.id, a.subject, now, cost, req.reservationId);
         }
-        if (a.budget.id !== PLAN_CAP_ID) touched.push(a);
+        if (a.budget.id === CREDITS_ID) chargedCredits = true;
+        else if (a.budget.id !== PLAN_CAP_ID) touched.push(a);
       }
     }
     for (const a of touched) this.checkThresholds(orgId, a, now);
+    if (chargedCredits) this.checkCreditsLow(orgId, cost, now);
 
     const late = !r;
     this.sql.exec("INSERT INTO settled (reservation_id, request_id, cost, late, settled_at) VALUES (?, ?, ?, ?, ?)",
@@ -428,6 +452,7 @@ export class Ledger {
       const held = this.unwind(r, r.micros);
       // The velocity sample already holds the estimate, and the TPM windows were charged its tokens: both stand.
       for (const [budgetId, subject, periodStart] of held) {
+        if (budgetId === CREDITS_ID) this.checkCreditsLow(orgId, r.micros, now);
         const budget = budgets.byId.get(budgetId);
         if (budget && budgetId !== PLAN_CAP_ID) this.checkThresholds(orgId, { budget, subject, periodStart, resetsAt: null }, now);
       }

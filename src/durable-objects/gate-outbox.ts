@@ -46,7 +46,8 @@ export type BudgetEventRow = {
   org_id: string;
   budget_id: string;
   scope_id: string | null;
-  kind: "threshold" | "exceeded" | "velocity_tripped";
+  /** `credits_low`: the prepaid balance fell below the low-balance threshold (`threshold`, µ$). */
+  kind: "threshold" | "exceeded" | "velocity_tripped" | "credits_low";
   period_start: number;
   threshold: number;
   spent_micros: number;

@@ -103,7 +103,8 @@ export type Period = "daily" | "weekly" | "monthly" | "total";
 export type KeyRefusal = "unknown" | "revoked" | "expired" | "org_deleted";
 
 /** `member`: one user's spend across every key they created (scope id = user id). */
-export type BudgetScope = "org" | "team" | "key" | "customer" | "tag" | "member";
+/** `credits`: the org's prepaid balance (docs/billing.md#prepaid-credits), a synthetic org-wide hard budget. */
+export type BudgetScope = "org" | "team" | "key" | "customer" | "tag" | "member" | "credits";
 
 /** A typed refusal. The Worker maps each kind to a status and error code with an exhaustive switch. */
 export type Denial =

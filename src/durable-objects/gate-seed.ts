@@ -42,7 +42,7 @@ function splitTag(scopeId: string): [string, string] {
 export function seedQueries(targets: SeedTarget[]): SeedQuery[] {
   return targets.map(({ budget: b, periodStart }): SeedQuery => {
     const per = isDefaultCustomer(b) ? "customer" : isDefaultMember(b) ? "creator" : "none";
-    if (b.id === PLAN_CAP_ID || b.scope === "org") return { periodStart, per, filter: { by: "all" } };
+    if (b.id === PLAN_CAP_ID || b.scope === "org" || b.scope === "credits") return { periodStart, per, filter: { by: "all" } };
     if (b.scope === "team" || b.scope === "key") return { periodStart, per, filter: { by: b.scope, id: b.scopeId } };
     if (b.scope === "customer") return { periodStart, per, filter: { by: "customer", id: b.scopeId } };
     if (b.scope === "member") return { periodStart, per, filter: b.scopeId === null ? { by: "team", id: b.teamId } : { by: "creator", userId: b.scopeId } };
@@ -52,7 +52,7 @@ export function seedQueries(targets: SeedTarget[]): SeedQuery[] {
 }
 
 function matches(b: GateBudget, e: CostEventRow, creatorOf: (keyId: string) => string | null): string | null {
-  if (b.id === PLAN_CAP_ID || b.scope === "org") return "";
+  if (b.id === PLAN_CAP_ID || b.scope === "org" || b.scope === "credits") return "";
   if (b.scope === "member") {
     const user = creatorOf(e.key_id);
     if (b.scopeId !== null) return user === b.scopeId ? "" : null;

@@ -1,9 +1,9 @@
 import { DurableObject } from "cloudflare:workers";
-import type { Env } from "../env";
+import { getConfig, type Env } from "../env";
 import { admitTx, checkKey } from "./gate-admit";
-import { indexBudgets, isoOrNull, periodBounds, planCapBudget, type BudgetIndex } from "./gate-budgets";
+import { CREDITS_ID, creditsBudget, indexBudgets, isoOrNull, periodBounds, planCapBudget, type BudgetIndex } from "./gate-budgets";
 import { ALL_PARTS, fetchParts, fetchSeedSpend, orgExists, type HotPart, type Loaded } from "../db/gate-source";
-import { anchorFromLoaded, applyParts, budgetsFromRows, readBudgets, readOrg, upsertKey, type GateKey } from "./gate-hot-copy";
+import { anchorFromLoaded, applyParts, budgetsFromRows, creditsFromLoaded, readBudgets, readOrg, upsertKey, type GateKey } from "./gate-hot-copy";
 import { HotCache } from "./gate-hot-cache";
 import { seedCounters, seedQueries, seedTargets, type SeedSpend, type SeedTarget } from "./gate-seed";
 import { Ledger } from "./gate-ledger";
@@ -109,7 +109,7 @@ export class OrgGate extends DurableObject<Env> {
     if (trustUnknown && this.unknownUntil > Date.now()) return false;
     this.loading ??= (async () => {
       try {
-        const loaded = await fetchParts(this.env.DB, orgId, ALL_PARTS);
+        const loaded = await this.fetchParts(orgId, ALL_PARTS);
         if (!loaded.org?.length) {
           this.unknownUntil = Date.now() + UNKNOWN_ORG_TTL_MS;
           return;
@@ -135,6 +135,20 @@ export class OrgGate extends DurableObject<Env> {
   }
 
   /**
+   * Reads parts of the hot copy from D1 and applies this deployment's credit settings to the `org`
+   * part: no credits scope when prepaid credits are off, and the low-balance threshold when on.
+   */
+  private async fetchParts(orgId: string, parts: HotPart[]): Promise<Loaded> {
+    const loaded = await fetchParts(this.env.DB, orgId, parts);
+    const cfg = getConfig(this.env);
+    for (const r of loaded.org ?? []) {
+      if (!cfg.CREDITS_ENABLED) r.credits_micros = null;
+      r.credits_low_micros = cfg.CREDITS_LOW_THRESHOLD_MICROS;
+    }
+    return loaded;
+  }
+
+  /**
    * Budgets in `loaded` that the gate has not counted yet (all of them, plus the plan cap, on a cold
    * load) and their current-period spend from D1. Outbox flushes wait meanwhile, so an event is
    * either in the D1 sum or still in the outbox when the seed is applied, never both.
@@ -143,7 +157,10 @@ export class OrgGate extends DurableObject<Env> {
     if (!loaded.budgets && !loaded.org) return { targets: [], spend: [] };
     const now = Date.now();
     const current = readOrg(this.sql);
-    const org = { ...current, ...(loaded.org ? { plan: String(loaded.org[0]?.plan ?? "free"), billingAnchor: anchorFromLoaded(loaded) ?? null } : {}) };
+    const org = {
+      ...current,
+      ...(loaded.org ? { plan: String(loaded.org[0]?.plan ?? "free"), billingAnchor: anchorFromLoaded(loaded) ?? null, creditsMicros: creditsFromLoaded(loaded) ?? null } : {}),
+    };
     const list = loaded.budgets ? budgetsFromRows(loaded.budgets) : readBudgets(this.sql);
     const targets = seedTargets(before, list, now, org.billingAnchor);
     // A moved billing anchor moves every monthly period: those counters start over from D1.
@@ -154,6 +171,9 @@ export class OrgGate extends DurableObject<Env> {
     }
     const cap = before === null || anchorMoved || org.plan !== current.plan ? planCapBudget(org) : null;
     if (cap) targets.push({ budget: cap, periodStart: periodBounds("monthly", now, org.billingAnchor).start });
+    // The prepaid balance counts the org's whole spend: seeded (from every cost event) when credits first apply here.
+    const credits = before === null || current.creditsMicros === null ? creditsBudget(org) : null;
+    if (credits) targets.push({ budget: credits, periodStart: 0 });
     if (!targets.length) return { targets, spend: [] };
     this.seeding++;
     try {
@@ -311,7 +331,7 @@ export class OrgGate extends DurableObject<Env> {
       return;
     }
     if (!parts.length) return;
-    const loaded = await fetchParts(this.env.DB, orgId, parts);
+    const loaded = await this.fetchParts(orgId, parts);
     const { targets, spend } = await this.seedFor(orgId, loaded, this.budgets());
     this.ledger.transaction(() => {
       applyParts(this.sql, loaded);
@@ -333,6 +353,8 @@ export class OrgGate extends DurableObject<Env> {
     if (readOrg(this.sql).deletedAt !== null) return { changed: [], deleted: true };
     const startedAt = Date.now();
     const fps = await readFingerprints(this.env.DB, id);
+    // Turning prepaid credits on or off for the deployment must reload the org part too.
+    if (fps.org !== null) fps.org += getConfig(this.env).CREDITS_ENABLED ? ":credits" : "";
     // Only an org that existed when loaded and is gone now counts as deleted (never a test or unknown id).
     if (fps.org === null && !readOrg(this.sql).missing) {
       await this.deleteOrg(id);
@@ -384,6 +406,18 @@ export class OrgGate extends DurableObject<Env> {
       periodStart: new Date(start).toISOString(), resetsAt: isoOrNull(end), instances: live.instances,
       breaker: { tripped: live.trippedUntil !== null, trippedUntil: isoOrNull(live.trippedUntil) },
     };
+  }
+
+  /**
+   * The live prepaid balance: Σ grants, spend and open reservations as the gate counts them (null when
+   * credits are off or the org is not in D1). Balance = granted − spent; available = balance − reserved.
+   */
+  async creditBalance(orgId: string): Promise<{ grantedMicros: number; spentMicros: number; reservedMicros: number } | null> {
+    if (!(await this.ensureLoaded(orgId))) return null;
+    const granted = readOrg(this.sql).creditsMicros;
+    if (granted === null) return null;
+    const c = this.ledger.counter(CREDITS_ID, "", 0);
+    return { grantedMicros: granted, spentMicros: c.spent, reservedMicros: c.reserved };
   }
 
   /** Settle and release follow an admission, so the org was loaded; anything else is a caller bug. */

@@ -1,7 +1,7 @@
 import { randomBase62 } from "./encoding";
 
 /** Prefixes of the opaque ids (docs/architecture.md). */
-export type IdPrefix = "org" | "usr" | "team" | "key" | "inv" | "bud" | "prv" | "ses" | "tgm" | "aud" | "evt" | "whk" | "whd" | "wha" | "eml" | "req" | "tok" | "mal" | "prm" | "grd";
+export type IdPrefix = "org" | "usr" | "team" | "key" | "inv" | "bud" | "prv" | "ses" | "tgm" | "aud" | "evt" | "whk" | "whd" | "wha" | "eml" | "req" | "tok" | "mal" | "prm" | "grd" | "crg";
 
 /** Length of the random part of every id: 16 base62 chars ≈ 95 bits. */
 export const ID_BODY_LENGTH = 16;

@@ -8,6 +8,7 @@ import type { BatchItem } from "drizzle-orm/batch";
 import type { AppEnv } from "../app-env";
 import { auditInsert } from "../db/audit";
 import { getDb } from "../db/client";
+import { signupCreditStmts } from "../db/credits";
 import { recordOrgMode } from "../db/system";
 import { findUserByEmail, insertPersonalOrgStatements, insertUserStatement, revokeSession, updatePasswordStatement } from "../db/users";
 import { ApiError, validationHook } from "../errors";
@@ -17,6 +18,7 @@ import { newId } from "../lib/ids";
 import { publicRoute, userRoute } from "../lib/route";
 import { userActor } from "../middleware/auth";
 import { verificationEmail } from "../services/email-templates";
+import { signupClaimKey } from "../services/credits";
 import { sendEmail } from "../services/mailer";
 import { clearSessionCookie, clientIp, prepareSession, setSessionCookie } from "../services/sessions";
 import { emailSchema, enforceRateLimits, errorResponses, issueEmailToken, meBody, meSchema, newPasswordSchema, okSchema, refuseForeignOrigin } from "./auth-shared";
@@ -73,6 +75,12 @@ authRoutes.openapi(
         ...insertPersonalOrgStatements(db, org),
         auditInsert(db, org.orgId, actor, { action: "org.create", targetType: "org", targetId: org.orgId, after: { name: org.name, slug: org.slug, kind: "personal", owner: userId } }),
       );
+      // Prepaid credits: the signup credit, once per email address ever (docs/billing.md#prepaid-credits).
+      if (cfg.CREDITS_ENABLED && cfg.SIGNUP_CREDIT_MICROS > 0) {
+        statements.push(...signupCreditStmts(db, org.orgId, {
+          id: newId("crg"), userId, emailHash: await signupClaimKey(input.email), amountMicros: cfg.SIGNUP_CREDIT_MICROS, createdAt: Date.now(),
+        }));
+      }
     }
     statements.push(session.statement, ...verify.statements);
     try {

@@ -42,6 +42,21 @@ export async function slackMessage(db: Db, appUrl: string, payload: string): Pro
     return JSON.stringify({ text, blocks: [{ type: "section", text: { type: "mrkdwn", text } }] });
   }
   const d = e.data;
+  if (e.type === "credits.low") {
+    const balance = typeof d.balance_micros === "number" ? formatUsdLabel(d.balance_micros) : "?";
+    const threshold = typeof d.threshold_micros === "number" ? formatUsdLabel(d.threshold_micros) : "?";
+    const title = `Prepaid balance low: ${orgName}`;
+    const text = `${title}. ${balance} left (alert below ${threshold}); requests are refused with 402 once it is empty.`;
+    return JSON.stringify({
+      text: slackEscape(text),
+      blocks: [
+        { type: "header", text: { type: "plain_text", text: title.slice(0, 150) } },
+        { type: "section", fields: [{ type: "mrkdwn", text: `*Balance*\n${balance}` }, { type: "mrkdwn", text: `*Alert below*\n${threshold}` }] },
+        { type: "actions", elements: [{ type: "button", text: { type: "plain_text", text: "Open credits" }, url: `${appUrl.replace(/\/+$/, "")}/orgs/${encodeURIComponent(e.org_id)}/credits` }] },
+        { type: "context", elements: [{ type: "mrkdwn", text: `Event ${slackEscape(e.id)}` }] },
+      ],
+    });
+  }
   const budget = typeof d.budget_id === "string" ? await findBudget(db, e.org_id, d.budget_id) : undefined;
   const scope = `${String(d.scope ?? budget?.scope ?? "budget")}${d.scope_id ? ` ${String(d.scope_id)}` : ""}`;
   const spent = typeof d.spent_micros === "number" ? formatUsdLabel(d.spent_micros) : "?";

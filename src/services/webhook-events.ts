@@ -11,7 +11,7 @@ import { newId } from "../lib/ids";
 
 /** Event types an endpoint can subscribe to: only those Tollgate emits today. */
 export const WEBHOOK_EVENT_TYPES = [
-  "budget.threshold", "budget.exceeded", "velocity.tripped",
+  "budget.threshold", "budget.exceeded", "velocity.tripped", "credits.low",
   "key.created", "key.revoked", "member.added", "member.removed", "member.role_changed", "invitation.accepted",
   "test.ping",
 ] as const;

@@ -3,6 +3,7 @@
  * The org's branding (display name, logo, accent colour) comes from its settings; in single-org mode there
  * is no switcher and no "Create organization".
  */
+import { CreditsSidebarBalance } from "../pages/credits";
 import { useEffect, useRef, useState, type CSSProperties, type ReactNode } from "react";
 import { Link, useNavigate, useRouterState } from "@tanstack/react-router";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
@@ -247,7 +248,10 @@ export function AppShell({ children }: { children: ReactNode }) {
             </div>
           ))}
         </nav>
-        <div style={{ marginTop: "auto" }} className="cell-sub">Signed in as {me.user.email}</div>
+        <div style={{ marginTop: "auto" }}>
+          <CreditsSidebarBalance />
+          <div className="cell-sub">Signed in as {me.user.email}</div>
+        </div>
       </aside>
       <div className="main">
         <header className="topbar">

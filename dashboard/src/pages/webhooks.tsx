@@ -13,7 +13,7 @@ import { useToast } from "../components/toast";
 /** The event types the API accepts in `events` (test.ping is sent only on request). */
 export const WEBHOOK_EVENTS: Array<[string, string]> = [
   ["budget.threshold", "Budget threshold crossed"], ["budget.exceeded", "Budget exceeded"], ["velocity.tripped", "Velocity breaker tripped"],
-  ["key.created", "Key created"], ["key.revoked", "Key revoked"], ["member.added", "Member added"], ["member.removed", "Member removed"],
+  ["credits.low", "Prepaid balance low"], ["key.created", "Key created"], ["key.revoked", "Key revoked"], ["member.added", "Member added"], ["member.removed", "Member removed"],
   ["member.role_changed", "Member role changed"], ["invitation.accepted", "Invitation accepted"],
 ];
 
