@@ -18,7 +18,7 @@ export type ErrorCode =
   | "upstream_error"
   | "upstream_timeout"
   | "budget_unavailable"
-  | "plan_limit_reached"
+  | "plan_limit"
   | "internal_error";
 
 /** The single code → HTTP status map (docs/proxy.md "Errors"). */
@@ -37,7 +37,7 @@ export const STATUS_BY_CODE: Record<ErrorCode, ContentfulStatusCode> = {
   upstream_error: 502,
   upstream_timeout: 504,
   budget_unavailable: 503,
-  plan_limit_reached: 403,
+  plan_limit: 403,
   internal_error: 500,
 };
 
