@@ -19,6 +19,7 @@ export type ErrorCode =
   | "upstream_timeout"
   | "budget_unavailable"
   | "plan_limit"
+  | "billing_unavailable"
   | "internal_error";
 
 /** The single code → HTTP status map (docs/proxy.md "Errors"). */
@@ -38,6 +39,7 @@ export const STATUS_BY_CODE: Record<ErrorCode, ContentfulStatusCode> = {
   upstream_timeout: 504,
   budget_unavailable: 503,
   plan_limit: 403,
+  billing_unavailable: 503,
   internal_error: 500,
 };
 
