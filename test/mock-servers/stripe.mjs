@@ -47,7 +47,8 @@ function send(res, status, body) {
 
 /**
  * Starts the stand-in on `port` (0 = any free port). `webhookUrl`/`webhookSecret`: where and how
- * paid checkouts and subscription changes are delivered (omit in tests, which deliver events themselves).
+ * paid checkouts and subscription changes are delivered (omit in tests, which deliver events themselves);
+ * read at delivery time, so a caller may set them on the same object after start.
  * @param {{ port?: number, webhookUrl?: string, webhookSecret?: string, prices?: Record<string, number> }} [opts]
  */
 export async function startStripeStandIn(opts = {}) {
