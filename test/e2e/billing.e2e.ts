@@ -67,4 +67,25 @@ describe.sequential("billing page", () => {
     expect(billing.body.billing_anchor).not.toBeNull();
     expect(owner.consoleErrors).toEqual([]);
   });
+
+  test("after the subscription ends with 12 keys on Free (10), every page shows the plan-limit banner and the keys still work", async () => {
+    for (let i = 0; i < 11; i++) expect((await apiAsPage(owner, "POST", `/orgs/${orgId}/keys`, { name: `extra-${i}` })).status).toBe(201);
+    const subId = (await apiAsPage(owner, "GET", `/orgs/${orgId}/billing`)).body.subscription.id;
+    // Stripe ends the subscription; the stand-in sends customer.subscription.deleted to the Worker.
+    const ended = await fetch(`${stripeUrl}/v1/subscriptions/${subId}`, { method: "DELETE", headers: { authorization: "Bearer sk_test_tollgate_e2e" } });
+    expect(ended.status).toBe(200);
+    await expect.poll(async () => (await apiAsPage(owner, "GET", `/orgs/${orgId}/billing`)).body.plan.id, { timeout: 15_000 }).toBe("free");
+
+    for (const page of ["keys", "budgets", ""]) {
+      await owner.goto(`/orgs/${orgId}/${page}`);
+      const banner = owner.getByTestId("plan-limit-banner");
+      await banner.waitFor({ timeout: 15_000 });
+      expect(await banner.textContent()).toContain("API keys (12 of 10)");
+    }
+    await screenshot(owner, "billing-over-limit-banner");
+    expect((await chat(key)).status).toBe(200);
+    const refused = await apiAsPage(owner, "POST", `/orgs/${orgId}/keys`, { name: "thirteenth" });
+    expect(refused.status).toBe(403);
+    expect(refused.body.error).toMatchObject({ code: "plan_limit", limit_name: "keys", upgrade_plan: "pro" });
+  });
 });
