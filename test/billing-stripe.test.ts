@@ -8,7 +8,7 @@ import { orgGate } from "../src/durable-objects/org-gate-client";
 import { readOrg } from "../src/durable-objects/gate-hot-copy";
 import { planCapBudget } from "../src/durable-objects/gate-budgets";
 import { PLANS } from "../src/plans";
-import { createOrg, createUser } from "./factories";
+import { createOrg, createOrgWithCast, createUser } from "./factories";
 import { billingCall, deliverEvent, orgBilling, stripeEvent, stripeUrl, subscribeThroughCheckout, subscriptionObject } from "./factories/billing";
 import { createGatewayOrg, v1 } from "./factories/gateway";
 import { auditRows } from "./factories/orgs";
@@ -99,6 +99,10 @@ describe("checkout and the plan change it brings", () => {
   it("bad input is a 400 in the error shape and changes nothing; Stripe unreachable is a 502", async () => {
     const owner = await createUser();
     const org = await createOrg(owner, { plan: "free" });
+    const operatorSet = await createOrg(owner, { plan: "enterprise" });
+    const same = await billingCall(owner, "POST", `/api/orgs/${operatorSet.id}/billing/checkout`, { plan: "pro" });
+    expect(same.status).toBe(409);
+    expect((await orgBilling(operatorSet.id)).stripeCustomerId).toBeNull();
     const bad = await billingCall(owner, "POST", `/api/orgs/${org.id}/billing/checkout`, { plan: "platinum" });
     expect(bad.status).toBe(400);
     expect(bad.body.error).toMatchObject({ code: "invalid_request", param: "plan" });
@@ -106,6 +110,24 @@ describe("checkout and the plan change it brings", () => {
     expect(down.status).toBe(502);
     expect(down.body.error.code).toBe("upstream_error");
     expect(await orgBilling(org.id)).toMatchObject({ plan: "free", stripeCustomerId: null });
+  });
+});
+
+describe("owner only", () => {
+  it("admin, member and viewer get 403 on every billing route and nothing changes", async () => {
+    const { org, admin, member, viewer } = await createOrgWithCast();
+    const routes: Array<[string, string, unknown?]> = [
+      ["GET", `/api/orgs/${org.id}/billing`], ["POST", `/api/orgs/${org.id}/billing/checkout`, { plan: "pro" }],
+      ["POST", `/api/orgs/${org.id}/billing/portal`], ["POST", `/api/orgs/${org.id}/billing/cancel`],
+    ];
+    for (const who of [admin, member, viewer]) {
+      for (const [method, path, body] of routes) {
+        const res = await billingCall(who, method, path, body);
+        expect(res.status, `${method} ${path}`).toBe(403);
+        expect(res.body.error.code).toBe("permission_denied");
+      }
+    }
+    expect(await orgBilling(org.id)).toMatchObject({ stripeCustomerId: null, stripeSubscriptionId: null });
   });
 });
 

@@ -86,7 +86,12 @@ export function planChange(org: OrgRow, target: Plan, cfg: Config): PlanChange {
   }
   const priceId = stripePriceOf(target, cfg);
   if (!priceId) return { kind: "refused", code: "invalid_request", reason: `The ${target.name} plan is not sold through Checkout on this deployment; contact the operator` };
-  if (!live) return { kind: "checkout", plan: target, priceId };
+  if (!live) {
+    // An operator-set plan (no subscription) is not replaced by a purchase of the same or a lower one.
+    const current = planOf(org.plan);
+    if (target.rank <= current.rank) return { kind: "refused", code: "conflict", reason: `The organization is already on ${current.name}` };
+    return { kind: "checkout", plan: target, priceId };
+  }
   if (target.rank > paying.rank) return { kind: "upgrade", plan: target, priceId };
   if (target.id === paying.id) return { kind: "refused", code: "conflict", reason: `The organization already subscribes to ${target.name}` };
   return { kind: "refused", code: "conflict", reason: `Moving down from ${paying.name} to ${target.name} happens in the billing portal (it takes effect at the end of the period)` };
