@@ -16,6 +16,13 @@ function workersProject(name: string, vars: Record<string, string>, include: str
             TEST_MIGRATIONS: migrations,
             SESSION_SIGNING_KEYS: "test1:dGVzdC1vbmx5LXNlc3Npb24tc2lnbmluZy1rZXktMzItYnl0ZXMh,old0:b2xkLXJvdGF0ZWQtc2Vzc2lvbi1zaWduaW5nLWtleS0zMmJ5dGVzIQ==",
             ENCRYPTION_KEY: "dGVzdC1vbmx5LWVuY3J5cHRpb24ta2V5LTMyLWJ5dGU=",
+            // Stripe: the stand-in's port is only known at global setup, so billing tests pass
+            // STRIPE_API_URL per call (test/factories/billing.ts); by default nothing listens there.
+            STRIPE_SECRET_KEY: "sk_test_tollgate_tests_only",
+            STRIPE_WEBHOOK_SECRET: "whsec_tollgate_tests_only_0123456789abcdef",
+            STRIPE_API_URL: "http://127.0.0.1:9",
+            STRIPE_PRICE_PRO: "price_test_pro",
+            STRIPE_PRICE_ENTERPRISE: "price_test_enterprise",
             ...vars,
           },
         },

@@ -13,6 +13,9 @@ process.env.WRANGLER_SEND_METRICS = "false";
 const PORT = Number(process.env.PORT ?? 8787);
 const UPSTREAM_PORT = Number(process.env.DEMO_UPSTREAM_PORT ?? PORT + 3);
 const DASHBOARD_PORT = Number(process.env.DASHBOARD_PORT ?? PORT + 1);
+const STRIPE_PORT = Number(process.env.STRIPE_STANDIN_PORT ?? PORT + 4);
+// Local billing runs against the Stripe stand-in (test/mock-servers/stripe.mjs); these are not real keys.
+const LOCAL_STRIPE = { secretKey: "sk_test_tollgate_local_standin", webhookSecret: "whsec_tollgate_local_standin_secret", pricePro: "price_local_pro", priceEnterprise: "price_local_enterprise" };
 const stateFile = join(root, ".tollgate", "demo.json");
 const bin = (name) => join(root, "node_modules", ".bin", name);
 const children = [];
@@ -41,8 +44,16 @@ const { startDemoUpstream } = await import("./demo-upstream.mjs");
 const upstream = await startDemoUpstream(UPSTREAM_PORT);
 log(`demo model provider (OpenAI-compatible) on ${upstream.url}`);
 
+const { startStripeStandIn } = await import("../test/mock-servers/stripe.mjs");
+const stripe = await startStripeStandIn({ port: STRIPE_PORT, webhookUrl: `http://localhost:${PORT}/webhooks/stripe`, webhookSecret: LOCAL_STRIPE.webhookSecret, prices: { [LOCAL_STRIPE.pricePro]: 4900 } });
+log(`Stripe stand-in on ${stripe.url} (Checkout "pays" locally and sends the webhooks)`);
+
 const appUrl = `http://localhost:${DASHBOARD_PORT}`;
-const worker = spawn(bin("wrangler"), ["dev", "--local", "--env", "dev", "--port", String(PORT), "--var", `APP_URL:${appUrl}`, "--var", "DASHBOARD_ACCEPT_REDIRECT:true", "--var", "CREDITS_ENABLED:true"], { stdio: ["ignore", "pipe", "inherit"] });
+const stripeVars = [
+  `STRIPE_API_URL:${stripe.url}`, `STRIPE_SECRET_KEY:${LOCAL_STRIPE.secretKey}`, `STRIPE_WEBHOOK_SECRET:${LOCAL_STRIPE.webhookSecret}`,
+  `STRIPE_PRICE_PRO:${LOCAL_STRIPE.pricePro}`, `STRIPE_PRICE_ENTERPRISE:${LOCAL_STRIPE.priceEnterprise}`,
+].flatMap((v) => ["--var", v]);
+const worker = spawn(bin("wrangler"), ["dev", "--local", "--env", "dev", "--port", String(PORT), "--var", `APP_URL:${appUrl}`, "--var", "DASHBOARD_ACCEPT_REDIRECT:true", "--var", "CREDITS_ENABLED:true", ...stripeVars], { stdio: ["ignore", "pipe", "inherit"] });
 children.push(worker);
 worker.stdout.on("data", (d) => process.stdout.write(d));
 worker.on("exit", (code) => shutdown(code ?? 1));
@@ -76,6 +87,7 @@ log("ready.");
 console.log(`
   Worker (API + /v1):  ${base}
   Dashboard:           ${dashboardUrl ?? "(not started)"}
+  Stripe stand-in:     ${stripe.url} (Billing → Upgrade pays here; no real card)
   Demo user:           ${demo.email} / ${demo.password}
   Demo org:            ${demo.orgName} (${demo.orgId})
   Demo virtual key:    ${demo.key}

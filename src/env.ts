@@ -30,6 +30,17 @@ export interface Env {
   SIGNUP_CREDIT_MICROS?: string;
   /** Balance below which the low-balance alert fires, in micro-dollars (default 1000000 = $1.00; 0 = never). */
   CREDITS_LOW_THRESHOLD_MICROS?: string;
+  /** Stripe secret key (`sk_live_…`/`sk_test_…`); unset = billing routes answer 503 and `/webhooks/stripe` 400. */
+  STRIPE_SECRET_KEY?: string;
+  /** Signing secret of the `/webhooks/stripe` endpoint (`whsec_…`). */
+  STRIPE_WEBHOOK_SECRET?: string;
+  /** Stripe API origin; default https://api.stripe.com. Local development and tests point it at the stand-in. */
+  STRIPE_API_URL?: string;
+  /** Stripe price id of each paid plan (the variable named by `stripePriceVar` in src/plans.ts). */
+  STRIPE_PRICE_PRO?: string;
+  STRIPE_PRICE_ENTERPRISE?: string;
+  /** Days a subscription with a failed payment keeps its plan before the free plan's limits apply (default 7). */
+  BILLING_GRACE_DAYS?: string;
 }
 
 const configSchema = z.object({
@@ -63,6 +74,12 @@ const configSchema = z.object({
   CREDITS_ENABLED: z.enum(["true", "false"]).default("false").transform((v) => v === "true"),
   SIGNUP_CREDIT_MICROS: z.coerce.number().int().min(0).max(1_000_000_000_000).default(5_000_000),
   CREDITS_LOW_THRESHOLD_MICROS: z.coerce.number().int().min(0).max(1_000_000_000_000).default(1_000_000),
+  STRIPE_SECRET_KEY: z.string().min(1).optional(),
+  STRIPE_WEBHOOK_SECRET: z.string().min(1).optional(),
+  STRIPE_API_URL: z.url().default("https://api.stripe.com"),
+  STRIPE_PRICE_PRO: z.string().min(1).optional(),
+  STRIPE_PRICE_ENTERPRISE: z.string().min(1).optional(),
+  BILLING_GRACE_DAYS: z.coerce.number().int().min(0).max(60).default(7),
 });
 
 /** Parsed, validated configuration. */

@@ -18,7 +18,8 @@ export type ErrorCode =
   | "upstream_error"
   | "upstream_timeout"
   | "budget_unavailable"
-  | "plan_limit_reached"
+  | "plan_limit"
+  | "billing_unavailable"
   | "guardrail_blocked"
   | "internal_error";
 
@@ -38,7 +39,8 @@ export const STATUS_BY_CODE: Record<ErrorCode, ContentfulStatusCode> = {
   upstream_error: 502,
   upstream_timeout: 504,
   budget_unavailable: 503,
-  plan_limit_reached: 403,
+  plan_limit: 403,
+  billing_unavailable: 503,
   guardrail_blocked: 403,
   internal_error: 500,
 };

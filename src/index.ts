@@ -35,6 +35,8 @@ import { creditsRoutes } from "./routes/credits";
 import { pricingRoutes } from "./routes/pricing";
 import { usageRoutes } from "./routes/usage";
 import { webhooksRoutes } from "./routes/webhooks";
+import { billingRoutes } from "./routes/billing";
+import { stripeWebhookRoutes } from "./routes/stripe-webhook";
 import { v1AnthropicRoutes } from "./routes/v1-anthropic";
 import { v1OpenaiRoutes } from "./routes/v1-openai";
 
@@ -72,6 +74,8 @@ app.route("/api", creditsRoutes);
 app.route("/api", pricingRoutes);
 app.route("/api", usageRoutes);
 app.route("/api", webhooksRoutes);
+app.route("/api", billingRoutes);
+app.route("/", stripeWebhookRoutes);
 app.route("/v1", v1OpenaiRoutes);
 app.route("/v1", v1AnthropicRoutes);
 

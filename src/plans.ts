@@ -21,24 +21,52 @@ export type Plan = {
   orgTpm: number | null;
   retentionDays: number | null;
   bulkInvite: boolean;
+  /**
+   * Name of the Worker variable holding this plan's Stripe price id (per environment, in wrangler.toml),
+   * or null for a plan not sold through Checkout (free; enterprise unless the variable is set).
+   */
+  stripePriceVar: "STRIPE_PRICE_PRO" | "STRIPE_PRICE_ENTERPRISE" | null;
+  /** Order of plans: a higher rank is an upgrade. */
+  rank: number;
 };
 
 export const PLANS: Record<PlanId, Plan> = {
   free: {
     id: "free", name: "Free", priceUsdMonthly: 0, seats: 3, keys: 10, budgets: 3, webhooks: 2, prompts: 10, guardrails: 5,
     monthlySpendCapMicros: 5_000 * 1_000_000, orgRpm: 600, orgTpm: 1_000_000, retentionDays: 30, bulkInvite: false,
+    stripePriceVar: null, rank: 0,
   },
   pro: {
     id: "pro", name: "Pro", priceUsdMonthly: 49, seats: null, keys: null, budgets: null, webhooks: 25, prompts: 500, guardrails: 50,
     monthlySpendCapMicros: 50_000 * 1_000_000, orgRpm: 6_000, orgTpm: 10_000_000, retentionDays: 90, bulkInvite: true,
+    stripePriceVar: "STRIPE_PRICE_PRO", rank: 1,
   },
   enterprise: {
     id: "enterprise", name: "Enterprise", priceUsdMonthly: null, seats: null, keys: null, budgets: null, webhooks: null, prompts: null, guardrails: null,
     monthlySpendCapMicros: null, orgRpm: null, orgTpm: null, retentionDays: null, bulkInvite: true,
+    stripePriceVar: "STRIPE_PRICE_ENTERPRISE", rank: 2,
   },
 };
 
 /** The plan of an org (unknown ids fall back to free, the most restrictive). */
 export function planOf(planId: string): Plan {
   return PLANS[planId as PlanId] ?? PLANS.free;
+}
+
+/** The Stripe price id of a plan in this environment, or null when it is not sold through Checkout here. */
+export function stripePriceOf(plan: Plan, vars: Partial<Record<NonNullable<Plan["stripePriceVar"]>, string | undefined>>): string | null {
+  return plan.stripePriceVar ? (vars[plan.stripePriceVar] ?? null) : null;
+}
+
+/** The plan a Stripe price id pays for in this environment, or null for an unknown price. */
+export function planOfPrice(priceId: string, vars: Partial<Record<NonNullable<Plan["stripePriceVar"]>, string | undefined>>): Plan | null {
+  return Object.values(PLANS).find((p) => stripePriceOf(p, vars) === priceId) ?? null;
+}
+
+/** Resources a plan counts. */
+export type PlanLimitName = "seats" | "keys" | "budgets" | "webhooks" | "guardrails" | "prompts";
+
+/** The cheapest plan above `current` whose limit on `name` exceeds `used`, or null when none does. */
+export function planThatLifts(current: Plan, name: PlanLimitName, used: number): Plan | null {
+  return Object.values(PLANS).filter((p) => p.rank > current.rank).sort((a, b) => a.rank - b.rank).find((p) => p[name] === null || p[name] > used) ?? null;
 }

@@ -79,7 +79,7 @@ describe("budgets routes", () => {
     expect((await call(admin, "GET", `${base(org.id)}/${foreign.body.id}/status`)).status).toBe(404);
   });
 
-  it("the free plan allows 3 budgets: the 4th answers 403 plan_limit_reached", async () => {
+  it("the free plan allows 3 budgets: the 4th answers 403 plan_limit", async () => {
     const owner = await createUser();
     const org = await createOrg(owner, { plan: "free" });
     for (const period of ["daily", "weekly", "monthly"]) {
@@ -87,7 +87,7 @@ describe("budgets routes", () => {
     }
     const res = await call(owner, "POST", base(org.id), { scope: "org", limit_usd: 1, period: "total" });
     expect(res.status).toBe(403);
-    expect(res.body.error.code).toBe("plan_limit_reached");
+    expect(res.body.error.code).toBe("plan_limit");
   });
 
   it("lowering a budget via PATCH refuses the very next admission; deleting it lets traffic through; status is live", async () => {

@@ -10,6 +10,7 @@ import { startEchoServer } from "./mock-servers/echo";
 import { startGeminiMock } from "./mock-servers/gemini";
 import { startOpenAiMock } from "./mock-servers/openai";
 import { startSendGridServer } from "./mock-servers/sendgrid";
+import { startStripeStandIn } from "./mock-servers/stripe.mjs";
 import type { MockServer } from "./mock-servers/types";
 import { startWebhookReceiver } from "./mock-servers/webhook-receiver";
 
@@ -19,7 +20,7 @@ async function startDemo(): Promise<MockServer> {
   return { name: "demo", url: s.url, close: async () => s.close() };
 }
 
-const starters: Array<() => Promise<MockServer>> = [startEchoServer, startSendGridServer, () => startOpenAiMock(), () => startAnthropicMock(), () => startGeminiMock(), startDemo, startWebhookReceiver];
+const starters: Array<() => Promise<MockServer>> = [startEchoServer, startSendGridServer, () => startOpenAiMock(), () => startAnthropicMock(), () => startGeminiMock(), startDemo, startWebhookReceiver, () => startStripeStandIn()];
 
 declare module "vitest" {
   export interface ProvidedContext {

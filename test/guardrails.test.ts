@@ -105,12 +105,12 @@ describe("guardrails: routes", () => {
     expect(ms).toBeLessThan(1_000);
   });
 
-  it("the plan limit refuses the guardrail over the count with plan_limit_reached", async () => {
+  it("the plan limit refuses the guardrail over the count with plan_limit", async () => {
     const { org, admin } = await createOrgWithCast({ plan: "free" });
     for (let i = 0; i < 5; i++) await addGuardrail({ owner: admin, org }, { name: `g${i}`, kind: "pii", action: "flag" });
     const res = await call(admin, "POST", path(org.id), { name: "one too many", kind: "pii", action: "flag" });
     expect(res.status).toBe(403);
-    expect(res.body.error).toMatchObject({ code: "plan_limit_reached", limit: 5 });
+    expect(res.body.error).toMatchObject({ code: "plan_limit", limit: 5 });
   });
 });
 

@@ -120,7 +120,7 @@ describe("accepting an invitation", () => {
     await createMember(org, "admin");
     const res = await call(invitee, "POST", `/api/invitations/${inv.token}/accept`);
     expect(res.status).toBe(403);
-    expect(res.body.error.code).toBe("plan_limit_reached");
+    expect(res.body.error.code).toBe("plan_limit");
     expect(res.body.error.message).toMatch(/^Seat limit of 3 reached on the Free plan/);
     expect(await roleIn(org.id, invitee.id)).toBeUndefined();
   });

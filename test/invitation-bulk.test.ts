@@ -63,12 +63,12 @@ describe("bulk invitations by CSV", () => {
     expect(await mailedInviteTokens(good)).toEqual([]);
   });
 
-  it("is a plan feature: the free plan answers 403 plan_limit_reached", async () => {
+  it("is a plan feature: the free plan answers 403 plan_limit", async () => {
     const { org, owner } = await createOrgWithCast({ plan: "free" });
     const before = await snapshotTable("invitations", org.id);
     const res = await postCsv(owner, org.id, `${newInviteeEmail()},viewer`);
     expect(res.status).toBe(403);
-    expect(res.body.error.code).toBe("plan_limit_reached");
+    expect(res.body.error.code).toBe("plan_limit");
     expect(res.body.error.message).toMatch(/Free plan/);
     expect(await snapshotTable("invitations", org.id)).toEqual(before);
   });

@@ -81,7 +81,7 @@ describe("seats", () => {
     const before = await snapshotTable("invitations", org.id);
     const refused = await call(owner, "POST", `/api/orgs/${org.id}/invitations`, { email: newInviteeEmail(), role: "admin" });
     expect(refused.status).toBe(403);
-    expect(refused.body.error.code).toBe("plan_limit_reached");
+    expect(refused.body.error.code).toBe("plan_limit");
     expect(refused.body.error.message).toMatch(/^Seat limit of 3 reached on the Free plan/);
     expect(refused.body.error.message).toMatch(/viewer/);
     expect(await snapshotTable("invitations", org.id)).toEqual(before);
@@ -138,7 +138,7 @@ describe("resend and revoke", () => {
     const before = await snapshotTable("invitations", org.id);
     const res = await call(owner, "POST", `/api/orgs/${org.id}/invitations/${expired.id}/resend`);
     expect(res.status).toBe(403);
-    expect(res.body.error.code).toBe("plan_limit_reached");
+    expect(res.body.error.code).toBe("plan_limit");
     expect(await snapshotTable("invitations", org.id)).toEqual(before);
     expect((await call(owner, "POST", `/api/orgs/${org.id}/invitations/${viewerInv.id}/resend`)).status).toBe(200);
   });

@@ -79,7 +79,7 @@ describe("concurrent requests", () => {
       call(admin, "POST", `/api/orgs/${org.id}/invitations`, { email: newInviteeEmail(), role: "member" }),
     ]);
     expect(results.map((r) => r.status).sort()).toEqual([201, 403]);
-    expect(results.find((r) => r.status === 403)!.body.error.code).toBe("plan_limit_reached");
+    expect(results.find((r) => r.status === 403)!.body.error.code).toBe("plan_limit");
     expect(await snapshotTable("invitations", org.id)).toHaveLength(1);
   });
 

@@ -117,14 +117,14 @@ describe("creating virtual keys", () => {
     expect(await snapshotTable("api_keys", org.id)).toHaveLength(1);
   });
 
-  it("enforces the plan's key limit on non-revoked keys (free: 10) with 403 plan_limit_reached", async () => {
+  it("enforces the plan's key limit on non-revoked keys (free: 10) with 403 plan_limit", async () => {
     const owner = await createUser();
     const org = await createOrg(owner, { plan: "free" });
     const keys: TestKey[] = [];
     for (let i = 0; i < 10; i++) keys.push(await createKey(org, owner));
     const res = await call(owner, "POST", keysPath(org.id), { name: "eleventh" });
     expect(res.status).toBe(403);
-    expect(res.body.error.code).toBe("plan_limit_reached");
+    expect(res.body.error.code).toBe("plan_limit");
     expect(await snapshotTable("api_keys", org.id)).toHaveLength(10);
 
     expect((await call(owner, "POST", `${keysPath(org.id)}/${keys[0]!.id}/revoke`)).status).toBe(200);
@@ -169,7 +169,7 @@ describe("limits under concurrency", () => {
     const statuses = results.map((r) => r.status).sort();
     expect(statuses.filter((s) => s === 201)).toHaveLength(3);
     expect(statuses.filter((s) => s === 403)).toHaveLength(5);
-    for (const r of results) if (r.status === 403) expect(r.body.error.code).toBe("plan_limit_reached");
+    for (const r of results) if (r.status === 403) expect(r.body.error.code).toBe("plan_limit");
     expect(await snapshotTable("api_keys", org.id)).toHaveLength(10);
     expect(await auditRows(org.id, "key.create")).toHaveLength(3);
   });

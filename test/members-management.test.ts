@@ -89,7 +89,7 @@ describe("changing roles", () => {
     const viewer = await createMember(org, "viewer");
     const res = await call(owner, "PATCH", `/api/orgs/${org.id}/members/${viewer.id}`, { role: "member" });
     expect(res.status).toBe(403);
-    expect(res.body.error.code).toBe("plan_limit_reached");
+    expect(res.body.error.code).toBe("plan_limit");
     expect(res.body.error.message).toMatch(/^Seat limit of 3 reached on the Free plan/);
     expect(await roleIn(org.id, viewer.id)).toBe("viewer");
     // Demotions and viewer-to-viewer moves never need a seat.

@@ -87,8 +87,8 @@ describe("org settings", () => {
     const { org, owner } = await createOrgWithCast();
     const before = await snapshotTable("orgs");
     for (const [body, param, reason] of [
-      [{ data_policy: { retention_days: 14 } }, "data_policy.retention_days", /not supported yet/],
-      [{ data_policy: { retention_days: null } }, "data_policy.retention_days", /not supported yet/],
+      [{ data_policy: { retention_days: 14 } }, "data_policy.retention_days", /follows the plan/],
+      [{ data_policy: { retention_days: null } }, "data_policy.retention_days", /follows the plan/],
       [{ data_policy: { store_prompts: true } }, "data_policy.store_prompts", /never stores prompts/],
       [{ branding: { primary_color: "#12ab34" } }, "branding.primary_color", /renamed to accent_color/],
     ] as const) {

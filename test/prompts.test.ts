@@ -120,7 +120,7 @@ describe("prompt templates: routes and roles", () => {
     for (let i = 0; i < 10; i++) await createPrompt(org, owner);
     const res = await call(owner, "POST", promptsPath(org.id), { name: "one-too-many" });
     expect(res.status).toBe(403);
-    expect(res.body.error).toMatchObject({ code: "plan_limit_reached", limit: 10 });
+    expect(res.body.error).toMatchObject({ code: "plan_limit", limit: 10 });
   });
 });
 

@@ -108,13 +108,13 @@ describe("webhook endpoints", () => {
     expect(test.status).toBe(409);
   });
 
-  it("the free plan allows 2 endpoints; the third is 403 plan_limit_reached, also when created concurrently", async () => {
+  it("the free plan allows 2 endpoints; the third is 403 plan_limit, also when created concurrently", async () => {
     const { org, admin } = await createOrgWithCast({ plan: "free" });
     const results = await Promise.all(Array.from({ length: 5 }, () => call(admin, "POST", hooksPath(org.id), validBody)));
     expect(results.filter((r) => r.status === 201)).toHaveLength(2);
     for (const r of results.filter((r) => r.status !== 201)) {
       expect(r.status).toBe(403);
-      expect(r.body.error).toMatchObject({ code: "plan_limit_reached", limit: 2 });
+      expect(r.body.error).toMatchObject({ code: "plan_limit", limit: 2 });
     }
     expect(await snapshotTable("webhooks", org.id)).toHaveLength(2);
   });

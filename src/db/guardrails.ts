@@ -44,3 +44,9 @@ export function updateGuardrailStmt(db: Db, orgId: string, id: string, patch: Pa
 export function deleteGuardrailStmt(db: Db, orgId: string, id: string) {
   return db.delete(guardrails).where(and(eq(guardrails.orgId, orgId), eq(guardrails.id, id)));
 }
+
+/** How many guardrails the org has, enabled or not (the plan limits the count). */
+export async function countGuardrails(db: Db, orgId: string): Promise<number> {
+  const rows = await db.select({ n: sql<number>`count(*)` }).from(guardrails).where(eq(guardrails.orgId, orgId));
+  return rows[0]?.n ?? 0;
+}

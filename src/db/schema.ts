@@ -95,6 +95,17 @@ export const orgs = sqliteTable("orgs", {
   billingAnchor: integer("billing_anchor"),
   stripeCustomerId: text("stripe_customer_id"),
   stripeSubscriptionId: text("stripe_subscription_id"),
+  /** Stripe subscription status as last applied (`active`, `past_due`, `canceled`, …); null without one. */
+  subscriptionStatus: text("subscription_status"),
+  /** The plan the subscription pays for; `plan` is the effective one (free after a failed payment's grace). */
+  subscriptionPlan: text("subscription_plan"),
+  /** Ordering key of the last applied subscription state (docs/billing.md "Ordering"); compared as text. */
+  subscriptionVersion: text("subscription_version"),
+  /** End of the paid period (ms). */
+  currentPeriodEnd: integer("current_period_end"),
+  cancelAtPeriodEnd: integer("cancel_at_period_end", { mode: "boolean" }).notNull().default(false),
+  /** First failed invoice since the last paid one (ms); the grace period runs from here. */
+  paymentFailedAt: integer("payment_failed_at"),
   createdBy: text("created_by").notNull(),
   createdAt: integer("created_at").notNull().default(now),
   updatedAt: integer("updated_at").notNull().default(now),
@@ -471,4 +482,16 @@ export const creditGrants = sqliteTable("credit_grants", {
 export const signupCreditClaims = sqliteTable("signup_credit_claims", {
   emailHash: text("email_hash").primaryKey(),
   grantedAt: integer("granted_at").notNull().default(now),
+});
+
+/**
+ * Stripe events already applied, by event id: inserted in the same D1 batch as the change they make,
+ * so a redelivered or concurrent duplicate fails the batch and changes nothing (docs/billing.md).
+ * No foreign key: billing records outlive the org.
+ */
+export const stripeEvents = sqliteTable("stripe_events", {
+  id: text("id").primaryKey(),
+  type: text("type").notNull(),
+  orgId: text("org_id"),
+  receivedAt: integer("received_at").notNull().default(now),
 });

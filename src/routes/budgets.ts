@@ -21,6 +21,7 @@ import { newId } from "../lib/ids";
 import { roleAtLeast } from "../lib/roles";
 import { orgRoute } from "../lib/route";
 import { planOf } from "../plans";
+import { planLimitError } from "../services/plan-limits";
 import { formatMicrosFixed, parseUsdToMicros } from "../lib/usd";
 
 const orgParams = z.object({ orgId: z.string() });
@@ -281,9 +282,8 @@ export const budgetsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHo
       await assertMayCreate(c, db, input.scope, target);
       const { scopeId, teamId } = target;
       const maxBudgets = planOf(orgPlan).budgets;
-      if (maxBudgets !== null && (await countBudgets(db, orgId)) >= maxBudgets) {
-        throw new ApiError("plan_limit_reached", `The ${planOf(orgPlan).name} plan allows ${maxBudgets} budgets; upgrade to add more`, { limit: maxBudgets });
-      }
+      const budgetCount = maxBudgets !== null ? await countBudgets(db, orgId) : 0;
+      if (maxBudgets !== null && budgetCount >= maxBudgets) throw planLimitError(planOf(orgPlan), "budgets", budgetCount);
       if (await findBudgetBySlot(db, orgId, { scope: input.scope, scopeId, teamId, period: input.period })) {
         throw new ApiError("conflict", `A ${input.period} ${input.scope} budget for this target already exists; edit it instead`, { param: "scope_id" });
       }

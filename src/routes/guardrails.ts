@@ -4,6 +4,7 @@
  * (`POST …/guardrails/test` stores nothing). Every change is audited with before/after and pushed to
  * the org's gate before the answer; the count per org is a plan limit.
  */
+import { planLimitError } from "../services/plan-limits";
 import { OpenAPIHono, z } from "@hono/zod-openapi";
 import { RE2JS } from "re2js";
 import type { AppEnv } from "../app-env";
@@ -198,7 +199,7 @@ export const guardrailsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validatio
         ]);
       } catch (err) {
         if (errorChainText(err).includes(GUARDRAIL_LIMIT_VIOLATION)) {
-          throw new ApiError("plan_limit_reached", `The ${plan.name} plan allows ${plan.guardrails} guardrails; delete one or upgrade`, { limit: plan.guardrails });
+          throw planLimitError(plan, "guardrails", plan.guardrails ?? 0);
         }
         throw err;
       }

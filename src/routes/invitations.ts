@@ -17,7 +17,7 @@ import { ApiError, validationHook } from "../errors";
 import { newId } from "../lib/ids";
 import { decodeCursor, pageQuery, toPage } from "../lib/page-cursor";
 import { orgRoute } from "../lib/route";
-import { planOf } from "../plans";
+import { PLANS, planOf } from "../plans";
 import { parseInvitationCsv } from "../services/invitation-csv";
 import { findInviteeConflicts } from "../services/invitation-checks";
 import { invitationExpiresAt, newInvitationToken, sendInvitationEmail } from "../services/invitation-mail";
@@ -70,7 +70,7 @@ async function assertSeatsFor(db: Db, orgId: string, plan: string, adding: numbe
   if (!seats.ok) throw seatLimitError(seats);
 }
 
-/** Runs an invitation batch whose inserts carry seat guards, turning a guard's refusal into 403 `plan_limit_reached`. */
+/** Runs an invitation batch whose inserts carry seat guards, turning a guard's refusal into 403 `plan_limit`. */
 async function runSeatGuarded(db: Db, orgId: string, plan: string, run: () => Promise<unknown>): Promise<void> {
   try {
     await run();
@@ -171,7 +171,11 @@ export const invitationRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validatio
       const { orgId, orgPlan } = c.var.org;
       const cfg = c.var.config;
       const plan = planOf(orgPlan);
-      if (!plan.bulkInvite) throw new ApiError("plan_limit_reached", `Bulk CSV invite is not included in the ${plan.name} plan; upgrade to Pro or invite people one by one`);
+      if (!plan.bulkInvite) {
+        throw new ApiError("plan_limit", `Bulk CSV invite is not included in the ${plan.name} plan; upgrade to Pro or invite people one by one`, {
+          limit_name: "bulk_invite", plan: plan.id, upgrade_plan: Object.values(PLANS).sort((a, b) => a.rank - b.rank).find((p) => p.bulkInvite)?.id ?? null,
+        });
+      }
       const isCsv = (c.req.header("content-type") ?? "").toLowerCase().startsWith("text/csv");
       const text = isCsv ? await c.req.text() : (c.req.valid("json") as { csv?: string }).csv;
       if (!text) throw new ApiError("invalid_request", "Send the CSV as a text/csv body or as JSON {\"csv\": \"…\"}", { param: "csv" });

@@ -25,6 +25,7 @@ import { errorChainText, isoTime, jsonBody, jsonResponse, orgParams, presentPage
 import { formatMicrosAsUsd, parseUsdToMicros } from "../lib/usd";
 import { mintVirtualKey, virtualKeyHint } from "../lib/virtual-key";
 import { planOf } from "../plans";
+import { planLimitError } from "../services/plan-limits";
 import { controlPlaneEvent } from "../services/webhook-events";
 
 const keyParams = orgParams.extend({ keyId: z.string() });
@@ -215,11 +216,12 @@ export const keysRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook 
       const createdBy = creatorIdOf(c);
       const teamId = roleAtLeast(c.var.org.role, "admin") ? (body.team_id ?? null) : await memberKeyTeam(db, orgId, createdBy, body.team_id);
       const plan = planOf(orgPlan);
-      const keyLimitReached = () =>
-        new ApiError("plan_limit_reached", `The ${plan.name} plan allows ${plan.keys} active keys; revoke one or upgrade`, { limit: plan.keys });
-      if (plan.keys !== null && (await countActiveKeys(db, orgId)) >= plan.keys) throw keyLimitReached();
-      if (body.budget && plan.budgets !== null && (await countBudgets(db, orgId)) >= plan.budgets) {
-        throw new ApiError("plan_limit_reached", `The ${plan.name} plan allows ${plan.budgets} budgets`, { param: "budget", limit: plan.budgets });
+      const keyLimitReached = (used = plan.keys ?? 0) => planLimitError(plan, "keys", used);
+      const activeKeys = plan.keys !== null ? await countActiveKeys(db, orgId) : 0;
+      if (plan.keys !== null && activeKeys >= plan.keys) throw keyLimitReached(activeKeys);
+      const budgetCount = body.budget && plan.budgets !== null ? await countBudgets(db, orgId) : 0;
+      if (body.budget && plan.budgets !== null && budgetCount >= plan.budgets) {
+        throw planLimitError(plan, "budgets", budgetCount, { extra: { param: "budget" } });
       }
 
       const id = newId("key");

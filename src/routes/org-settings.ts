@@ -76,7 +76,7 @@ const SettingsPatchSchema = z
     data_policy: refuseRemoved(
       {
         store_prompts: "store_prompts is not supported: Tollgate never stores prompts or completions",
-        retention_days: "retention_days is not supported yet: cost events are kept until the org is deleted",
+        retention_days: "retention_days is not configurable: cost-event retention follows the plan (its retention_days in GET …/billing; docs/billing.md)",
       },
       z.object({ store_request_metadata: z.boolean().optional() }).strict(),
     ).optional(),

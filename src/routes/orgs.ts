@@ -203,8 +203,8 @@ export const orgRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook }
       if (c.req.valid("json").confirm !== org.slug) {
         throw new ApiError("invalid_request", `Type the organization's slug '${org.slug}' to confirm deletion`, { param: "confirm" });
       }
-      const billing = await cancelStripeSubscriptionBeforeOrgDeletion(c.env, org);
-      if (!billing.ok) throw new ApiError("conflict", `Organization not deleted: ${billing.reason}`);
+      const billing = await cancelStripeSubscriptionBeforeOrgDeletion(c.var.config, org);
+      if (!billing.ok) throw new ApiError("upstream_error", `Organization not deleted: ${billing.reason}`);
       const actor = auditActorOf(c);
       await db.batch([
         auditInsert(db, orgId, actor, { action: "org.delete", targetType: "org", targetId: orgId, before: { name: org.name, slug: org.slug, plan: org.plan } }),

@@ -5,6 +5,7 @@
  * before/after and pushed to the org's gate before the answer (the data plane resolves prompts there);
  * this isolate's cached resolutions are dropped too, other isolates follow within `LABEL_CACHE_MS`.
  */
+import { planLimitError } from "../services/plan-limits";
 import { OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
 import { auditActorOf, auditInsert } from "../db/audit";
@@ -119,7 +120,7 @@ export const promptsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHo
       const body = c.req.valid("json");
       const db = getDb(c.env.DB);
       const plan = planOf(orgPlan);
-      const limitReached = () => new ApiError("plan_limit_reached", `The ${plan.name} plan allows ${plan.prompts} prompts; delete one or upgrade`, { limit: plan.prompts });
+      const limitReached = () => planLimitError(plan, "prompts", plan.prompts ?? 0);
       if (plan.prompts !== null && (await countPrompts(db, orgId)) >= plan.prompts) throw limitReached();
       const now = Date.now();
       const row: PromptRow = { id: newId("prm"), orgId, name: body.name, description: body.description, createdBy: actorId(c), createdAt: now, updatedAt: now };
@@ -180,7 +181,7 @@ export const promptsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHo
       const messagesJson = JSON.stringify(body.messages);
       if (new TextEncoder().encode(messagesJson).byteLength > MAX_PROMPT_BYTES) throw new ApiError("invalid_request", `messages may total at most ${MAX_PROMPT_BYTES} bytes`, { param: "messages" });
       const { versions } = await promptDetail(db, orgId, p.id);
-      if (versions.length >= MAX_PROMPT_VERSIONS) throw new ApiError("plan_limit_reached", `A prompt may have at most ${MAX_PROMPT_VERSIONS} versions; create a new prompt`, { limit: MAX_PROMPT_VERSIONS });
+      if (versions.length >= MAX_PROMPT_VERSIONS) throw new ApiError("invalid_request", `A prompt may have at most ${MAX_PROMPT_VERSIONS} versions; create a new prompt`, { limit: MAX_PROMPT_VERSIONS });
       const now = Date.now();
       const row: PromptVersionRow = {
         orgId, promptId: p.id, version: (versions.at(-1)?.version ?? 0) + 1, messages: messagesJson, variables: JSON.stringify(body.variables), createdBy: actorId(c), createdAt: now,

@@ -22,6 +22,7 @@ import { errorChainText, isoTime, jsonBody, jsonResponse, orgParams, presentPage
 import { checkUpstreamUrl } from "../lib/upstream-url";
 import { newWebhookSecret } from "../lib/webhook-signature";
 import { planOf } from "../plans";
+import { planLimitError } from "../services/plan-limits";
 import { emitWebhookEvents, testPing, WEBHOOK_EVENT_TYPES, WEBHOOK_SCHEMA_VERSION } from "../services/webhook-events";
 
 /** Event types an endpoint subscribes to (`test.ping` is sent only on request, to one endpoint). */
@@ -122,8 +123,9 @@ export const webhooksRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationH
       const db = getDb(c.env.DB);
       const target = checkedUrl(c, body.url);
       const plan = planOf(orgPlan);
-      const limitReached = () => new ApiError("plan_limit_reached", `The ${plan.name} plan allows ${plan.webhooks} webhook endpoints; delete one or upgrade`, { limit: plan.webhooks });
-      if (plan.webhooks !== null && (await countWebhooks(db, orgId)) >= plan.webhooks) throw limitReached();
+      const limitReached = (used = plan.webhooks ?? 0) => planLimitError(plan, "webhooks", used);
+      const webhookCount = plan.webhooks !== null ? await countWebhooks(db, orgId) : 0;
+      if (plan.webhooks !== null && webhookCount >= plan.webhooks) throw limitReached(webhookCount);
       const id = newId("whk");
       const secret = newWebhookSecret();
       const now = Date.now();

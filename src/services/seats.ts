@@ -1,9 +1,9 @@
 import type { Db } from "../db/client";
 import { ApiError } from "../errors";
 import { countSeatsUsed } from "../db/members";
-import { planOf, type Plan } from "../plans";
+import { planOf, planThatLifts, type Plan } from "../plans";
 
-/** Outcome of a seat check. Returned, not thrown; routes turn a refusal into 403 `plan_limit_reached`. */
+/** Outcome of a seat check. Returned, not thrown; routes turn a refusal into 403 `plan_limit`. */
 export type SeatCheck = { ok: true } | { ok: false; used: number; limit: number; plan: Plan };
 
 /**
@@ -27,9 +27,10 @@ export function seatLimitMessage(check: Extract<SeatCheck, { ok: false }>): stri
   );
 }
 
-/** The 403 `plan_limit_reached` for a refused seat check. */
+/** The 403 `plan_limit` for a refused seat check. */
 export function seatLimitError(check: Extract<SeatCheck, { ok: false }>): ApiError {
-  return new ApiError("plan_limit_reached", seatLimitMessage(check), { limit: check.limit, used: check.used, plan: check.plan.id });
+  const lifts = planThatLifts(check.plan, "seats", check.used);
+  return new ApiError("plan_limit", seatLimitMessage(check), { limit_name: "seats", limit: check.limit, used: check.used, plan: check.plan.id, upgrade_plan: lifts?.id ?? null });
 }
 
 /**

@@ -8,11 +8,12 @@ import type { TestProject } from "vitest/node";
 // @ts-expect-error: plain ESM module without type declarations
 import { startDashboard } from "../../dashboard/dev-server.mjs";
 import { startOpenAiMock } from "../mock-servers/openai";
+import { startStripeStandIn } from "../mock-servers/stripe.mjs";
 import { freePort, startWorker } from "./support/worker";
 
 declare module "vitest" {
   export interface ProvidedContext {
-    e2e: { dashboardUrl: string; workerUrl: string; openaiUrl: string };
+    e2e: { dashboardUrl: string; workerUrl: string; openaiUrl: string; stripeUrl: string };
   }
 }
 
@@ -21,12 +22,20 @@ export default async function setup(project: TestProject) {
   const openai = await startOpenAiMock();
   const dashPort = await freePort();
   const dashboardUrl = `http://localhost:${dashPort}`;
-  const worker = await startWorker({ appUrl: dashboardUrl });
+  // The Stripe stand-in delivers its signed webhooks to the Worker, whose URL is known only once it runs.
+  const stripeOpts: { webhookSecret: string; webhookUrl?: string } = { webhookSecret: "whsec_tollgate_e2e_standin_secret" };
+  const stripe = await startStripeStandIn(stripeOpts);
+  const worker = await startWorker({
+    appUrl: dashboardUrl,
+    vars: { STRIPE_API_URL: stripe.url, STRIPE_SECRET_KEY: "sk_test_tollgate_e2e", STRIPE_WEBHOOK_SECRET: stripeOpts.webhookSecret, STRIPE_PRICE_PRO: "price_e2e_pro" },
+  });
+  stripeOpts.webhookUrl = `${worker.url}/webhooks/stripe`;
   const dash = (await startDashboard({ workerUrl: worker.url, port: dashPort })) as { url: string; close: () => Promise<void> };
-  project.provide("e2e", { dashboardUrl: dash.url, workerUrl: worker.url, openaiUrl: openai.url });
+  project.provide("e2e", { dashboardUrl: dash.url, workerUrl: worker.url, openaiUrl: openai.url, stripeUrl: stripe.url });
   return async () => {
     await dash.close();
     await worker.stop();
     await openai.close();
+    await stripe.close();
   };
 }

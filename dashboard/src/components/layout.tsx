@@ -14,6 +14,7 @@ import type { Org, OrgSettings } from "../lib/types";
 import { Dialog } from "./dialog";
 import { Alert, Button, Field, Icons, RoleBadge } from "./ui";
 import { useToast } from "./toast";
+import { PlanLimitBanner } from "./plan-banner";
 
 const NAV: Array<{ to: string; label: string; icon: () => ReactNode; section?: string }> = [
   { to: "", label: "Overview", icon: Icons.overview },
@@ -264,7 +265,7 @@ export function AppShell({ children }: { children: ReactNode }) {
           <UserMenu />
         </header>
         {navOpen ? <div className="dialog-backdrop" style={{ zIndex: 35, background: "rgb(0 0 0 / 0.2)" }} onClick={() => setNavOpen(false)} aria-hidden="true" /> : null}
-        <main className="content">{children}</main>
+        <main className="content"><PlanLimitBanner />{children}</main>
       </div>
     </div>
   );
