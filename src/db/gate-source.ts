@@ -37,7 +37,7 @@ export type BudgetSourceRow = {
 };
 
 /** The org row's plan and billing anchor. */
-export type OrgSourceRow = { plan: string; billing_anchor: number | null };
+export type OrgSourceRow = { plan: string; billing_anchor: number | null; admission: string | null };
 
 /** `model_aliases` columns the gate copies (`targets`: JSON array of `{provider, model}`, in order). */
 export type AliasSourceRow = { name: string; targets: string };
@@ -68,7 +68,7 @@ const QUERIES: Record<HotPart, string> = {
     LEFT JOIN memberships m ON b.scope = 'member' AND m.org_id = b.org_id AND m.user_id = b.scope_id
     LEFT JOIN users u ON u.id = m.user_id
     WHERE b.org_id = ?1`,
-  org: "SELECT plan, billing_anchor FROM orgs WHERE id = ?1",
+  org: "SELECT plan, billing_anchor, json_extract(settings, '$.admission') AS admission FROM orgs WHERE id = ?1",
   aliases: "SELECT name, targets FROM model_aliases WHERE org_id = ?1",
 };
 

@@ -4,7 +4,7 @@
  * SQLite and served to admission from memory (gate-hot-cache.ts), so the hot path never touches D1.
  */
 import { catalogPrice } from "../pricing/catalog";
-import type { Price } from "./gate-protocol";
+import type { AdmissionMode, Price } from "./gate-protocol";
 import type { GateBudget, Period } from "./gate-budgets";
 import { readMeta, writeMeta } from "./gate-schema";
 import type { HotPart, Loaded, ProviderType } from "../db/gate-source";
@@ -30,7 +30,11 @@ export type GateKey = {
 
 export type GateProvider = { id: string; name: string; type: ProviderType; baseUrl: string; apiKeySealed: string; isDefault: boolean };
 
-export type GateOrg = { plan: string; billingAnchor: number | null; deletedAt: number | null; missing: boolean };
+export type GateOrg = {
+  plan: string; billingAnchor: number | null; deletedAt: number | null; missing: boolean;
+  /** The org's admission mode setting (docs/budgets.md "Leases"); strict unless set to lease. */
+  admission: AdmissionMode;
+};
 
 type Row = Record<string, unknown>;
 
@@ -115,6 +119,7 @@ export function applyParts(sql: SqlStorage, loaded: Loaded): void {
     writeMeta(sql, "org_plan", r ? String(r.plan) : "free");
     writeMeta(sql, "org_billing_anchor", r && r.billing_anchor !== null && r.billing_anchor !== undefined ? String(r.billing_anchor) : "");
     writeMeta(sql, "org_missing", r ? "" : "1");
+    writeMeta(sql, "org_admission", r?.admission === "lease" ? "lease" : "strict");
   }
 }
 
@@ -220,7 +225,7 @@ function toBudget(r: Record<string, string | number | null>): GateBudget {
 export function readOrg(sql: SqlStorage): GateOrg {
   const anchor = readMeta(sql, "org_billing_anchor");
   const deleted = readMeta(sql, "deleted_at");
-  return { plan: readMeta(sql, "org_plan") ?? "free", billingAnchor: anchor ? Number(anchor) : null, deletedAt: deleted ? Number(deleted) : null, missing: readMeta(sql, "org_missing") === "1" };
+  return { plan: readMeta(sql, "org_plan") ?? "free", billingAnchor: anchor ? Number(anchor) : null, deletedAt: deleted ? Number(deleted) : null, missing: readMeta(sql, "org_missing") === "1", admission: readMeta(sql, "org_admission") === "lease" ? "lease" : "strict" };
 }
 
 /** Model aliases of the org: name → ordered `provider-name/model` targets (docs/providers.md#fallbacks). */

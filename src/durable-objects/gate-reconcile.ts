@@ -21,7 +21,7 @@ const FINGERPRINTS: Record<HotPart, string> = {
   budgets: "SELECT COUNT(*) || ':' || COALESCE(MAX(updated_at), 0) AS fp FROM budgets WHERE org_id = ?1",
   pricing: "SELECT COUNT(*) || ':' || COALESCE(MAX(updated_at), 0) AS fp FROM pricing_overrides WHERE org_id = ?1",
   aliases: "SELECT COUNT(*) || ':' || COALESCE(MAX(updated_at), 0) AS fp FROM model_aliases WHERE org_id = ?1",
-  org: "SELECT plan || ':' || COALESCE(billing_anchor, '') AS fp FROM orgs WHERE id = ?1",
+  org: "SELECT plan || ':' || COALESCE(billing_anchor, '') || ':' || COALESCE(json_extract(settings, '$.admission'), '') AS fp FROM orgs WHERE id = ?1",
 };
 const PARTS = Object.keys(FINGERPRINTS) as HotPart[];
 

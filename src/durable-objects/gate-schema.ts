@@ -67,6 +67,15 @@ const MIGRATIONS: string[][] = [
   ["ALTER TABLE reservations ADD COLUMN context TEXT"],
   // v5: whether a key lets the caller bring their own provider key (docs/proxy.md#byok).
   ["ALTER TABLE keys ADD COLUMN byok TEXT NOT NULL DEFAULT 'off'"],
+  // v6: headroom leased to Worker isolates (docs/budgets.md "Leases"): what is left of each lease,
+  // the counters and windows it holds, and when the gate takes it back.
+  [
+    `CREATE TABLE leases (
+      id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, micros INTEGER NOT NULL,
+      tokens INTEGER NOT NULL, requests INTEGER NOT NULL, price TEXT NOT NULL, counters TEXT NOT NULL, windows TEXT NOT NULL,
+      closed INTEGER NOT NULL DEFAULT 0)`,
+    "CREATE INDEX leases_open ON leases (closed, expires_at)",
+  ],
 ];
 
 /** The schema version this code expects. */
