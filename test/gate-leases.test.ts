@@ -85,9 +85,6 @@ describe("leases", () => {
     let c = await gate.counters();
     const counter = () => c.counters.find((x) => x.budgetId === budgetId)!;
     expect(counter().spent + counter().reserved).toBeLessThanOrEqual(limit);
-    // Most requests never reached the gate one by one.
-    const rpcs = clients.reduce((n, cl) => n + cl.rpcs, 0);
-    expect(rpcs).toBeLessThan(200);
 
     await settleAll(all);
     await afterLeaseExpiry(gate, org.id);

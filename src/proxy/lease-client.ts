@@ -9,8 +9,14 @@
  * gate must learn — requests admitted from leases, settles, releases, leases given back — is queued
  * and sent in one `lease` call every {@link FLUSH_INTERVAL_MS} or {@link FLUSH_MAX_REPORTS} reports,
  * whichever comes first; a settle's promise (awaited by the request's `waitUntil`) resolves when the
- * call carrying it has returned. Calls to one org's gate leave this isolate one at a time, so the gate
- * applies reports in the order they happened.
+ * call carrying it has returned.
+ *
+ * Workers never let one request await another request's I/O (it hangs or throws "Cannot perform I/O
+ * on behalf of a different request"). So nothing here waits on a promise another request created:
+ * the queue is plain data, any request's call carries everything queued, and a request whose report
+ * is in someone else's call polls with its own timers until that call is done (or sends it itself).
+ * Calls may overlap; the gate is indifferent to their order except for a lease's return, which is
+ * held back until every admission from that lease has been confirmed.
  *
  * Orgs in `strict` mode (the default) use today's per-request `admit`, `settle` and `release`; the
  * gate's `admit` answer tells the isolate when an org switched to leases.
@@ -26,7 +32,6 @@ import {
   type AdmitRequest,
   type AdmitResult,
   type LeaseAdmission,
-  type LeaseAnswer,
   type LeaseGrant,
   type LeaseNeed,
   type LeaseReport,
@@ -45,6 +50,10 @@ export const FLUSH_MAX_REPORTS = 64;
 const MAX_ATTEMPTS = 6;
 /** A lease asks for room for at least this many requests. */
 const MIN_WANT = 4;
+/** How long a request polls for a lease another request of this isolate is asking for. */
+const JOIN_WAIT_MS = 50;
+/** Calls a report may fail before it is given up (the gate's expiry rules then apply). */
+const MAX_SEND_FAILURES = 2;
 
 type GateEnv = Pick<Env, "ORG_GATE">;
 
@@ -58,20 +67,18 @@ type Slot = {
   receivedAt: number;
 };
 
-type Queued = { report: LeaseReport; done: () => void };
-type NeedWaiter = { need: LeaseNeed; done: (a: LeaseAnswer | GateUnavailable) => void };
+type Queued = { report: LeaseReport; state: "queued" | "sending" | "done"; failures: number };
 
 type OrgState = {
   orgId: string;
   env: GateEnv;
   mode: AdmissionMode;
   slots: Map<string, Slot>;
-  /** Lease requests in flight, per signature: concurrent misses wait for it instead of asking again. */
-  asking: Map<string, Promise<unknown>>;
-  waiting: Map<string, number>;
+  /** Lease requests in flight per signature (other misses poll for their result for a moment). */
+  asking: Map<string, number>;
   /**
    * Signatures the gate last answered with an exact admission (near a limit), until when: their
-   * requests go straight into the next call, all together, instead of queueing behind one another.
+   * requests ask at once instead of polling for a lease.
    */
   exactUntil: Map<string, number>;
   /** Admissions per signature in the last lease: the recent rate. */
@@ -79,10 +86,13 @@ type OrgState = {
   queue: Queued[];
   /** Admissions still in the queue, by reservation id (a settle before the flush replaces its report). */
   unsent: Map<string, Queued>;
-  needs: NeedWaiter[];
-  sending: Promise<void> | null;
-  timer: ReturnType<typeof setTimeout> | null;
+  /** Admissions per lease not yet confirmed by the gate; a lease is returned only at 0. */
+  unconfirmed: Map<string, number>;
+  /** Leases to give back once their admissions are confirmed. */
+  closing: Set<string>;
 };
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** The key, model and attribution a lease was granted for: requests with the same signature may use it. */
 function signatureOf(req: AdmitRequest): string | null {
@@ -111,7 +121,10 @@ export class LeaseClient {
   private state(env: GateEnv, orgId: string): OrgState {
     let s = this.orgs.get(orgId);
     if (!s) {
-      s = { orgId, env, mode: "strict", slots: new Map(), asking: new Map(), waiting: new Map(), exactUntil: new Map(), rate: new Map(), queue: [], unsent: new Map(), needs: [], sending: null, timer: null };
+      s = {
+        orgId, env, mode: "strict", slots: new Map(), asking: new Map(), exactUntil: new Map(), rate: new Map(), queue: [], unsent: new Map(),
+        unconfirmed: new Map(), closing: new Set(),
+      };
       this.orgs.set(orgId, s);
     }
     s.env = env;
@@ -128,33 +141,37 @@ export class LeaseClient {
       return r;
     }
     const sig = signatureOf(req);
+    const joinUntil = Date.now() + JOIN_WAIT_MS;
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       if (sig !== null) {
         const local = this.tryLocal(s, sig, req);
         if (local) return local;
-        const asking = (s.exactUntil.get(sig) ?? 0) > this.now() ? undefined : s.asking.get(sig);
-        if (asking) {
-          s.waiting.set(sig, (s.waiting.get(sig) ?? 0) + 1);
-          await asking;
-          s.waiting.set(sig, (s.waiting.get(sig) ?? 1) - 1);
+        // Another request of this isolate is asking for this lease: poll for it briefly (own timers only).
+        if ((s.asking.get(sig) ?? 0) > 0 && (s.exactUntil.get(sig) ?? 0) <= this.now() && Date.now() < joinUntil) {
+          await sleep(1);
+          attempt--;
           continue;
         }
       }
-      const want = sig === null || attempt === MAX_ATTEMPTS - 1 ? 0 : Math.max(MIN_WANT, 2 * (s.rate.get(sig) ?? 0), (s.waiting.get(sig) ?? 0) + 1);
+      const last = sig === null || attempt === MAX_ATTEMPTS - 1;
+      const want = last ? 0 : Math.max(MIN_WANT, 2 * (s.rate.get(sig) ?? 0));
       const old = sig === null ? undefined : s.slots.get(sig);
       if (sig !== null && old) this.dropSlot(s, sig, old);
-      const asked = this.ask(s, { req, want });
-      if (sig !== null) s.asking.set(sig, asked);
-      const answer = await asked.finally(() => {
-        if (sig !== null && s.asking.get(sig) === asked) s.asking.delete(sig);
-      });
-      if (isGateUnavailable(answer)) return answer;
+      if (sig !== null) s.asking.set(sig, (s.asking.get(sig) ?? 0) + 1);
+      let r: LeaseResult | GateUnavailable;
+      try {
+        r = await this.send(s, [{ req, want }]);
+      } finally {
+        if (sig !== null) s.asking.set(sig, (s.asking.get(sig) ?? 1) - 1);
+      }
+      if (isGateUnavailable(r)) return r;
+      const answer = r.answers[0]!;
       if (answer.kind === "exact") {
         if (sig !== null) s.exactUntil.set(sig, this.now() + LEASE_TTL_MS);
         return answer.result;
       }
-      if (sig !== null) s.exactUntil.delete(sig);
       if (sig === null) break;
+      s.exactUntil.delete(sig);
       s.slots.set(sig, { grant: answer.grant, micros: answer.grant.micros, tokens: answer.grant.tokens, requests: answer.grant.requests, used: 0, receivedAt: this.now() });
     }
     // Unreachable: the last attempt asks for an exact admission (want 0).
@@ -164,37 +181,34 @@ export class LeaseClient {
   /** Settles through the org's batch when it uses leases, else with today's `settle` call. */
   async settle(env: GateEnv, req: SettleRequest): Promise<void> {
     const s = this.state(env, req.orgId);
-    const unsent = s.unsent.get(req.reservationId);
-    if (s.mode !== "lease" && !unsent) {
+    if (s.mode !== "lease" && !s.unsent.has(req.reservationId)) {
       this.rpcs++;
       const r = await gateSettle(env, req);
       if (isGateUnavailable(r)) console.error("gate settle failed; the reservation will expire", req.reservationId, r.overloaded ? "overloaded" : r.message);
       return;
     }
-    await this.report(s, { kind: "settle", req }, req.reservationId);
+    await this.flushed(s, this.report(s, { kind: "settle", req }, req.reservationId));
   }
 
   /** Releases through the org's batch when it uses leases, else with today's `release` call. */
   async release(env: GateEnv, req: ReleaseRequest): Promise<void> {
     const s = this.state(env, req.orgId);
-    const unsent = s.unsent.get(req.reservationId);
-    if (s.mode !== "lease" && !unsent) {
+    if (s.mode !== "lease" && !s.unsent.has(req.reservationId)) {
       this.rpcs++;
       const r = await gateRelease(env, req);
       if (isGateUnavailable(r)) console.error("gate release failed; the reservation will expire", req.reservationId, r.overloaded ? "overloaded" : r.message);
       return;
     }
-    await this.report(s, { kind: "release", req }, req.reservationId);
+    await this.flushed(s, this.report(s, { kind: "release", req }, req.reservationId));
   }
 
-  /** Sends everything queued for every org now (tests; an isolate's own flushes are timed). */
+  /** Sends everything queued for every org now (tests). */
   async flushAll(): Promise<void> {
-    await Promise.all([...this.orgs.values()].map((s) => this.send(s)));
+    await Promise.all([...this.orgs.values()].map((s) => (s.queue.length || s.closing.size ? this.send(s, []) : undefined)));
   }
 
-  /** Forgets every lease without giving it back: an isolate that died (tests). */
+  /** Forgets every lease and report without telling the gate: an isolate that died (tests). */
   abandon(): void {
-    for (const s of this.orgs.values()) if (s.timer) clearTimeout(s.timer);
     this.orgs.clear();
   }
 
@@ -228,9 +242,12 @@ export class LeaseClient {
         attribution: req.attribution, inputTokens, outputTokens,
       },
     };
-    const q: Queued = { report: { kind: "admitted", admission }, done: () => undefined };
+    const q: Queued = { report: { kind: "admitted", admission }, state: "queued", failures: 0 };
     s.unsent.set(reservationId, q);
-    this.enqueue(s, q);
+    s.unconfirmed.set(g.leaseId, (s.unconfirmed.get(g.leaseId) ?? 0) + 1);
+    s.queue.push(q);
+    // This request makes sure its admission reaches the gate soon (its settle would carry it too).
+    void this.flushed(s, q).catch(() => undefined);
     const rl = g.rateLimit;
     const elapsed = now - slot.receivedAt;
     return {
@@ -245,86 +262,91 @@ export class LeaseClient {
     };
   }
 
-  /** Forgets a lease and queues its return (after any admission from it already queued). */
+  /** Forgets a lease; it is given back once every admission from it is confirmed. */
   private dropSlot(s: OrgState, sig: string, slot: Slot): void {
     if (s.slots.get(sig) === slot) s.slots.delete(sig);
     s.rate.set(sig, slot.used);
-    this.enqueue(s, { report: { kind: "close", leaseId: slot.grant.leaseId }, done: () => undefined });
+    s.closing.add(slot.grant.leaseId);
   }
 
   /** Queues a settle/release; it replaces the queued admission of the same request, if any. */
-  private report(s: OrgState, report: Extract<LeaseReport, { kind: "settle" | "release" }>, reservationId: string): Promise<void> {
-    return new Promise<void>((done) => {
-      const unsent = s.unsent.get(reservationId);
-      if (unsent && unsent.report.kind === "admitted") {
-        // Admitted and finished within one flush: one report, and the gate keeps no reservation row for it.
-        const admission = unsent.report.admission;
-        s.unsent.delete(reservationId);
-        unsent.report = { ...report, admission };
-        unsent.done = done;
-        this.kick(s);
-        return;
-      }
-      this.enqueue(s, { report, done });
-    });
-  }
-
-  private enqueue(s: OrgState, q: Queued): void {
+  private report(s: OrgState, report: Extract<LeaseReport, { kind: "settle" | "release" }>, reservationId: string): Queued {
+    const unsent = s.unsent.get(reservationId);
+    if (unsent && unsent.state === "queued" && unsent.report.kind === "admitted") {
+      // Admitted and finished within one flush: one report, and the gate keeps no reservation row for it.
+      unsent.report = { ...report, admission: unsent.report.admission };
+      return unsent;
+    }
+    const q: Queued = { report, state: "queued", failures: 0 };
     s.queue.push(q);
-    this.kick(s);
+    return q;
   }
 
-  /** Sends at once when enough is queued, else within the flush interval. */
-  private kick(s: OrgState): void {
-    if (s.queue.length >= this.flushMaxReports) {
-      void this.send(s);
-      return;
-    }
-    s.timer ??= setTimeout(() => {
-      s.timer = null;
-      void this.send(s);
-    }, this.flushIntervalMs);
-  }
-
-  /** Asks the gate for a lease (or the exact admission) in the next call, which also carries the queue. */
-  private ask(s: OrgState, need: LeaseNeed): Promise<LeaseAnswer | GateUnavailable> {
-    return new Promise((done) => {
-      s.needs.push({ need, done });
-      void this.send(s);
-    });
-  }
-
-  /** Sends the queue and the needs in `lease` calls, one at a time, until both are empty. */
-  private send(s: OrgState): Promise<void> {
-    if (s.sending) return s.sending;
-    if (s.timer) {
-      clearTimeout(s.timer);
-      s.timer = null;
-    }
-    s.sending = (async () => {
-      try {
-        while (s.queue.length || s.needs.length) {
-          const queued = s.queue.splice(0);
-          const needs = s.needs.splice(0);
-          for (const q of queued) if (q.report.kind === "admitted") s.unsent.delete(q.report.admission.reservationId);
-          const orgId = s.orgId;
-          this.rpcs++;
-          // Reports are idempotent at the gate, so a call carrying only reports is retried once.
-          const r = await gateLease(s.env, { orgId, reports: queued.map((q) => q.report), needs: needs.map((n) => n.need) }, needs.length === 0);
-          if (isGateUnavailable(r)) {
-            if (queued.length) console.error("gate lease flush failed; admitted leases return at expiry, open reservations expire", orgId, r.message);
-            for (const n of needs) n.done(r);
-          } else {
-            this.learnMode(s, r);
-            r.answers.forEach((a, i) => needs[i]!.done(a));
-          }
-          for (const q of queued) q.done();
-        }
-      } finally {
-        s.sending = null;
+  /**
+   * Resolves once `q` has reached the gate: carried by any request's call, or sent by this one when
+   * it has waited the flush interval (or the queue is full). Polls with this request's own timers.
+   */
+  private async flushed(s: OrgState, q: Queued): Promise<void> {
+    const start = Date.now();
+    for (;;) {
+      if (q.state === "done") return;
+      if (q.state === "queued" && (s.queue.length >= this.flushMaxReports || Date.now() - start >= this.flushIntervalMs)) {
+        await this.send(s, []);
+        continue;
       }
-    })();
-    return s.sending;
+      await sleep(q.state === "sending" ? 1 : Math.max(1, this.flushIntervalMs - (Date.now() - start)));
+    }
+  }
+
+  /** One `lease` call from this request: everything queued, the leases ready to return, and `needs`. */
+  private async send(s: OrgState, needs: LeaseNeed[]): Promise<LeaseResult | GateUnavailable> {
+    const queued = s.queue.splice(0);
+    for (const q of queued) {
+      q.state = "sending";
+      if (q.report.kind !== "close" && q.report.kind !== "settle" && q.report.kind !== "release") s.unsent.delete(q.report.admission.reservationId);
+      else if (q.report.kind !== "close" && q.report.admission) s.unsent.delete(q.report.admission.reservationId);
+    }
+    const closes: string[] = [];
+    for (const id of s.closing) {
+      if ((s.unconfirmed.get(id) ?? 0) > 0) continue;
+      closes.push(id);
+      s.closing.delete(id);
+      s.unconfirmed.delete(id);
+    }
+    const reports = [...queued.map((q) => q.report), ...closes.map((leaseId): LeaseReport => ({ kind: "close", leaseId }))];
+    this.rpcs++;
+    // Reports are idempotent at the gate, so a call carrying only reports is retried once.
+    const r = await gateLease(s.env, { orgId: s.orgId, reports, needs }, needs.length === 0);
+    if (isGateUnavailable(r)) {
+      if (reports.length) console.error("gate lease call failed", s.orgId, r.message);
+      for (const id of closes) s.closing.add(id);
+      for (const q of queued) {
+        if (++q.failures >= MAX_SEND_FAILURES) {
+          // Given up: an admitted request's lease returns at expiry; an open reservation expires at its estimate.
+          q.state = "done";
+          this.confirm(s, q);
+        } else {
+          q.state = "queued";
+          s.queue.push(q);
+        }
+      }
+      return r;
+    }
+    for (const q of queued) {
+      q.state = "done";
+      this.confirm(s, q);
+    }
+    this.learnMode(s, r);
+    return r;
+  }
+
+  /** An admission from a lease reached the gate (or was given up): the lease may now be returned. */
+  private confirm(s: OrgState, q: Queued): void {
+    const a = q.report.kind === "close" ? undefined : q.report.kind === "admitted" ? q.report.admission : q.report.admission;
+    if (!a) return;
+    const n = (s.unconfirmed.get(a.leaseId) ?? 1) - 1;
+    if (n > 0) s.unconfirmed.set(a.leaseId, n);
+    else s.unconfirmed.delete(a.leaseId);
   }
 
   private learnMode(s: OrgState, r: LeaseResult): void {
