@@ -90,6 +90,8 @@ type OrgState = {
   unconfirmed: Map<string, number>;
   /** Leases to give back once their admissions are confirmed. */
   closing: Set<string>;
+  /** Until when a request of this isolate is already timing a flush of queued admissions. */
+  flushArmedUntil: number;
 };
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -123,7 +125,7 @@ export class LeaseClient {
     if (!s) {
       s = {
         orgId, env, mode: "strict", slots: new Map(), asking: new Map(), exactUntil: new Map(), rate: new Map(), queue: [], unsent: new Map(),
-        unconfirmed: new Map(), closing: new Set(),
+        unconfirmed: new Map(), closing: new Set(), flushArmedUntil: 0,
       };
       this.orgs.set(orgId, s);
     }
@@ -246,8 +248,12 @@ export class LeaseClient {
     s.unsent.set(reservationId, q);
     s.unconfirmed.set(g.leaseId, (s.unconfirmed.get(g.leaseId) ?? 0) + 1);
     s.queue.push(q);
-    // This request makes sure its admission reaches the gate soon (its settle would carry it too).
-    void this.flushed(s, q).catch(() => undefined);
+    // One request per flush interval makes sure queued admissions reach the gate soon (a request's
+    // settle carries its own admission anyway, should that request end first).
+    if (now >= s.flushArmedUntil) {
+      s.flushArmedUntil = now + this.flushIntervalMs;
+      void this.flushed(s, q).catch(() => undefined);
+    }
     const rl = g.rateLimit;
     const elapsed = now - slot.receivedAt;
     return {
