@@ -189,6 +189,52 @@ describe("leases", () => {
     expect(counter()).toMatchObject({ spent: 2 * ESTIMATE, reserved: 2 * ESTIMATE });
   });
 
+  it("a request admitted and settled within one flush interval reaches the gate as one report in one call", async () => {
+    const { owner, org, key, gate } = await setup();
+    const budgetId = await createBudgetRow(org, owner, { limitMicros: 100 * ESTIMATE });
+    const client = new LeaseClient({ flushIntervalMs: 50 });
+    await warm([client], key);
+    const req = await admitRequest(key);
+    const first = await client.admit(env, req); // asks for a lease: one call
+    expect(first.ok).toBe(true);
+    await client.flushAll();
+    const req2 = await admitRequest(key);
+    const ok2 = (await client.admit(env, req2)) as AdmitOk;
+    expect(ok2.ok).toBe(true);
+    const before = client.rpcs;
+    await client.settle(env, settleRequest(req2, ok2, usageAtEstimate(req2)));
+    expect(client.rpcs - before).toBe(1);
+    await client.settle(env, settleRequest(req, first as AdmitOk, usageAtEstimate(req)));
+    const c = await gate.counters();
+    expect(c.reservations).toBe(1); // only the warm-up admission is still open
+    expect(c.counters.find((x) => x.budgetId === budgetId)!.spent).toBe(2 * ESTIMATE);
+  });
+
+  it("an admission reported after its lease was already returned is still recorded and charged once", async () => {
+    const { owner, org, key, gate } = await setup();
+    const budgetId = await createBudgetRow(org, owner, { limitMicros: 100 * ESTIMATE });
+    const client = new LeaseClient({ flushIntervalMs: 60_000, flushMaxReports: 1_000 });
+    await warm([client], key);
+    await client.flushAll();
+    const req = await admitRequest(key);
+    const ok = (await client.admit(env, req)) as AdmitOk;
+    expect(ok.ok).toBe(true);
+    // The gate takes the lease back before the isolate's report arrives (a stall longer than the grace).
+    await afterLeaseExpiry(gate, org.id);
+    expect((await gate.counters()).leases).toBe(0);
+    await client.flushAll();
+    let c = await gate.counters();
+    const counter = () => c.counters.find((x) => x.budgetId === budgetId)!;
+    expect(c.reservations).toBe(2); // the warm-up's and this late one
+    const settled = client.settle(env, settleRequest(req, ok, usageAtEstimate(req)));
+    await client.flushAll();
+    await settled;
+    expect((await gate.settle(settleRequest(req, ok, usageAtEstimate(req)))).duplicate).toBe(true);
+    c = await gate.counters();
+    expect(counter().spent).toBe(ESTIMATE);
+    expect(counter().reserved).toBe(ESTIMATE); // the warm-up admission, still open
+  });
+
   it("a revoked key is refused by every isolate once the TTL has passed, and not later", async () => {
     const { org, key, gate } = await setup();
     let t = Date.now();

@@ -300,7 +300,8 @@ export class LeaseClient {
         await this.send(s, []);
         continue;
       }
-      await sleep(q.state === "sending" ? 1 : Math.max(1, this.flushIntervalMs - (Date.now() - start)));
+      // Short naps: another request's call may carry this report before the interval is up.
+      await sleep(q.state === "sending" ? 1 : Math.min(5, Math.max(1, this.flushIntervalMs - (Date.now() - start))));
     }
   }
 
