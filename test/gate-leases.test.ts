@@ -235,6 +235,18 @@ describe("leases", () => {
     expect(counter().reserved).toBe(ESTIMATE); // the warm-up admission, still open
   });
 
+  it("an isolate holds leases for a bounded number of signatures and gives the rest back", async () => {
+    const { org, key, gate } = await setup();
+    const client = new LeaseClient({ maxSignatures: 3 });
+    await warm([client], key);
+    for (let i = 0; i < 7; i++) {
+      expect((await client.admit(env, await admitRequest(key, { attribution: { customerId: `cus_${i}`, tags: {}, traceId: null } }))).ok).toBe(true);
+      expect(client.leasesHeld(org.id)).toBeLessThanOrEqual(3);
+    }
+    await client.flushAll();
+    expect((await gate.counters()).leases).toBeLessThanOrEqual(3);
+  });
+
   it("a revoked key is refused by every isolate once the TTL has passed, and not later", async () => {
     const { org, key, gate } = await setup();
     let t = Date.now();

@@ -103,7 +103,10 @@ function signatureOf(req: AdmitRequest): string | null {
   return JSON.stringify([req.keyId, req.keyHash, req.model, req.byok === true, req.attribution.customerId, tags]);
 }
 
-export type LeaseClientOptions = { flushIntervalMs?: number; flushMaxReports?: number; now?: () => number };
+/** Signatures an isolate keeps leases and rates for, per org, before it gives every lease back and starts over. */
+export const MAX_SIGNATURES = 10_000;
+
+export type LeaseClientOptions = { flushIntervalMs?: number; flushMaxReports?: number; maxSignatures?: number; now?: () => number };
 
 /** See the file comment. */
 export class LeaseClient {
@@ -111,6 +114,7 @@ export class LeaseClient {
   private readonly flushIntervalMs: number;
   private readonly flushMaxReports: number;
   private readonly now: () => number;
+  private readonly maxSignatures: number;
   /** Round trips to the gate made by this client (bench and tests). */
   rpcs = 0;
 
@@ -118,6 +122,12 @@ export class LeaseClient {
     this.flushIntervalMs = opts.flushIntervalMs ?? FLUSH_INTERVAL_MS;
     this.flushMaxReports = opts.flushMaxReports ?? FLUSH_MAX_REPORTS;
     this.now = opts.now ?? Date.now;
+    this.maxSignatures = opts.maxSignatures ?? MAX_SIGNATURES;
+  }
+
+  /** Leases this isolate holds for an org (diagnostics and tests). */
+  leasesHeld(orgId: string): number {
+    return this.orgs.get(orgId)?.slots.size ?? 0;
   }
 
   private state(env: GateEnv, orgId: string): OrgState {
@@ -174,6 +184,10 @@ export class LeaseClient {
       }
       if (sig === null) break;
       s.exactUntil.delete(sig);
+      // Many customers or tags would grow these maps without end: give everything back and start over.
+      if (s.slots.size >= this.maxSignatures) for (const [k, v] of [...s.slots]) this.dropSlot(s, k, v);
+      if (s.rate.size >= this.maxSignatures) s.rate.clear();
+      if (s.exactUntil.size >= this.maxSignatures) s.exactUntil.clear();
       s.slots.set(sig, { grant: answer.grant, micros: answer.grant.micros, tokens: answer.grant.tokens, requests: answer.grant.requests, used: 0, receivedAt: this.now() });
     }
     // Unreachable: the last attempt asks for an exact admission (want 0).
