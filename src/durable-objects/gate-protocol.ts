@@ -1,7 +1,8 @@
 /**
  * The contract between the gateway Worker (data plane, `src/proxy/`) and the org's `OrgGate`
- * Durable Object. One proxied request = at most two RPCs: `admit` before the upstream call and
- * `settle` (or `release`) after it. Everything the Worker needs to forward and price the request
+ * Durable Object. In `strict` admission (the default), one proxied request = at most two RPCs: `admit`
+ * before the upstream call and `settle` (or `release`) after it. In `lease` admission, the `lease`
+ * call carries many requests' reports and grants headroom the isolate admits from (docs/budgets.md "Leases"). Everything the Worker needs to forward and price the request
  * comes back from `admit`, so the hot path touches D1 zero times.
  *
  * Token counts are integers; money is integer micro-dollars (1 USD = 1,000,000).
