@@ -16,7 +16,7 @@ describe("org settings", () => {
       branding: { display_name: null, logo_url: null, accent_color: null },
       data_policy: { store_request_metadata: true },
       invitation_expiry_days: 7,
-      slack_webhook_url: null, slack_webhook_configured: false, slack_disabled_reason: null, slack_disabled_at: null, alert_emails: [],
+      slack_webhook_url: null, slack_webhook_configured: false, slack_disabled_reason: null, slack_disabled_at: null, alert_emails: [], admission: "strict",
     });
   });
 

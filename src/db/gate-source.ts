@@ -38,9 +38,10 @@ export type BudgetSourceRow = {
 
 /**
  * The org row's plan and billing anchor, and Σ its prepaid credit grants. The gate nulls
- * `credits_micros` when the deployment has credits off and adds the low-balance threshold.
+ * `credits_micros` when the deployment has credits off and adds the low-balance threshold. `admission`: the org's admission mode setting
+ * (docs/budgets.md "Leases").
  */
-export type OrgSourceRow = { plan: string; billing_anchor: number | null; credits_micros: number | null; credits_low_micros?: number | null };
+export type OrgSourceRow = { plan: string; billing_anchor: number | null; credits_micros: number | null; credits_low_micros?: number | null; admission: string | null };
 
 /** `model_aliases` columns the gate copies (`targets`: JSON array of `{provider, model}`, in order). */
 export type AliasSourceRow = { name: string; targets: string };
@@ -81,7 +82,7 @@ const QUERIES: Record<HotPart, string> = {
     LEFT JOIN memberships m ON b.scope = 'member' AND m.org_id = b.org_id AND m.user_id = b.scope_id
     LEFT JOIN users u ON u.id = m.user_id
     WHERE b.org_id = ?1`,
-  org: "SELECT plan, billing_anchor, (SELECT COALESCE(SUM(amount_micros), 0) FROM credit_grants WHERE org_id = ?1) AS credits_micros FROM orgs WHERE id = ?1",
+  org: "SELECT plan, billing_anchor, (SELECT COALESCE(SUM(amount_micros), 0) FROM credit_grants WHERE org_id = ?1) AS credits_micros, json_extract(settings, '$.admission') AS admission FROM orgs WHERE id = ?1",
   aliases: "SELECT name, targets FROM model_aliases WHERE org_id = ?1",
   prompts: `SELECT p.id, p.name, v.version, v.messages, v.variables,
       (SELECT json_group_object(l.label, l.version) FROM prompt_labels l WHERE l.prompt_id = p.id AND l.org_id = p.org_id) AS labels

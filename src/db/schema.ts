@@ -82,6 +82,8 @@ export type OrgSettings = {
   invitation_expiry_days?: number;
   slack_webhook_url?: string | null;
   alert_emails?: string[];
+  /** `lease`: isolates admit against leased headroom, changes apply within 1 s; default `strict` (docs/budgets.md "Leases"). */
+  admission?: "strict" | "lease";
 };
 
 export const orgs = sqliteTable("orgs", {

@@ -12,9 +12,9 @@ import { appliedWithPlan, labelOf, type AppliedBudget } from "./gate-budgets";
 import type { GateOrg } from "./gate-hot-copy";
 import type { GateKey, GateProvider } from "./gate-hot-copy";
 import type { HotCache } from "./gate-hot-cache";
-import { reservedOutputTokens, type AdmitOk, type AdmitRequest, type AdmitResult, type Denial, type KeyRefusal, type Price } from "./gate-protocol";
+import { reservedOutputTokens, type AdmitOk, type AdmitRequest, type AdmitResult, type AdmitTemplate, type Denial, type KeyRefusal, type Price } from "./gate-protocol";
 import { snapshotOf, type RateWindow } from "./gate-windows";
-import type { Ledger } from "./gate-ledger";
+import type { Ledger, LedgerAdmit } from "./gate-ledger";
 
 /** Constant-time key check against the hot copy. */
 export function checkKey(hot: HotCache, keyId: string, keyHash: string, now: number):
@@ -77,16 +77,21 @@ function rateWindowsFor(org: GateOrg, key: GateKey, applied: AppliedBudget[]): R
   return out;
 }
 
-function deny(denial: Denial): AdmitResult {
+function deny(denial: Denial): { ok: false; denial: Denial } {
   return { ok: false, denial };
 }
 
+/** Everything admission decides before the ledger: the template of the answer, the budgets and windows, the estimate. */
+export type PreparedAdmission = {
+  template: AdmitTemplate;
+  ledger: LedgerAdmit;
+};
+
 /**
- * Admits or refuses one request; see the file comment. Key, route, allowed models and price come from
- * the hot copy; budgets, velocity, windows and the reservation from the ledger. Call inside
- * `ledger.transaction`.
+ * Steps 1–5 of admission (key, BYOK, alias, route, allowed models, price, estimate, applicable budgets and
+ * windows, unbounded check) over the hot copy; writes nothing. Shared by exact admission and lease grants.
  */
-export function admitTx(hot: HotCache, ledger: Ledger, req: AdmitRequest, now: number): AdmitResult {
+export function prepareAdmission(hot: HotCache, req: AdmitRequest, now: number): PreparedAdmission | { ok: false; denial: Denial } {
   const org = hot.org();
   const keyCheck = checkKey(hot, req.keyId, req.keyHash, now);
   if (!keyCheck.ok) return deny({ kind: "invalid_key", reason: keyCheck.reason });
@@ -125,24 +130,45 @@ export function admitTx(hot: HotCache, ledger: Ledger, req: AdmitRequest, now: n
     if (hard) return deny({ kind: "unbounded_request", param: req.unbounded.param, reason: req.unbounded.reason, label: labelOf(hard) });
   }
 
-  const held = ledger.admit({
-    orgId: req.orgId, requestId: req.requestId, now, applied, windows: rateWindowsFor(org, key, applied), micros: estimate, tokens, price,
-    context: {
-      keyId: key.id, teamId: key.teamId, endpoint: req.endpoint, providerName: provider.name, model: upstreamModel,
-      attribution: req.attribution, inputTokens, outputTokens,
-    },
-  });
-  if (!held.ok) return held;
-
   return {
-    ok: true, reservationId: held.reservationId, reservationExpiresAt: held.expiresAt, keyId: key.id, teamId: key.teamId, userId: key.createdBy,
-    route: {
-      providerId: provider.id, providerName: provider.name, type: provider.type, baseUrl: provider.baseUrl,
-      apiKeySealed: provider.apiKeySealed, upstreamModel,
+    template: {
+      ok: true, keyId: key.id, teamId: key.teamId, userId: key.createdBy,
+      route: {
+        providerId: provider.id, providerName: provider.name, type: provider.type, baseUrl: provider.baseUrl,
+        apiKeySealed: provider.apiKeySealed, upstreamModel,
+      },
+      price,
+      ...(targets && aliasName !== null && req.alias === undefined ? { alias: { name: aliasName, targets } } : {}),
+      ...guardrailsField(hot, key),
     },
-    price, reservedMicros: estimate, rateLimit: snapshotOf(held.windows, now),
-    ...(targets && aliasName !== null && req.alias === undefined ? { alias: { name: aliasName, targets } } : {}),
-    ...guardrailsField(hot, key),
+    ledger: {
+      orgId: req.orgId, requestId: req.requestId, now, applied, windows: rateWindowsFor(org, key, applied), micros: estimate, tokens, price,
+      context: {
+        keyId: key.id, teamId: key.teamId, endpoint: req.endpoint, providerName: provider.name, model: upstreamModel,
+        attribution: req.attribution, inputTokens, outputTokens,
+      },
+    },
+  };
+}
+
+/**
+ * Admits or refuses one request; see the file comment. Key, route, allowed models and price come from
+ * the hot copy; budgets, velocity, windows and the reservation from the ledger. Call inside
+ * `ledger.transaction`.
+ */
+export function admitTx(hot: HotCache, ledger: Ledger, req: AdmitRequest, now: number): AdmitResult {
+  const prepared = prepareAdmission(hot, req, now);
+  if (!("template" in prepared)) return prepared;
+  return admitPrepared(ledger, prepared, now);
+}
+
+/** The ledger half of exact admission for an already prepared request. */
+export function admitPrepared(ledger: Ledger, prepared: PreparedAdmission, now: number): AdmitResult {
+  const held = ledger.admit(prepared.ledger);
+  if (!held.ok) return held;
+  return {
+    ...prepared.template, reservationId: held.reservationId, reservationExpiresAt: held.expiresAt,
+    reservedMicros: prepared.ledger.micros, rateLimit: snapshotOf(held.windows, now),
   };
 }
 

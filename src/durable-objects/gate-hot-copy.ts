@@ -4,7 +4,7 @@
  * SQLite and served to admission from memory (gate-hot-cache.ts), so the hot path never touches D1.
  */
 import { catalogPrice } from "../pricing/catalog";
-import type { Price } from "./gate-protocol";
+import type { AdmissionMode, Price } from "./gate-protocol";
 import type { GateBudget, Period } from "./gate-budgets";
 import { readMeta, writeMeta } from "./gate-schema";
 import type { HotPart, Loaded, ProviderType } from "../db/gate-source";
@@ -39,7 +39,10 @@ export type GateGuardrail = { scope: GuardrailScope; scopeId: string | null; spe
  * `creditsMicros`: Σ prepaid credit grants when credits are on for this deployment, else null (no
  * credits scope); `creditsLowMicros`: the low-balance alert threshold (0: none).
  */
-export type GateOrg = { plan: string; billingAnchor: number | null; deletedAt: number | null; missing: boolean; creditsMicros: number | null; creditsLowMicros: number };
+export type GateOrg = { plan: string; billingAnchor: number | null; deletedAt: number | null; missing: boolean; creditsMicros: number | null; creditsLowMicros: number;
+  /** The org's admission mode setting (docs/budgets.md "Leases"); strict unless set to lease. */
+  admission: AdmissionMode;
+};
 
 type Row = Record<string, unknown>;
 
@@ -135,6 +138,7 @@ export function applyParts(sql: SqlStorage, loaded: Loaded): void {
     writeMeta(sql, "org_missing", r ? "" : "1");
     writeMeta(sql, "org_credits", r && r.credits_micros !== null && r.credits_micros !== undefined ? String(r.credits_micros) : "");
     writeMeta(sql, "org_credits_low", r?.credits_low_micros ? String(r.credits_low_micros) : "");
+    writeMeta(sql, "org_admission", r?.admission === "lease" ? "lease" : "strict");
   }
 }
 
@@ -251,6 +255,7 @@ export function readOrg(sql: SqlStorage): GateOrg {
   return {
     plan: readMeta(sql, "org_plan") ?? "free", billingAnchor: anchor ? Number(anchor) : null, deletedAt: deleted ? Number(deleted) : null, missing: readMeta(sql, "org_missing") === "1",
     creditsMicros: credits ? Number(credits) : null, creditsLowMicros: Number(readMeta(sql, "org_credits_low") || 0),
+    admission: readMeta(sql, "org_admission") === "lease" ? "lease" : "strict",
   };
 }
 

@@ -13,7 +13,7 @@ import { appliedWithPlan, CREDITS_ID, isoOrNull, labelOf, PLAN_CAP_ID, type Appl
 import type { GateKey, GateOrg } from "./gate-hot-copy";
 import { readMeta } from "./gate-schema";
 import { queueBudgetEvent, queueCostEvent, type CostEventRow } from "./gate-outbox";
-import { RESERVATION_TTL_MS, type Attribution, type Denial, type Endpoint, type Price, type ReleaseRequest, type ReleaseResult, type SettleRequest, type SettleResult, type Usage } from "./gate-protocol";
+import { RESERVATION_TTL_MS, type AdmissionContext, type LeaseAdmission, type Denial, type Endpoint, type Price, type ReleaseRequest, type ReleaseResult, type SettleRequest, type SettleResult, type Usage } from "./gate-protocol";
 import { firstFullWindow, WINDOW_MS, windowStartOf, type RateWindow, type WindowState } from "./gate-windows";
 
 /** How long settled ids are remembered for idempotency (far longer than any settle retry). */
@@ -41,17 +41,7 @@ export type LedgerView = {
 export type Counter = { readonly spent: number; readonly reserved: number };
 
 /** What admission stores with a reservation so its expiry can write a complete cost event. */
-export type ReservationContext = {
-  keyId: string;
-  teamId: string | null;
-  endpoint: Endpoint;
-  providerName: string;
-  model: string;
-  attribution: Attribution;
-  /** The reserved tokens (input estimate, output after the model's cap). */
-  inputTokens: number;
-  outputTokens: number;
-};
+export type ReservationContext = AdmissionContext;
 
 /** One admission as the ledger decides it: the instances to charge, the windows to fill, the estimate. */
 export type LedgerAdmit = {
@@ -81,7 +71,24 @@ export type LedgerSnapshot = {
   reservations: number;
   reservedMicros: number;
   customers: number;
+  /** Leases not yet returned, and the headroom they hold. */
+  leases: number;
+  leasedMicros: number;
 };
+
+/** How much more every applicable limit allows (Infinity where none applies). */
+export type Headroom = { micros: number; tokens: number; requests: number };
+
+/** Headroom to lease: the amounts and when the isolate must stop using it. */
+export type LeaseSlice = { leaseId: string; micros: number; tokens: number; requests: number; expiresAt: number };
+
+type LeaseRow = {
+  id: string; created_at: number; expires_at: number; micros: number; tokens: number; requests: number; price: string; counters: string; windows: string; closed: number;
+};
+type LeaseWindows = Array<{ wkey: string; kind: "rpm" | "tpm"; windowStart: number }>;
+
+/** Closed leases are kept this long, so a report arriving late still finds the counters it held. */
+export const CLOSED_LEASE_RETENTION_MS = 10 * 60_000;
 
 /** A counter value to seed (never lowers what is already counted). */
 export type SeedCounter = { budgetId: string; subject: string; periodStart: number; spent: number };
@@ -462,9 +469,126 @@ export class Ledger {
     return due.length;
   }
 
-  /** Earliest reservation expiry, or null. */
+  /** Earliest reservation expiry or lease return, or null. */
   nextExpiry(): number | null {
-    return this.sql.exec<{ t: number | null }>("SELECT MIN(expires_at) AS t FROM reservations").one().t;
+    const r = this.sql.exec<{ t: number | null }>("SELECT MIN(expires_at) AS t FROM reservations").one().t;
+    const l = this.sql.exec<{ t: number | null }>("SELECT MIN(expires_at) AS t FROM leases WHERE closed = 0").one().t;
+    return r === null ? l : l === null ? r : Math.min(r, l);
+  }
+
+  /**
+   * What every limit that applies still allows: money (hard and soft dollar budgets, the plan cap:
+   * limit − spent − reserved), requests (RPM windows) and tokens (TPM windows).
+   */
+  headroom(applied: AppliedBudget[], windows: RateWindow[], now: number): Headroom {
+    const h: Headroom = { micros: Infinity, tokens: Infinity, requests: Infinity };
+    for (const a of applied) {
+      if (a.budget.limitMicros === null) continue;
+      const c = this.cell(a.budget.id, a.subject, a.periodStart);
+      h.micros = Math.min(h.micros, a.budget.limitMicros - c.spent - c.reserved);
+    }
+    for (const w of this.readWindows(windows, now)) {
+      if (w.kind === "rpm") h.requests = Math.min(h.requests, w.limit - w.used);
+      else h.tokens = Math.min(h.tokens, w.limit - w.used);
+    }
+    return h;
+  }
+
+  /**
+   * Leases headroom to an isolate: reserves `slice.micros` in every budget instance and charges the
+   * windows `slice.requests` requests and `slice.tokens` tokens, exactly as that many reservations
+   * would. The caller sized the slice within {@link headroom}, so every limit still holds with the
+   * whole lease counted as spent. Returns the windows after the grant.
+   */
+  grantLease(req: LedgerAdmit, slice: LeaseSlice, gateExpiresAt: number): WindowState[] {
+    const { now, applied } = req;
+    const customerId = req.context.attribution.customerId;
+    if (customerId && !this.customersSeen.has(customerId)) {
+      this.sql.exec("INSERT OR IGNORE INTO customers (id, first_seen) VALUES (?, ?)", customerId, now);
+      if (this.customersSeen.size >= MAX_LEDGER) this.customersSeen.clear();
+      this.customersSeen.add(customerId);
+    }
+    for (const a of applied) this.addToCounter(a.budget.id, a.subject, a.periodStart, 0, slice.micros);
+    const windows = this.readWindows(req.windows, now);
+    for (const w of windows) {
+      const add = w.kind === "rpm" ? slice.requests : slice.tokens;
+      this.adjustWindow(w.wkey, w.kind, w.windowStart, add);
+      w.used += add;
+    }
+    this.sql.exec(
+      "INSERT INTO leases (id, created_at, expires_at, micros, tokens, requests, price, counters, windows) VALUES (?,?,?,?,?,?,?,?,?)",
+      slice.leaseId, now, gateExpiresAt, slice.micros, slice.tokens, slice.requests, priceJson(req.price),
+      JSON.stringify(applied.map((a) => [a.budget.id, a.subject, a.periodStart])),
+      JSON.stringify(windows.map((w) => ({ wkey: w.wkey, kind: w.kind, windowStart: w.windowStart }))),
+    );
+    return windows;
+  }
+
+  /** Adds `delta` to one window row (never below zero), SQLite then memory. */
+  private adjustWindow(wkey: string, kind: "rpm" | "tpm", windowStart: number, delta: number): void {
+    if (delta === 0) return;
+    this.sql.exec(
+      "INSERT INTO windows (wkey, kind, window_start, used) VALUES (?, ?, ?, MAX(0, ?)) ON CONFLICT (wkey, kind, window_start) DO UPDATE SET used = MAX(0, used + excluded.used)",
+      wkey, kind, windowStart, delta,
+    );
+    if (delta < 0) this.sql.exec("UPDATE windows SET used = MAX(0, used + ?) WHERE wkey = ? AND kind = ? AND window_start = ?", delta, wkey, kind, windowStart);
+    const k = windowKey(wkey, kind, windowStart);
+    const used = this.windowMap.get(k);
+    if (used !== undefined) this.windowMap.set(k, Math.max(0, used + delta));
+  }
+
+  private readLease(id: string): LeaseRow | undefined {
+    return this.sql.exec<LeaseRow>("SELECT * FROM leases WHERE id = ?", id).toArray()[0];
+  }
+
+  /**
+   * Turns one request an isolate admitted from a lease into an ordinary reservation (same id), moving
+   * its estimate out of the lease: counters and windows do not change, they already held it.
+   * Idempotent. A report whose lease was already returned (the isolate stalled past the grace) is
+   * still recorded — spend is never lost — and charged on top of the counters the lease held.
+   */
+  materialize(a: LeaseAdmission): void {
+    if (this.readReservation(a.reservationId) || this.findSettled(a.reservationId, a.requestId)) return;
+    const lease = this.readLease(a.leaseId);
+    let held: Held;
+    let tpm: HeldWindows = [];
+    if (lease && lease.closed === 0 && lease.micros >= a.micros && lease.tokens >= a.tokens && lease.requests >= 1) {
+      this.sql.exec("UPDATE leases SET micros = micros - ?, tokens = tokens - ?, requests = requests - 1 WHERE id = ?", a.micros, a.tokens, a.leaseId);
+      held = JSON.parse(lease.counters) as Held;
+      tpm = (JSON.parse(lease.windows) as LeaseWindows).filter((w) => w.kind === "tpm").map((w) => ({ wkey: w.wkey, windowStart: w.windowStart }));
+    } else {
+      const ctx = a.context;
+      if (lease) {
+        held = JSON.parse(lease.counters) as Held;
+        for (const w of JSON.parse(lease.windows) as LeaseWindows) this.adjustWindow(w.wkey, w.kind, w.windowStart, w.kind === "rpm" ? 1 : a.tokens);
+        tpm = (JSON.parse(lease.windows) as LeaseWindows).filter((w) => w.kind === "tpm").map((w) => ({ wkey: w.wkey, windowStart: w.windowStart }));
+      } else {
+        const subject = { keyId: ctx.keyId, teamId: ctx.teamId, userId: this.view.key(ctx.keyId)?.createdBy ?? null, attribution: ctx.attribution };
+        held = appliedWithPlan(this.view.budgets(), this.view.org(), subject, a.at).map((x) => [x.budget.id, x.subject, x.periodStart]);
+      }
+      for (const [budgetId, subject, periodStart] of held) this.addToCounter(budgetId, subject, periodStart, 0, a.micros);
+    }
+    this.sql.exec(
+      "INSERT INTO reservations (id, request_id, created_at, expires_at, micros, tokens, price, counters, windows, context) VALUES (?,?,?,?,?,?,?,?,?,?)",
+      a.reservationId, a.requestId, a.at, a.at + RESERVATION_TTL_MS, a.micros, a.tokens, priceJson(a.price),
+      JSON.stringify(held), JSON.stringify(tpm), JSON.stringify(a.context),
+    );
+  }
+
+  /** Gives a lease's unused headroom back to every counter and window it held. Idempotent. */
+  closeLease(id: string): void {
+    const lease = this.readLease(id);
+    if (!lease || lease.closed !== 0) return;
+    for (const [budgetId, subject, periodStart] of JSON.parse(lease.counters) as Held) this.addToCounter(budgetId, subject, periodStart, 0, -lease.micros);
+    for (const w of JSON.parse(lease.windows) as LeaseWindows) this.adjustWindow(w.wkey, w.kind, w.windowStart, w.kind === "rpm" ? -lease.requests : -lease.tokens);
+    this.sql.exec("UPDATE leases SET closed = 1, micros = 0, tokens = 0, requests = 0 WHERE id = ?", id);
+  }
+
+  /** Returns every lease whose grace ended (its isolate went quiet or away). Returns how many. */
+  expireLeases(now: number): number {
+    const due = this.sql.exec<{ id: string }>("SELECT id FROM leases WHERE closed = 0 AND expires_at <= ?", now).toArray();
+    for (const r of due) this.closeLease(r.id);
+    return due.length;
   }
 
   /**
@@ -480,6 +604,7 @@ export class Ledger {
     this.sql.exec("DELETE FROM velocity WHERE at <= ? AND ref NOT IN (SELECT id FROM reservations)", now - maxWindow * 1000);
     this.sql.exec("DELETE FROM breakers WHERE tripped_until <= ?", now);
     this.sql.exec("DELETE FROM windows WHERE window_start < ?", windowStartOf(now) - WINDOW_MS);
+    this.sql.exec("DELETE FROM leases WHERE closed = 1 AND created_at < ?", now - CLOSED_LEASE_RETENTION_MS);
     // Rows left SQLite behind the view's back.
     this.forget();
   }
@@ -499,6 +624,7 @@ export class Ledger {
   /** Drops every open reservation without charge (the org was deleted). */
   dropReservations(): void {
     this.sql.exec("DELETE FROM reservations");
+    this.sql.exec("DELETE FROM leases");
     this.forget();
   }
 
@@ -520,7 +646,8 @@ export class Ledger {
       .map((r) => ({ budgetId: r.budget_id, subject: r.subject, periodStart: r.period_start, spent: r.spent, reserved: r.reserved }));
     const res = this.sql.exec<{ n: number; s: number }>("SELECT COUNT(*) AS n, COALESCE(SUM(micros), 0) AS s FROM reservations").one();
     const customers = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM customers").one().n;
-    return { counters, reservations: res.n, reservedMicros: res.s, customers };
+    const leases = this.sql.exec<{ n: number; s: number }>("SELECT COUNT(*) AS n, COALESCE(SUM(micros), 0) AS s FROM leases WHERE closed = 0").one();
+    return { counters, reservations: res.n, reservedMicros: res.s, customers, leases: leases.n, leasedMicros: leases.s };
   }
 }
 

@@ -1,7 +1,8 @@
 /**
  * The contract between the gateway Worker (data plane, `src/proxy/`) and the org's `OrgGate`
- * Durable Object. One proxied request = at most two RPCs: `admit` before the upstream call and
- * `settle` (or `release`) after it. Everything the Worker needs to forward and price the request
+ * Durable Object. In `strict` admission (the default), one proxied request = at most two RPCs: `admit`
+ * before the upstream call and `settle` (or `release`) after it. In `lease` admission, the `lease`
+ * call carries many requests' reports and grants headroom the isolate admits from (docs/budgets.md "Leases"). Everything the Worker needs to forward and price the request
  * comes back from `admit`, so the hot path touches D1 zero times.
  *
  * Token counts are integers; money is integer micro-dollars (1 USD = 1,000,000).
@@ -162,9 +163,96 @@ export type AdmitOk = {
    * Plain JSON, evaluated by the Worker before the upstream call (docs/guardrails.md).
    */
   guardrails?: GuardrailSpec[];
+  /** Set when the org admits through leases: the data plane should use the `lease` call from now on. */
+  admission?: "lease";
 };
 
 export type AdmitResult = AdmitOk | { ok: false; denial: Denial };
+
+/**
+ * The per-(key, model, attribution) part of an {@link AdmitOk}: everything but what one reservation
+ * owns. A lease carries it so an isolate can answer admissions locally; fields added to `AdmitOk`
+ * flow through it unchanged.
+ */
+export type AdmitTemplate = Omit<AdmitOk, "reservationId" | "reservationExpiresAt" | "reservedMicros" | "rateLimit">;
+
+/**
+ * `strict`: every request is admitted by its own `admit` round trip and control-plane changes apply
+ * to the very next request. `lease`: isolates admit locally against leased headroom; changes apply
+ * within {@link LEASE_TTL_MS} (docs/budgets.md "Leases").
+ */
+export type AdmissionMode = "strict" | "lease";
+
+/** How long an isolate may admit from a lease (and cache the key state that came with it). */
+export const LEASE_TTL_MS = 1_000;
+
+/**
+ * How long after its TTL the gate keeps a lease's headroom before giving it back, so admissions an
+ * isolate made just before the TTL still find it when their report arrives (flushes take milliseconds).
+ */
+export const LEASE_GRACE_MS = 5_000;
+
+/** What a reservation's expiry needs to write its cost event (stored with it at the gate). */
+export type AdmissionContext = {
+  keyId: string;
+  teamId: string | null;
+  endpoint: Endpoint;
+  providerName: string;
+  model: string;
+  attribution: Attribution;
+  /** The reserved tokens (input estimate, output after the model's cap). */
+  inputTokens: number;
+  outputTokens: number;
+};
+
+/** One request an isolate admitted from a lease, reported so the gate turns it into a reservation. */
+export type LeaseAdmission = {
+  leaseId: string;
+  reservationId: string;
+  requestId: string;
+  /** Epoch ms of the local admission (the reservation's `created_at`). */
+  at: number;
+  micros: number;
+  tokens: number;
+  price: Price;
+  context: AdmissionContext;
+};
+
+/**
+ * What an isolate tells the gate in one `lease` call, applied in order: `admitted` turns leased
+ * headroom into a reservation; `settle` / `release` are today's settle and release (with
+ * `admission` when the request was admitted and finished within one flush: no reservation row is
+ * kept for it); `close` gives a lease's unused headroom back.
+ */
+export type LeaseReport =
+  | { kind: "admitted"; admission: LeaseAdmission }
+  | { kind: "settle"; req: SettleRequest; admission?: LeaseAdmission }
+  | { kind: "release"; req: ReleaseRequest; admission?: LeaseAdmission }
+  | { kind: "close"; leaseId: string };
+
+/** A request that did not fit the isolate's leases: admit it exactly, or lease room for `want` like it (`want` < 1: exact). */
+export type LeaseNeed = { req: AdmitRequest; want: number };
+
+/** One round trip of the lease protocol: flush reports, then answer needs. */
+export type LeaseRequest = { orgId: string; reports: LeaseReport[]; needs: LeaseNeed[] };
+
+/** Headroom leased to one isolate for requests like the one that asked (same key, model, attribution). */
+export type LeaseGrant = {
+  leaseId: string;
+  /** Epoch ms (gate clock) after which the isolate must not admit from it. */
+  expiresAt: number;
+  micros: number;
+  tokens: number;
+  requests: number;
+  template: AdmitTemplate;
+  /** The windows at grant time, for the `x-ratelimit-*` headers (remaining counts go down locally). */
+  rateLimit: RateLimitSnapshot | null;
+};
+
+/** Per need: a lease to admit from locally, or the exact admission (near a limit, strict mode, velocity…). */
+export type LeaseAnswer = { kind: "lease"; grant: LeaseGrant } | { kind: "exact"; result: AdmitResult };
+
+export type LeaseResult = { mode: AdmissionMode; answers: LeaseAnswer[] };
 
 /** `GET /v1/models`: the presented key, verified exactly as `admit` verifies it. */
 export type ModelsRequest = { orgId: string; keyId: string; keyHash: string };

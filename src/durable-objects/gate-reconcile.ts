@@ -26,7 +26,7 @@ const FINGERPRINTS: Record<HotPart, string> = {
     (SELECT COUNT(*) FROM prompt_versions WHERE org_id = ?1) || '/' ||
     (SELECT COUNT(*) || ':' || COALESCE(MAX(updated_at), 0) FROM prompt_labels WHERE org_id = ?1) AS fp`,
   guardrails: "SELECT COUNT(*) || ':' || COALESCE(MAX(updated_at), 0) AS fp FROM guardrails WHERE org_id = ?1",
-  org: `SELECT plan || ':' || COALESCE(billing_anchor, '') || ':' || (SELECT COUNT(*) || ':' || COALESCE(SUM(amount_micros), 0) FROM credit_grants WHERE org_id = ?1) AS fp
+  org: `SELECT plan || ':' || COALESCE(billing_anchor, '') || ':' || (SELECT COUNT(*) || ':' || COALESCE(SUM(amount_micros), 0) FROM credit_grants WHERE org_id = ?1) || ':' || COALESCE(json_extract(settings, '$.admission'), '') AS fp
     FROM orgs WHERE id = ?1`,
 };
 const PARTS = Object.keys(FINGERPRINTS) as HotPart[];

@@ -72,6 +72,15 @@ const MIGRATIONS: string[][] = [
     "CREATE TABLE prompts (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, labels TEXT NOT NULL)",
     "CREATE TABLE prompt_versions (prompt_id TEXT NOT NULL, version INTEGER NOT NULL, messages TEXT NOT NULL, variables TEXT NOT NULL, PRIMARY KEY (prompt_id, version))",
   ],
+  // v7: headroom leased to Worker isolates (docs/budgets.md "Leases"): what is left of each lease,
+  // the counters and windows it holds, and when the gate takes it back.
+  [
+    `CREATE TABLE leases (
+      id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, micros INTEGER NOT NULL,
+      tokens INTEGER NOT NULL, requests INTEGER NOT NULL, price TEXT NOT NULL, counters TEXT NOT NULL, windows TEXT NOT NULL,
+      closed INTEGER NOT NULL DEFAULT 0)`,
+    "CREATE INDEX leases_open ON leases (closed, expires_at)",
+  ],
 ];
 
 /** The schema version this code expects. */

@@ -1,6 +1,6 @@
 import type { Env } from "../env";
 import type { GateKey, HotPart } from "./gate-hot-copy";
-import type { AdmitRequest, AdmitResult, ModelsRequest, ModelsResult, PromptRequest, PromptResult, ReleaseRequest, ReleaseResult, SettleRequest, SettleResult } from "./gate-protocol";
+import type { AdmitRequest, AdmitResult, LeaseRequest, LeaseResult, ModelsRequest, ModelsResult, PromptRequest, PromptResult, ReleaseRequest, ReleaseResult, SettleRequest, SettleResult } from "./gate-protocol";
 
 /** The org's gate stub. The DO is named by the org id: the same id as in the key and the session. */
 export function orgGate(env: Pick<Env, "ORG_GATE">, orgId: string) {
@@ -87,6 +87,15 @@ async function callGate<T>(fn: () => Promise<T>, idempotent: boolean): Promise<T
  */
 export function gateAdmit(env: Pick<Env, "ORG_GATE">, req: AdmitRequest): Promise<AdmitResult | GateUnavailable> {
   return callGate(() => orgGate(env, req.orgId).admit(req) as Promise<AdmitResult>, false);
+}
+
+/**
+ * `lease` through the org's gate (gate-lease.ts). Retried once only when `idempotent` (a call that
+ * carries reports only: each report is idempotent at the gate); a call that asks for leases is not,
+ * since a lost answer would lease twice (the lost lease returns at its expiry).
+ */
+export function gateLease(env: Pick<Env, "ORG_GATE">, req: LeaseRequest, idempotent: boolean): Promise<LeaseResult | GateUnavailable> {
+  return callGate(() => orgGate(env, req.orgId).lease(req) as Promise<LeaseResult>, idempotent);
 }
 
 /** `listModels` through the org's gate (read-only, so retried once unless overloaded). */

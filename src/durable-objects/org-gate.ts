@@ -1,6 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { getConfig, type Env } from "../env";
 import { admitTx, checkKey } from "./gate-admit";
+import { leaseTx } from "./gate-lease";
 import { CREDITS_ID, creditsBudget, indexBudgets, isoOrNull, periodBounds, planCapBudget, type BudgetIndex } from "./gate-budgets";
 import { ALL_PARTS, fetchParts, fetchSeedSpend, orgExists, type HotPart, type Loaded } from "../db/gate-source";
 import { anchorFromLoaded, applyParts, budgetsFromRows, creditsFromLoaded, readBudgets, readOrg, upsertKey, type GateKey } from "./gate-hot-copy";
@@ -10,7 +11,7 @@ import { Ledger } from "./gate-ledger";
 import { flushOutbox, outboxDepth } from "./gate-outbox";
 import { listModelsFor } from "./gate-models";
 import { readPromptTemplate } from "./gate-prompts";
-import type { AdmitRequest, AdmitResult, KeyRefusal, ModelsRequest, ModelsResult, PromptRequest, PromptResult, ReleaseRequest, ReleaseResult, SettleRequest, SettleResult } from "./gate-protocol";
+import type { AdmitRequest, AdmitResult, KeyRefusal, LeaseRequest, LeaseResult, ModelsRequest, ModelsResult, PromptRequest, PromptResult, ReleaseRequest, ReleaseResult, SettleRequest, SettleResult } from "./gate-protocol";
 import { hasGateSchema, migrateGateSchema, readMeta, writeMeta } from "./gate-schema";
 import { notifyBudgetEvents } from "./gate-alerts";
 import { changedParts, readFingerprints, RECONCILE_IDLE_STOP_MS, RECONCILE_INTERVAL_MS, RECONCILE_STALE_MS, storeFingerprints } from "./gate-reconcile";
@@ -211,6 +212,31 @@ export class OrgGate extends DurableObject<Env> {
     if (this.alarmAt === null || this.alarmAt > wall + RECONCILE_INTERVAL_MS) await this.armAlarm(wall + RECONCILE_INTERVAL_MS);
     const result = this.ledger.transaction(() => admitTx(this.hot, this.ledger, req, now));
     if (result.ok && (this.alarmAt === null || this.alarmAt > result.reservationExpiresAt)) await this.armAlarm(result.reservationExpiresAt);
+    // Tells the data plane to switch this org to leases (docs/budgets.md "Leases").
+    if (result.ok && this.hot.org().admission === "lease") result.admission = "lease";
+    return result;
+  }
+
+  /**
+   * The lease protocol (gate-lease.ts): applies an isolate's reports (admissions from its leases,
+   * settles, releases, returned leases) and answers its needs (a new lease, or an exact admission), in
+   * one transaction. `now` exists for tests.
+   */
+  async lease(req: LeaseRequest, now = Date.now()): Promise<LeaseResult> {
+    if ((!this.loadedOrg && !(await this.ensureLoaded(req.orgId, true))) || req.orgId !== this.loadedOrg) {
+      if (req.reports.length) throw new Error(`org ${req.orgId} is not in D1: nothing to settle or release`);
+      return { mode: "strict", answers: req.needs.map(() => ({ kind: "exact", result: { ok: false, denial: { kind: "invalid_key", reason: "unknown" } } })) };
+    }
+    const wall = Date.now();
+    if (req.needs.length) {
+      this.activeAt = wall;
+      if (wall - this.reconciledAt > RECONCILE_STALE_MS) await this.reconcileQuietly();
+    }
+    if (this.alarmAt === null || this.alarmAt > wall + RECONCILE_INTERVAL_MS) await this.armAlarm(wall + RECONCILE_INTERVAL_MS);
+    const result = this.ledger.transaction(() => leaseTx(this.hot, this.ledger, req, now));
+    const next = this.ledger.nextExpiry();
+    if (next !== null) await this.armAlarm(next);
+    if (req.reports.some((r) => r.kind === "settle" || r.kind === "release")) await this.armAlarm(Date.now() + FLUSH_DELAY_MS);
     return result;
   }
 
@@ -241,6 +267,7 @@ export class OrgGate extends DurableObject<Env> {
     const now = Date.now();
     this.ledger.transaction(() => {
       this.ledger.expire(now);
+      this.ledger.expireLeases(now);
       this.ledger.prune(now);
     });
     let retryAt: number | null = null;
@@ -430,11 +457,13 @@ export class OrgGate extends DurableObject<Env> {
     counters: Array<{ budgetId: string; subject: string; periodStart: number; spent: number; reserved: number }>;
     reservations: number;
     reservedMicros: number;
+    leases: number;
+    leasedMicros: number;
     outbox: { cost: number; budget: number };
     customers: number;
     alarmAt: number | null;
   }> {
-    if (!this.schemaReady) return { counters: [], reservations: 0, reservedMicros: 0, outbox: { cost: 0, budget: 0 }, customers: 0, alarmAt: this.alarmAt };
+    if (!this.schemaReady) return { counters: [], reservations: 0, reservedMicros: 0, leases: 0, leasedMicros: 0, outbox: { cost: 0, budget: 0 }, customers: 0, alarmAt: this.alarmAt };
     return { ...this.ledger.snapshot(), outbox: outboxDepth(this.sql), alarmAt: this.alarmAt };
   }
 }

@@ -36,6 +36,7 @@ const SettingsSchema = z
     slack_disabled_reason: z.string().nullable().openapi({ description: "Why Tollgate disabled the Slack channel (every delivery failing for 3 days); save the URL again to re-enable. Null while it works or no URL is set" }),
     slack_disabled_at: z.string().nullable(),
     alert_emails: z.array(z.string()),
+    admission: z.enum(["strict", "lease"]).openapi({ description: "strict: every request is admitted by the org's gate and every control-plane change applies to the very next request. lease: Worker isolates admit against leased headroom; revocations, removals and lower limits apply within 1 s (docs/budgets.md)" }),
   })
   .openapi("OrgSettings");
 
@@ -83,6 +84,7 @@ const SettingsPatchSchema = z
     invitation_expiry_days: z.number().int().min(1, "invitation_expiry_days must be 1–90").max(90, "invitation_expiry_days must be 1–90").optional(),
     slack_webhook_url: httpsUrl("slack_webhook_url").nullable().optional(),
     alert_emails: z.array(z.email().max(254).toLowerCase()).max(20, "at most 20 alert emails").optional(),
+    admission: z.enum(["strict", "lease"], { message: "admission must be 'strict' or 'lease'" }).optional(),
   })
   .strict();
 
@@ -118,6 +120,7 @@ function settingsView(org: OrgRow, cfg: Config): Omit<z.infer<typeof SettingsSch
     slack_webhook_url: maskUrl(s.slack_webhook_url),
     slack_webhook_configured: Boolean(s.slack_webhook_url),
     alert_emails: s.alert_emails ?? [],
+    admission: s.admission ?? "strict",
   };
 }
 
@@ -194,6 +197,7 @@ export const orgSettingsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validati
       if (body.invitation_expiry_days !== undefined) next.invitation_expiry_days = body.invitation_expiry_days;
       if (body.slack_webhook_url !== undefined) next.slack_webhook_url = body.slack_webhook_url;
       if (body.alert_emails !== undefined) next.alert_emails = [...new Set(body.alert_emails)];
+      if (body.admission !== undefined) next.admission = body.admission;
       const updated: OrgRow = { ...org, name: body.name ?? org.name, slug: body.slug ?? org.slug, settings: next };
       const before = auditable(org, cfg);
       const after = auditable(updated, cfg);
@@ -221,7 +225,7 @@ export const orgSettingsRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validati
         if (isUniqueViolation(err, "orgs.slug")) throw new ApiError("conflict", `The slug '${body.slug}' is already taken`, { param: "slug" });
         throw err;
       }
-      // Data policy and alert settings are read by the gate: reload them before answering.
+      // Data policy, alert settings and the admission mode are read by the gate: reload them before answering.
       await refreshGate(c.env, orgId, ["org"]);
       return c.json(await settingsResponse(db, (await findOrg(db, orgId))!, cfg), 200);
     },
