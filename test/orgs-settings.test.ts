@@ -65,7 +65,9 @@ describe("org settings", () => {
     for (const [body, param] of [
       [{ invitation_expiry_days: 0 }, "invitation_expiry_days"],
       [{ invitation_expiry_days: 91 }, "invitation_expiry_days"],
-      [{ slack_webhook_url: "http://hooks.slack.com/services/x" }, "slack_webhook_url"],
+      [{ slack_webhook_url: "not a url" }, "slack_webhook_url"],
+      [{ slack_webhook_url: "ftp://hooks.slack.com/services/x" }, "slack_webhook_url"],
+      [{ slack_webhook_url: "https://user:pw@hooks.slack.com/services/x" }, "slack_webhook_url"],
       [{ branding: { accent_color: "red" } }, "branding.accent_color"],
       [{ branding: { accent_color: "#12ab3" } }, "branding.accent_color"],
       [{ branding: { display_name: "x".repeat(81) } }, "branding.display_name"],

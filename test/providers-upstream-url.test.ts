@@ -162,6 +162,21 @@ describe("every outbound-URL caller uses the guard (production settings)", () =>
     expect(await snapshotTable("orgs")).toEqual(before);
   });
 
+  it("Slack webhook setting refuses plain http in production but takes it on loopback with ALLOW_PRIVATE_UPSTREAMS=true (local development)", async () => {
+    const { org, owner } = await createOrgWithCast();
+    const before = await snapshotTable("orgs");
+    for (const url of ["http://hooks.slack.com/services/T0/B0/abcd1234", "http://127.0.0.1:9/services/T0/B0/abcd1234"]) {
+      const res = await callWithEnv(production, "PATCH", `/api/orgs/${org.id}/settings`, { slack_webhook_url: url }, { cookie: owner.cookie });
+      expect(res.status, url).toBe(400);
+      expect(res.body.error).toMatchObject({ code: "invalid_request", param: "slack_webhook_url" });
+      expect(res.body.error.message).toContain("must use https");
+    }
+    expect(await snapshotTable("orgs")).toEqual(before);
+    const dev = await callWithEnv({ ALLOW_PRIVATE_UPSTREAMS: "true" }, "PATCH", `/api/orgs/${org.id}/settings`, { slack_webhook_url: "http://127.0.0.1:9/services/T0/B0/abcd1234" }, { cookie: owner.cookie });
+    expect(dev.status).toBe(200);
+    expect(dev.body).toMatchObject({ slack_webhook_configured: true, slack_webhook_url: "http://127.0.0.1:9/…1234" });
+  });
+
   it("Slack webhook setting accepts a public https URL in production", async () => {
     const { org, owner } = await createOrgWithCast();
     const res = await callWithEnv(production, "PATCH", `/api/orgs/${org.id}/settings`, { slack_webhook_url: "https://hooks.slack.com/services/T0/B0/abcd1234" }, { cookie: owner.cookie });

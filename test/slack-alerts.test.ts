@@ -1,6 +1,6 @@
 /** Slack budget alerts: the settings URL becomes a delivery channel; Block Kit messages; the test button. */
 import { env } from "cloudflare:test";
-import { describe, expect, inject, it, vi } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import { getDb } from "../src/db/client";
 import { insertDeliveryStmt } from "../src/db/webhooks";
 import { deliverDue } from "../src/services/webhook-delivery";
@@ -15,7 +15,7 @@ import slackMigration from "../migrations/0010_webhook_slack_channel.sql?raw";
 const receiver = () => inject("mockUrls").webhooks!;
 const SLACK = "https://hooks.slack.com/services/T000/B000/XXXXsecretXXXXabcd";
 
-/** A Slack channel row pointing at a receiver inbox (the settings route only takes https URLs). */
+/** A Slack channel row pointing at a receiver inbox, written directly (no settings write). */
 async function slackInbox(org: TestOrg, owner: TestUser, statuses = [200]) {
   const inbox = crypto.randomUUID();
   await fetch(`${receiver()}/_configure/${inbox}`, { method: "POST", body: JSON.stringify({ secret: "unused", statuses }) });
@@ -103,57 +103,55 @@ describe("Slack alerts", () => {
 
   it("after the Slack channel was disabled for failing, saving the same URL again revives it and the next budget alert reaches Slack", async () => {
     const { org, owner, admin } = await createOrgWithCast();
-    const posted: string[] = [];
-    let slackStatus = 500;
-    const realFetch = globalThis.fetch;
-    // Slack itself is not reachable from tests: the channel's https URL is answered here.
-    const spy = vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
-      const url = input instanceof Request ? input.url : String(input);
-      if (!url.startsWith(SLACK)) return realFetch(input, init);
-      posted.push(String(init?.body ?? ""));
-      return new Response("x", { status: slackStatus });
-    });
-    try {
-      expect((await call(admin, "PATCH", `/api/orgs/${org.id}/settings`, { slack_webhook_url: SLACK })).status).toBe(200);
-      const channel = async () => ((await snapshotTable("webhooks", org.id)) as Array<HookRow & { enabled: number; disabled_reason: string | null }>).filter((r) => r.kind === "slack");
-      const [first] = await channel();
-      const day = 24 * 3_600_000;
-      const start = Date.now();
-      for (let d = 0; d <= 3; d++) {
-        const ping = testPing(first!.id);
-        await insertDeliveryStmt(getDb(env.DB), { id: newId("whd"), orgId: org.id, webhookId: first!.id, eventId: ping.id, eventType: ping.type, payload: envelope(org.id, ping), nextAttemptAt: start + d * day });
-        await deliverDue(env, org.id, start + d * day);
-      }
-      expect(await channel()).toMatchObject([{ id: first!.id, enabled: 0, disabled_reason: expect.any(String) }]);
-      const test = await call(admin, "POST", `/api/orgs/${org.id}/settings/slack/test`);
-      expect(test.status).toBe(409);
-      expect(test.body.error.message).toContain("save the Slack URL again");
-      const shown = await call(admin, "GET", `/api/orgs/${org.id}/settings`);
-      expect(shown.body).toMatchObject({ slack_webhook_configured: true, slack_disabled_reason: "every delivery attempt failed for 3 days", slack_disabled_at: expect.any(String) });
-
-      slackStatus = 200;
-      const again = await call(admin, "PATCH", `/api/orgs/${org.id}/settings`, { slack_webhook_url: SLACK });
-      expect(again.status).toBe(200);
-      const revived = await channel();
-      expect(revived).toHaveLength(1);
-      expect(revived[0]).toMatchObject({ url: SLACK, enabled: 1, disabled_reason: null });
-      expect(again.body).toMatchObject({ slack_disabled_reason: null, slack_disabled_at: null });
-      expect((await call(admin, "GET", `/api/orgs/${org.id}/audit-log?action=webhook.slack_reenable`)).body.data).toHaveLength(1);
-
-      posted.length = 0;
-      const budgetId = await createBudgetRow(org, owner, { limitMicros: 2_000_000, period: "monthly" });
-      await env.DB.prepare(
-        "INSERT INTO budget_events (id, org_id, budget_id, scope_id, kind, period_start, threshold, spent_micros, limit_micros, created_at) VALUES (?, ?, ?, ?, 'threshold', ?, 80, 1600000, 2000000, ?) ON CONFLICT DO NOTHING",
-      ).bind(newId("evt"), org.id, budgetId, org.id, Date.UTC(2026, 11, 1), Date.now()).run();
-      await deliverDue(env, org.id, Date.now());
-      expect(posted).toHaveLength(1);
-      expect(JSON.parse(posted[0]!).blocks[0].text.text).toContain("Budget 80% used");
-
-      // Saving it once more while the channel works changes nothing.
-      await call(admin, "PATCH", `/api/orgs/${org.id}/settings`, { slack_webhook_url: SLACK });
-      expect((await channel())[0]!.id).toBe(revived[0]!.id);
-    } finally {
-      spy.mockRestore();
+    // Slack is answered by the webhook receiver; the test env runs with ALLOW_PRIVATE_UPSTREAMS=true, which lets
+    // the settings route take its plain-http loopback URL (as it does provider and webhook URLs).
+    const inbox = crypto.randomUUID();
+    const answer = (status: number) => fetch(`${receiver()}/_configure/${inbox}`, { method: "POST", body: JSON.stringify({ secret: "unused", statuses: [status] }) });
+    const posted = async () => ((await (await fetch(`${receiver()}/_received/${inbox}`)).json()) as ReceivedWebhook[]);
+    const url = `${receiver()}/in/${inbox}`;
+    await answer(500);
+    expect((await call(admin, "PATCH", `/api/orgs/${org.id}/settings`, { slack_webhook_url: url })).status).toBe(200);
+    const channel = async () => ((await snapshotTable("webhooks", org.id)) as Array<HookRow & { enabled: number; disabled_reason: string | null }>).filter((r) => r.kind === "slack");
+    const [first] = await channel();
+    const day = 24 * 3_600_000;
+    const start = Date.now();
+    for (let d = 0; d <= 3; d++) {
+      const ping = testPing(first!.id);
+      await insertDeliveryStmt(getDb(env.DB), { id: newId("whd"), orgId: org.id, webhookId: first!.id, eventId: ping.id, eventType: ping.type, payload: envelope(org.id, ping), nextAttemptAt: start + d * day });
+      await deliverDue(env, org.id, start + d * day);
     }
+    const answers = (await posted()).map((r) => r.answered);
+    expect(answers.length).toBeGreaterThanOrEqual(4);
+    expect(new Set(answers)).toEqual(new Set([500]));
+    expect(await channel()).toMatchObject([{ id: first!.id, enabled: 0, disabled_reason: expect.any(String) }]);
+    const test = await call(admin, "POST", `/api/orgs/${org.id}/settings/slack/test`);
+    expect(test.status).toBe(409);
+    expect(test.body.error.message).toContain("save the Slack URL again");
+    const shown = await call(admin, "GET", `/api/orgs/${org.id}/settings`);
+    expect(shown.body).toMatchObject({ slack_webhook_configured: true, slack_disabled_reason: "every delivery attempt failed for 3 days", slack_disabled_at: expect.any(String) });
+
+    await answer(200);
+    const again = await call(admin, "PATCH", `/api/orgs/${org.id}/settings`, { slack_webhook_url: url });
+    expect(again.status).toBe(200);
+    const revived = await channel();
+    expect(revived).toHaveLength(1);
+    expect(revived[0]).toMatchObject({ url, enabled: 1, disabled_reason: null });
+    expect(again.body).toMatchObject({ slack_disabled_reason: null, slack_disabled_at: null });
+    expect((await call(admin, "GET", `/api/orgs/${org.id}/audit-log?action=webhook.slack_reenable`)).body.data).toHaveLength(1);
+
+    const failed = (await posted()).length;
+    const budgetId = await createBudgetRow(org, owner, { limitMicros: 2_000_000, period: "monthly" });
+    await env.DB.prepare(
+      "INSERT INTO budget_events (id, org_id, budget_id, scope_id, kind, period_start, threshold, spent_micros, limit_micros, created_at) VALUES (?, ?, ?, ?, 'threshold', ?, 80, 1600000, 2000000, ?) ON CONFLICT DO NOTHING",
+    ).bind(newId("evt"), org.id, budgetId, org.id, Date.UTC(2026, 11, 1), Date.now()).run();
+    await deliverDue(env, org.id, Date.now());
+    const alerts = (await posted()).slice(failed);
+    expect(alerts).toHaveLength(1);
+    expect(alerts[0]!.answered).toBe(200);
+    expect(JSON.parse(alerts[0]!.body).blocks[0].text.text).toContain("Budget 80% used");
+
+    // Saving it once more while the channel works changes nothing.
+    await call(admin, "PATCH", `/api/orgs/${org.id}/settings`, { slack_webhook_url: url });
+    expect((await channel())[0]!.id).toBe(revived[0]!.id);
   });
 });

@@ -40,12 +40,6 @@ const SettingsSchema = z
   })
   .openapi("OrgSettings");
 
-const httpsUrl = (what: string) =>
-  z
-    .url({ message: `${what} must be a URL` })
-    .max(2048)
-    .refine((u) => u.startsWith("https://"), { message: `${what} must use https` });
-
 /**
  * Fields that no longer exist: a request that still sends one gets 400 naming it, with the reason
  * (a plain strict object would only name the parent). A preprocess step keeps the OpenAPI document exact.
@@ -82,7 +76,9 @@ const SettingsPatchSchema = z
       z.object({ store_request_metadata: z.boolean().optional() }).strict(),
     ).optional(),
     invitation_expiry_days: z.number().int().min(1, "invitation_expiry_days must be 1–90").max(90, "invitation_expiry_days must be 1–90").optional(),
-    slack_webhook_url: httpsUrl("slack_webhook_url").nullable().optional(),
+    // Scheme and host are judged by checkUpstreamUrl in the handler, like every outbound URL: https and a
+    // public host unless ALLOW_PRIVATE_UPSTREAMS=true (local development; docs/security.md).
+    slack_webhook_url: z.url({ message: "slack_webhook_url must be a URL" }).max(2048).nullable().optional(),
     alert_emails: z.array(z.email().max(254).toLowerCase()).max(20, "at most 20 alert emails").optional(),
     admission: z.enum(["strict", "lease"], { message: "admission must be 'strict' or 'lease'" }).optional(),
   })

@@ -5,11 +5,12 @@
  * webhook endpoint or the Slack channel was disabled, and re-enabling the endpoint.
  */
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
-import type { Browser, BrowserContext, Route } from "playwright-core";
+import type { Browser, BrowserContext } from "playwright-core";
 import { launchBrowser, openPage, screenshot, unlabelledControls, type TrackedPage } from "./support/browser";
 import { apiAsPage, fillSignup, readInviteLink, signUp, uniqueEmail } from "./support/flow";
+import { execLocalD1, freePort } from "./support/worker";
 
-const { dashboardUrl, workerUrl, openaiUrl } = inject("e2e");
+const { dashboardUrl, workerUrl, workerState, openaiUrl } = inject("e2e");
 let browser: Browser;
 const contexts: BrowserContext[] = [];
 
@@ -185,20 +186,21 @@ describe.sequential("activity views", () => {
   });
 
   test("webhooks and Slack: why Tollgate disabled them is shown, and the endpoint is re-enabled", async () => {
-    const url = "https://hooks.example.com/tollgate/failing";
+    // Both point at a loopback port nobody listens on (the dev Worker allows private URLs), so every delivery fails.
+    const dead = `http://127.0.0.1:${await freePort()}`;
+    const url = `${dead}/tollgate/failing`;
     const hook = await apiAsPage(owner, "POST", `/orgs/${orgId}/webhooks`, { url, events: ["budget.exceeded"] });
     expect(hook.status).toBe(201);
-    expect((await apiAsPage(owner, "PATCH", `/orgs/${orgId}/webhooks/${hook.body.id}`, { enabled: false })).status).toBe(200);
-    // The 3-day failing run cannot pass in a browser test: the real answer gets the reason the dispatcher would record.
+    expect((await apiAsPage(owner, "PATCH", `/orgs/${orgId}/settings`, { slack_webhook_url: `${dead}/services/T0/B0/abcd` })).status).toBe(200);
+    // Three days cannot pass in a browser test: the only shortcut is that both have been failing since 4 days ago
+    // (as a real dispatcher run records it); the next real failing delivery then makes the dispatcher disable them.
+    await execLocalD1(workerState, `UPDATE webhooks SET failing_since = ${Date.now() - 4 * 86_400_000} WHERE org_id = '${orgId}'`);
+    expect((await apiAsPage(owner, "POST", `/orgs/${orgId}/webhooks/${hook.body.id}/test`)).status).toBe(202);
+    expect((await apiAsPage(owner, "POST", `/orgs/${orgId}/settings/slack/test`)).status).toBe(202);
     const reason = "every delivery attempt failed for 3 days";
-    const overlay = async (route: Route) => {
-      const res = await route.fetch();
-      const body = await res.json();
-      for (const w of body.data ?? []) if (!w.enabled) w.disabled_reason = reason;
-      if ("slack_webhook_configured" in body) Object.assign(body, { slack_webhook_configured: true, slack_webhook_url: "https://hooks.slack.com/…abcd", slack_disabled_reason: reason, slack_disabled_at: new Date().toISOString() });
-      await route.fulfill({ response: res, json: body });
-    };
-    await owner.route(/\/api\/orgs\/[^/]+\/(webhooks\?|settings$)/, overlay);
+    await expect.poll(async () => (await apiAsPage(owner, "GET", `/orgs/${orgId}/webhooks/${hook.body.id}`)).body, { timeout: 30_000, interval: 500 }).toMatchObject({ enabled: false, disabled_reason: reason });
+    await expect.poll(async () => (await apiAsPage(owner, "GET", `/orgs/${orgId}/settings`)).body.slack_disabled_reason, { timeout: 30_000, interval: 500 }).toBe(reason);
+
     await owner.goto(`/orgs/${orgId}/webhooks`);
     await owner.getByTestId("webhook-disabled-reason").getByText(reason, { exact: false }).waitFor();
     await owner.getByText("disabled: failing").waitFor();
@@ -209,7 +211,6 @@ describe.sequential("activity views", () => {
 
     await owner.goto(`/orgs/${orgId}/settings`);
     await owner.getByText(/Slack alerts are disabled since .*every delivery attempt failed for 3 days\. Enter the Slack URL again/).waitFor();
-    await owner.unroute(/\/api\/orgs\/[^/]+\/(webhooks\?|settings$)/, overlay);
     expect(owner.consoleErrors).toEqual([]);
   });
 

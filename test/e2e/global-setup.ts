@@ -13,7 +13,8 @@ import { freePort, startWorker } from "./support/worker";
 
 declare module "vitest" {
   export interface ProvidedContext {
-    e2e: { dashboardUrl: string; workerUrl: string; openaiUrl: string; stripeUrl: string };
+    /** `workerState`: the Worker's persistence dir, for `execLocalD1`. */
+    e2e: { dashboardUrl: string; workerUrl: string; workerState: string; openaiUrl: string; stripeUrl: string };
   }
 }
 
@@ -31,7 +32,7 @@ export default async function setup(project: TestProject) {
   });
   stripeOpts.webhookUrl = `${worker.url}/webhooks/stripe`;
   const dash = (await startDashboard({ workerUrl: worker.url, port: dashPort })) as { url: string; close: () => Promise<void> };
-  project.provide("e2e", { dashboardUrl: dash.url, workerUrl: worker.url, openaiUrl: openai.url, stripeUrl: stripe.url });
+  project.provide("e2e", { dashboardUrl: dash.url, workerUrl: worker.url, workerState: worker.state, openaiUrl: openai.url, stripeUrl: stripe.url });
   return async () => {
     await dash.close();
     await worker.stop();

@@ -1,14 +1,15 @@
 /**
  * Prompts in real Chromium against the real Worker: an admin creates a prompt and two versions, sees the
  * change between them in the diff, and moves `production` from v1 to v2; a member sees the page
- * read-only and the API refuses their writes.
+ * read-only and the API refuses their writes; requests that used v1 and v2 show as two rows of the Usage page
+ * grouped by prompt version.
  */
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import type { Browser, BrowserContext } from "playwright-core";
 import { launchBrowser, openPage, unlabelledControls, type TrackedPage } from "./support/browser";
 import { apiAsPage, fillSignup, readInviteLink, signUp, uniqueEmail } from "./support/flow";
 
-const { dashboardUrl } = inject("e2e");
+const { dashboardUrl, workerUrl, openaiUrl } = inject("e2e");
 let browser: Browser;
 const contexts: BrowserContext[] = [];
 
@@ -108,5 +109,34 @@ describe.sequential("prompts page", () => {
     expect((await apiAsPage(member, "POST", `/orgs/${orgId}/prompts/${promptId}/versions`, { messages: [{ role: "user", content: "x" }] })).status).toBe(403);
     expect((await apiAsPage(admin, "GET", `/orgs/${orgId}/prompts/${promptId}`)).body.labels).toEqual({ production: 2 });
     expect(member.consoleErrors).toEqual([]);
+  });
+  test("requests through the gateway that used v1 and (via production) v2 are two rows of Usage grouped by prompt version", async () => {
+    expect((await apiAsPage(admin, "POST", `/orgs/${orgId}/providers`, { name: "openai", type: "openai", base_url: `${openaiUrl}/v1`, api_key: "sk-mock-upstream-key", is_default: true })).status).toBe(201);
+    const key = await apiAsPage(admin, "POST", `/orgs/${orgId}/keys`, { name: "support-bot" });
+    expect(key.status).toBe(201);
+    const variables = { company: "Acme", customer_name: "Bo", question: "Where is my order?" };
+    const send = async (prompt: Record<string, unknown>) => {
+      const res = await fetch(`${workerUrl}/v1/chat/completions`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${key.body.key}`, "content-type": "application/json" },
+        body: JSON.stringify({ model: "gpt-4o-mini", max_tokens: 16, prompt: { id: promptId, ...prompt, variables } }),
+      });
+      expect(res.status, await res.clone().text()).toBe(200);
+      await res.arrayBuffer();
+    };
+    await send({ version: 1 });
+    await send({ label: "production" });
+    await send({ label: "production" });
+    await expect.poll(async () => (await apiAsPage(admin, "GET", `/orgs/${orgId}/cost-events`)).body.data?.length, { timeout: 30_000, interval: 500 }).toBe(3);
+
+    await admin.goto(`/orgs/${orgId}/usage`);
+    await admin.getByRole("heading", { level: 1, name: "Usage" }).waitFor();
+    await admin.getByRole("button", { name: "Prompt version", exact: true }).click();
+    const rows = admin.getByTestId("usage-table").locator("tbody tr");
+    await expect.poll(() => rows.count(), { timeout: 10_000 }).toBe(2);
+    const cells = async () => (await rows.evaluateAll((trs) => trs.map((tr) => [tr.children[0]!.textContent, tr.children[1]!.textContent]))).sort();
+    await expect.poll(cells).toEqual([["support-reply v1", "1"], ["support-reply v2", "2"]]);
+    expect(await rows.locator(`span[title="${promptId}@2"]`).count()).toBe(1);
+    expect(admin.consoleErrors).toEqual([]);
   });
 });

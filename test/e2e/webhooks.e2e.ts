@@ -145,10 +145,15 @@ describe.sequential("webhooks page", () => {
     expect(admin.consoleErrors).toEqual([]);
   });
 
-  test("settings: the Slack URL field saves (masked) and Send test message reports the queued test", async () => {
+  test("settings: the Slack URL field shows the API's refusal of a bad URL, saves a good one (masked) and Send test message reports the queued test", async () => {
     await admin.goto(`/orgs/${orgId}/settings`);
     await admin.getByRole("heading", { level: 1, name: "Settings" }).waitFor();
     expect(await admin.getByRole("button", { name: "Send test message" }).isDisabled()).toBe(true);
+    // The API judges the URL (its rules depend on the deployment's ALLOW_PRIVATE_UPSTREAMS) and the page shows its answer.
+    await admin.getByLabel("Slack incoming-webhook URL").fill("ftp://hooks.slack.com/services/T000/B000/abcdefgh1234");
+    await admin.getByRole("button", { name: "Save changes" }).click();
+    await admin.getByText("slack_webhook_url: must use https").waitFor();
+    expect((await apiAsPage(admin, "GET", `/orgs/${orgId}/settings`)).body.slack_webhook_configured).toBe(false);
     await admin.getByLabel("Slack incoming-webhook URL").fill("https://hooks.slack.com/services/T000/B000/abcdefgh1234");
     await admin.getByRole("button", { name: "Save changes" }).click();
     await admin.getByText(/Current: .*1234/).waitFor();

@@ -2,7 +2,7 @@
 import { useQuery } from "@tanstack/react-query";
 import { api, qs } from "./api";
 import { orgKey } from "./session";
-import type { Budget, Invitation, Member, Page, Provider, Team, Usage, UsageGroupBy, VirtualKey } from "./types";
+import type { Budget, Invitation, Member, Page, PromptSummary, Provider, Team, Usage, UsageGroupBy, VirtualKey } from "./types";
 
 export const useMembers = (orgId: string) =>
   useQuery({ queryKey: orgKey(orgId, "members"), queryFn: () => api<Page<Member>>("GET", `/orgs/${orgId}/members?limit=200`) });
@@ -14,6 +14,9 @@ export const useBudgets = (orgId: string) =>
   useQuery({ queryKey: orgKey(orgId, "budgets"), queryFn: () => api<Page<Budget>>("GET", `/orgs/${orgId}/budgets?limit=200`) });
 export const useProviders = (orgId: string) =>
   useQuery({ queryKey: orgKey(orgId, "providers"), queryFn: () => api<Page<Provider>>("GET", `/orgs/${orgId}/providers?limit=200`) });
+/** The org's prompts (same cache entry as the Prompts page); `enabled` lets a page ask only when it needs names. */
+export const usePrompts = (orgId: string, enabled = true) =>
+  useQuery({ queryKey: orgKey(orgId, "prompts"), queryFn: () => api<{ data: PromptSummary[] }>("GET", `/orgs/${orgId}/prompts`), enabled });
 export const useInvitations = (orgId: string, enabled: boolean) =>
   useQuery({ queryKey: orgKey(orgId, "invitations"), queryFn: () => api<Page<Invitation>>("GET", `/orgs/${orgId}/invitations?limit=200`), enabled });
 

@@ -52,7 +52,9 @@ export type BudgetStatus = {
   period_start: string; resets_at: string | null; instances: number; breaker: { tripped: boolean; tripped_until: string | null };
 };
 
-export type UsageGroupBy = "day" | "model" | "key" | "team" | "customer" | "tag" | "guardrail";
+export type UsageGroupBy = "day" | "model" | "key" | "team" | "customer" | "tag" | "prompt" | "guardrail";
+/** A prompt as `GET …/prompts` lists it (the fields the Usage page needs). */
+export type PromptSummary = { id: string; name: string };
 export type Aggregate = {
   requests: number; errors: number; input_tokens: number; output_tokens: number; cached_input_tokens: number; cost_micros: number; cost_usd: string;
   avg_latency_ms: number | null; p50_latency_ms: number | null; p95_latency_ms: number | null;

@@ -1,7 +1,7 @@
-/** Usage explorer: totals and groups for a date range, grouped by day/model/key/team/customer/tag/guardrail; CSV export. */
+/** Usage explorer: totals and groups for a date range, grouped by day/model/key/team/customer/tag/prompt version/guardrail; CSV export. */
 import { useState } from "react";
 import { useOrg } from "../lib/session";
-import { useKeys, useTeams, useUsage } from "../lib/queries";
+import { useKeys, usePrompts, useTeams, useUsage } from "../lib/queries";
 import { can } from "../lib/permissions";
 import { qs } from "../lib/api";
 import { formatInt, formatMicros, formatMs, formatPct, isoDay } from "../lib/format";
@@ -11,6 +11,8 @@ import { Card, DisabledReason, EmptyState, Field, PageHeader, QueryView, Stat } 
 const GROUPS: Array<{ id: UsageGroupBy; label: string }> = [
   { id: "day", label: "Day" }, { id: "model", label: "Model" }, { id: "key", label: "Key" },
   { id: "team", label: "Team" }, { id: "customer", label: "Customer" }, { id: "tag", label: "Tag" },
+  // Keys are `<prompt id>@<version>`; rows show the prompt's name where it still exists.
+  { id: "prompt", label: "Prompt version" },
   // One row per guardrail id that acted (redact/block/flag) on requests in the range.
   { id: "guardrail", label: "Guardrail" },
 ];
@@ -26,12 +28,18 @@ export function UsagePage() {
   const usage = useUsage(org.id, { from, to: toExclusive, group_by: groupBy }, { refetchInterval: 15_000 });
   const keys = useKeys(org.id);
   const teams = useTeams(org.id);
+  const prompts = usePrompts(org.id, groupBy === "prompt");
   const exportCap = can(role, "usage.export");
   const csvHref = `/api/orgs/${org.id}/usage.csv${qs({ from, to: toExclusive, group_by: groupBy })}`;
   const label = (key: string | null) => {
     if (key === null) return <span className="muted">(none)</span>;
     if (groupBy === "key") return keys.data?.data.find((k) => k.id === key)?.name ?? key;
     if (groupBy === "team") return teams.data?.data.find((t) => t.id === key)?.name ?? key;
+    if (groupBy === "prompt") {
+      const at = key.lastIndexOf("@");
+      const name = prompts.data?.data.find((p) => p.id === key.slice(0, at))?.name;
+      return name ? <span title={key}>{name} v{key.slice(at + 1)}</span> : key;
+    }
     return key;
   };
   return (

@@ -32,7 +32,15 @@ async function writeEnvFile(dir: string): Promise<string> {
   return file;
 }
 
-export type WorkerHandle = { url: string; stop: () => Promise<void>; logs: () => string };
+export type WorkerHandle = { url: string; state: string; stop: () => Promise<void>; logs: () => string };
+
+/**
+ * Runs SQL against the running e2e Worker's local D1 (`wrangler d1 execute --local` on its persistence dir),
+ * for state a browser test cannot wait for in real time (e.g. an endpoint failing since 4 days ago).
+ */
+export async function execLocalD1(state: string, sql: string): Promise<void> {
+  await run(process.execPath, [WRANGLER, "d1", "execute", "tollgate", "--local", "--env", "dev", "--persist-to", state, "--command", sql], { cwd: ROOT, env });
+}
 
 /** `vars` adds or overrides wrangler vars (e.g. `{ ORG_MODE: "single" }`). */
 export async function startWorker(opts: { appUrl: string; vars?: Record<string, string> }): Promise<WorkerHandle> {
@@ -69,6 +77,7 @@ export async function startWorker(opts: { appUrl: string; vars?: Record<string, 
   }
   return {
     url,
+    state,
     logs: () => logs,
     stop: async () => {
       // The whole process group: wrangler plus its workerd child.
