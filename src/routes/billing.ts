@@ -1,7 +1,8 @@
 /**
  * Billing routes (owner only; docs/billing.md): the plan and usage against its limits, Stripe Checkout for
  * a new subscription, in-place upgrades with proration, cancel (or move to Free) at period end, and the
- * Billing Portal. The plan itself changes only from Stripe's answer or webhook, never from the request.
+ * Billing Portal, and prepaid-credit top-ups (Checkout in payment mode). The plan and the credit change only
+ * from Stripe's answer or webhook, never from the request.
  */
 import { OpenAPIHono, z } from "@hono/zod-openapi";
 import type Stripe from "stripe";
