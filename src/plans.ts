@@ -28,23 +28,31 @@ export type Plan = {
   stripePriceVar: "STRIPE_PRICE_PRO" | "STRIPE_PRICE_ENTERPRISE" | null;
   /** Order of plans: a higher rank is an upgrade. */
   rank: number;
+  /**
+   * Platform fee on credit top-ups, in basis points (250 = 2.5%): charged on top of the credit bought,
+   * as its own line of the top-up's Checkout (docs/billing.md "Top-ups"). The credit granted is the amount bought.
+   */
+  topupFeeBps: number;
+  /** Smallest and largest credit one top-up may buy, in whole US cents. */
+  topupMinCents: number;
+  topupMaxCents: number;
 };
 
 export const PLANS: Record<PlanId, Plan> = {
   free: {
     id: "free", name: "Free", priceUsdMonthly: 0, seats: 3, keys: 10, budgets: 3, webhooks: 2, prompts: 10, guardrails: 5,
     monthlySpendCapMicros: 5_000 * 1_000_000, orgRpm: 600, orgTpm: 1_000_000, retentionDays: 30, bulkInvite: false,
-    stripePriceVar: null, rank: 0,
+    stripePriceVar: null, rank: 0, topupFeeBps: 500, topupMinCents: 500, topupMaxCents: 1_000_000,
   },
   pro: {
     id: "pro", name: "Pro", priceUsdMonthly: 49, seats: null, keys: null, budgets: null, webhooks: 25, prompts: 500, guardrails: 50,
     monthlySpendCapMicros: 50_000 * 1_000_000, orgRpm: 6_000, orgTpm: 10_000_000, retentionDays: 90, bulkInvite: true,
-    stripePriceVar: "STRIPE_PRICE_PRO", rank: 1,
+    stripePriceVar: "STRIPE_PRICE_PRO", rank: 1, topupFeeBps: 250, topupMinCents: 500, topupMaxCents: 1_000_000,
   },
   enterprise: {
     id: "enterprise", name: "Enterprise", priceUsdMonthly: null, seats: null, keys: null, budgets: null, webhooks: null, prompts: null, guardrails: null,
     monthlySpendCapMicros: null, orgRpm: null, orgTpm: null, retentionDays: null, bulkInvite: true,
-    stripePriceVar: "STRIPE_PRICE_ENTERPRISE", rank: 2,
+    stripePriceVar: "STRIPE_PRICE_ENTERPRISE", rank: 2, topupFeeBps: 0, topupMinCents: 500, topupMaxCents: 10_000_000,
   },
 };
 
@@ -61,6 +69,11 @@ export function stripePriceOf(plan: Plan, vars: Partial<Record<NonNullable<Plan[
 /** The plan a Stripe price id pays for in this environment, or null for an unknown price. */
 export function planOfPrice(priceId: string, vars: Partial<Record<NonNullable<Plan["stripePriceVar"]>, string | undefined>>): Plan | null {
   return Object.values(PLANS).find((p) => stripePriceOf(p, vars) === priceId) ?? null;
+}
+
+/** The platform fee in cents on a top-up of `creditCents` (rounded half up to the cent). */
+export function topupFeeCents(plan: Plan, creditCents: number): number {
+  return Math.floor((creditCents * plan.topupFeeBps + 5_000) / 10_000);
 }
 
 /** Resources a plan counts. */

@@ -1,7 +1,8 @@
 /**
  * Billing routes (owner only; docs/billing.md): the plan and usage against its limits, Stripe Checkout for
  * a new subscription, in-place upgrades with proration, cancel (or move to Free) at period end, and the
- * Billing Portal. The plan itself changes only from Stripe's answer or webhook, never from the request.
+ * Billing Portal, and prepaid-credit top-ups (Checkout in payment mode). The plan and the credit change only
+ * from Stripe's answer or webhook, never from the request.
  */
 import { OpenAPIHono, z } from "@hono/zod-openapi";
 import type Stripe from "stripe";
@@ -20,6 +21,9 @@ import { PLANS, planOf, stripePriceOf, type Plan, type PlanId, type PlanLimitNam
 import { applySubscriptionNow, ensureCustomer, hasLiveSubscription, planChange } from "../services/billing";
 import { stripeClient } from "../services/stripe-client";
 import type { Config } from "../env";
+import { creditBalance } from "../services/credits";
+import { TOPUP_KIND } from "../services/billing";
+import { topupFeeCents } from "../plans";
 
 const OrgIdParam = z.object({ orgId: z.string().openapi({ param: { name: "orgId", in: "path" } }) });
 const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
@@ -32,6 +36,9 @@ const PlanView = z.object({
   budgets: z.number().nullable(), webhooks: z.number().nullable(), monthly_spend_cap_usd: z.number().nullable(), org_rpm: z.number().nullable(),
   org_tpm: z.number().nullable(), retention_days: z.number().nullable(), bulk_invite: z.boolean(),
   checkout_available: z.boolean().openapi({ description: "A Stripe price is configured for this plan on this deployment" }),
+  credits_topup: z
+    .object({ platform_fee_percent: z.number(), min_usd: z.number(), max_usd: z.number() })
+    .openapi({ description: "Prepaid credit top-ups on this plan: the platform fee charged on top of the credit bought, and the amounts one top-up may buy" }),
 });
 const BillingView = z
   .object({
@@ -48,6 +55,8 @@ const BillingView = z
     next_invoice: z.object({ date: z.string(), amount_usd: z.number().nullable(), plan: z.enum(PLAN_IDS) }).nullable().openapi({ description: "Estimated from the plan price; null without a renewing subscription" }),
     plans: z.array(PlanView),
     stripe_configured: z.boolean(),
+    credits_enabled: z.boolean().openapi({ description: "Prepaid credits are on for this deployment" }),
+    credit_balance_micros: z.number().int().nullable().openapi({ description: "Prepaid balance (Σ grants − spend, never below 0); null when credits are off or the balance could not be read" }),
   })
   .openapi("Billing");
 
@@ -56,12 +65,25 @@ function planView(p: Plan, cfg: Config): z.infer<typeof PlanView> {
     id: p.id, name: p.name, price_usd_monthly: p.priceUsdMonthly, seats: p.seats, keys: p.keys, budgets: p.budgets, webhooks: p.webhooks,
     monthly_spend_cap_usd: p.monthlySpendCapMicros === null ? null : p.monthlySpendCapMicros / 1_000_000, org_rpm: p.orgRpm, org_tpm: p.orgTpm,
     retention_days: p.retentionDays, bulk_invite: p.bulkInvite, checkout_available: !!cfg.STRIPE_SECRET_KEY && stripePriceOf(p, cfg) !== null,
+    credits_topup: { platform_fee_percent: p.topupFeeBps / 100, min_usd: p.topupMinCents / 100, max_usd: p.topupMaxCents / 100 },
   };
 }
 
-async function billingView(db: ReturnType<typeof getDb>, org: OrgRow, cfg: Config): Promise<z.infer<typeof BillingView>> {
+/** The live prepaid balance, or null when credits are off (or the gate could not answer: the Credits page then reads D1). */
+async function creditBalanceOf(env: AppEnv["Bindings"], orgId: string, cfg: Config): Promise<number | null> {
+  if (!cfg.CREDITS_ENABLED) return null;
+  try {
+    const live = await creditBalance(env, orgId);
+    return live ? Math.max(0, live.grantedMicros - live.spentMicros) : null;
+  } catch (err) {
+    console.error("credit balance from the gate failed", err instanceof Error ? err.message : String(err));
+    return null;
+  }
+}
+
+async function billingView(env: AppEnv["Bindings"], db: ReturnType<typeof getDb>, org: OrgRow, cfg: Config): Promise<z.infer<typeof BillingView>> {
   const plan = planOf(org.plan);
-  const [seats, keys, budgets, webhooks, guardrails, prompts] = await Promise.all([countSeatsUsed(db, org.id), countActiveKeys(db, org.id), countBudgets(db, org.id), countWebhooks(db, org.id), countGuardrails(db, org.id), countPrompts(db, org.id)]);
+  const [seats, keys, budgets, webhooks, guardrails, prompts, balance] = await Promise.all([countSeatsUsed(db, org.id), countActiveKeys(db, org.id), countBudgets(db, org.id), countWebhooks(db, org.id), countGuardrails(db, org.id), countPrompts(db, org.id), creditBalanceOf(env, org.id, cfg)]);
   const use = (name: PlanLimitName, used: number) => ({ used, limit: plan[name], over: plan[name] !== null && used > plan[name] });
   const usage = { seats: use("seats", seats), keys: use("keys", keys), budgets: use("budgets", budgets), webhooks: use("webhooks", webhooks), guardrails: use("guardrails", guardrails), prompts: use("prompts", prompts) };
   const live = hasLiveSubscription(org);
@@ -81,6 +103,8 @@ async function billingView(db: ReturnType<typeof getDb>, org: OrgRow, cfg: Confi
     next_invoice: live && !org.cancelAtPeriodEnd && org.currentPeriodEnd !== null ? { date: iso(org.currentPeriodEnd)!, amount_usd: subPlan.priceUsdMonthly, plan: subPlan.id } : null,
     plans: Object.values(PLANS).map((p) => planView(p, cfg)),
     stripe_configured: !!cfg.STRIPE_SECRET_KEY,
+    credits_enabled: cfg.CREDITS_ENABLED,
+    credit_balance_micros: balance,
   };
 }
 
@@ -108,6 +132,17 @@ async function loadOrg(db: ReturnType<typeof getDb>, orgId: string): Promise<Org
 
 const billingUrl = (cfg: Config, orgId: string, query: string) => `${cfg.APP_URL.replace(/\/+$/, "")}/orgs/${orgId}/billing${query}`;
 
+const usd = (cents: number) => (cents / 100).toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+
+const CheckoutBody = z
+  .object({
+    plan: z.enum(PLAN_IDS).optional().openapi({ description: "Subscribe, upgrade, or `free` to cancel at period end" }),
+    credits_usd: z.number().positive().max(1_000_000).optional().openapi({ description: "Buy this much prepaid credit (US dollars, whole cents)", example: 25 }),
+  })
+  .strict()
+  .refine((b) => (b.plan === undefined) !== (b.credits_usd === undefined), { message: "Send either plan (a subscription) or credits_usd (a credit top-up)" })
+  .openapi("BillingCheckout");
+
 const ChangeResult = z
   .object({
     action: z.enum(["checkout", "upgraded", "cancel_at_period_end"]),
@@ -128,7 +163,7 @@ export const billingRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHo
     }),
     async (c) => {
       const db = getDb(c.env.DB);
-      return c.json(await billingView(db, await loadOrg(db, c.var.org.orgId), c.var.config), 200);
+      return c.json(await billingView(c.env, db, await loadOrg(db, c.var.org.orgId), c.var.config), 200);
     },
   )
   .openapi(
@@ -136,11 +171,13 @@ export const billingRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHo
       method: "post",
       path: "/orgs/{orgId}/billing/checkout",
       tags: ["billing"],
-      summary: "Subscribe (Stripe Checkout), upgrade now with proration, or move to Free at period end",
+      summary: "Subscribe (Stripe Checkout), upgrade now with proration, move to Free at period end, or buy prepaid credit",
       description:
-        "Without a subscription: a Checkout Session in subscription mode (the answer's `url`). With one: a higher plan is applied at once " +
-        "(prorated); `free` cancels at the end of the period. Moving down between paid plans is done in the billing portal.",
-      request: { params: OrgIdParam, body: { required: true, content: { "application/json": { schema: z.object({ plan: z.enum(PLAN_IDS) }) } } } },
+        "`{plan}` without a subscription: a Checkout Session in subscription mode (the answer's `url`). With one: a higher plan is applied at once " +
+        "(prorated); `free` cancels at the end of the period. Moving down between paid plans is done in the billing portal. " +
+        "`{credits_usd}`: a Checkout Session in payment mode buying that much prepaid credit (whole cents, within the plan's top-up range), " +
+        "plus the plan's platform fee; the credit is granted when Stripe reports the payment.",
+      request: { params: OrgIdParam, body: { required: true, content: { "application/json": { schema: CheckoutBody } } } },
       responses: { 200: json(ChangeResult, "What happened") },
     }),
     async (c) => {
@@ -148,7 +185,36 @@ export const billingRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHo
       const { orgId } = c.var.org;
       const db = getDb(c.env.DB);
       const org = await loadOrg(db, orgId);
-      const target = planOf(c.req.valid("json").plan);
+      const input = c.req.valid("json");
+      if (input.credits_usd !== undefined) {
+        const plan = planOf(org.plan);
+        if (!cfg.CREDITS_ENABLED) throw new ApiError("conflict", "Prepaid credits are not enabled on this deployment", { param: "credits_usd" });
+        const cents = Math.round(input.credits_usd * 100);
+        if (Math.abs(input.credits_usd * 100 - cents) > 1e-6) throw new ApiError("invalid_request", "credits_usd: use whole cents (at most two decimals)", { param: "credits_usd" });
+        if (cents < plan.topupMinCents || cents > plan.topupMaxCents) {
+          throw new ApiError("invalid_request", `credits_usd: a top-up is between $${usd(plan.topupMinCents)} and $${usd(plan.topupMaxCents)} on the ${plan.name} plan`, { param: "credits_usd" });
+        }
+        const stripe = requireStripe(cfg);
+        const fee = topupFeeCents(plan, cents);
+        const email = c.var.actor?.type === "user" ? c.var.actor.email : null;
+        const customer = await viaStripe("create the customer", () => ensureCustomer(stripe, db, org, email));
+        const amountMicros = cents * 10_000;
+        const session = await viaStripe("start Checkout", () =>
+          stripe.checkout.sessions.create({
+            mode: "payment", customer, client_reference_id: orgId,
+            line_items: [
+              { price_data: { currency: "usd", unit_amount: cents, product_data: { name: "Tollgate prepaid credit" } }, quantity: 1 },
+              ...(fee > 0 ? [{ price_data: { currency: "usd", unit_amount: fee, product_data: { name: `Platform fee (${plan.topupFeeBps / 100}%)` } }, quantity: 1 }] : []),
+            ],
+            metadata: { kind: TOPUP_KIND, org_id: orgId, amount_micros: String(amountMicros) },
+            success_url: billingUrl(cfg, orgId, "?topup=success&session_id={CHECKOUT_SESSION_ID}"),
+            cancel_url: billingUrl(cfg, orgId, "?topup=cancelled"),
+          }),
+        );
+        await runBatch(db, [auditInsert(db, orgId, auditActorOf(c), { action: "billing.topup_checkout", targetType: "org", targetId: orgId, after: { amount_micros: amountMicros, fee_cents: fee, session: session.id } })]);
+        return c.json({ action: "checkout" as const, url: session.url, billing: null }, 200);
+      }
+      const target = planOf(input.plan!);
       const change = planChange(org, target, cfg);
       if (change.kind === "refused") throw new ApiError(change.code, change.reason, { param: "plan" });
       const stripe = requireStripe(cfg);
@@ -182,7 +248,7 @@ export const billingRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHo
           : await viaStripe("schedule the cancellation", () => stripe.subscriptions.update(subId, { cancel_at_period_end: true }));
       await runBatch(db, [auditInsert(db, orgId, actor, { action: `billing.${change.kind === "upgrade" ? "upgrade" : "cancel"}`, targetType: "subscription", targetId: subId, after: { plan: target.id } })]);
       await applySubscriptionNow(c.env, db, cfg, orgId, sub);
-      const billing = await billingView(db, await loadOrg(db, orgId), cfg);
+      const billing = await billingView(c.env, db, await loadOrg(db, orgId), cfg);
       return c.json({ action: change.kind === "upgrade" ? ("upgraded" as const) : ("cancel_at_period_end" as const), url: null, billing }, 200);
     },
   )
@@ -201,12 +267,12 @@ export const billingRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHo
       const db = getDb(c.env.DB);
       const org = await loadOrg(db, orgId);
       if (!hasLiveSubscription(org)) throw new ApiError("conflict", "The organization has no active subscription to cancel");
-      if (org.cancelAtPeriodEnd) return c.json(await billingView(db, org, cfg), 200);
+      if (org.cancelAtPeriodEnd) return c.json(await billingView(c.env, db, org, cfg), 200);
       const stripe = requireStripe(cfg);
       const sub = await viaStripe("schedule the cancellation", () => stripe.subscriptions.update(org.stripeSubscriptionId!, { cancel_at_period_end: true }));
       await runBatch(db, [auditInsert(db, orgId, auditActorOf(c), { action: "billing.cancel", targetType: "subscription", targetId: sub.id, after: { cancel_at_period_end: true } })]);
       await applySubscriptionNow(c.env, db, cfg, orgId, sub);
-      return c.json(await billingView(db, await loadOrg(db, orgId), cfg), 200);
+      return c.json(await billingView(c.env, db, await loadOrg(db, orgId), cfg), 200);
     },
   )
   .openapi(

@@ -11,6 +11,8 @@ import { applySubscriptionStatements, claimStripeCustomer, findOrgIdForStripe, i
 import { runBatch, type OrgRow } from "../db/orgs";
 import { refreshGate } from "../durable-objects/org-gate-client";
 import { planOf, planOfPrice, stripePriceOf, type Plan } from "../plans";
+import { creditRefTaken } from "../db/credits";
+import { creditGrantStatements, MAX_GRANT_MICROS } from "./credits";
 
 const DAY_MS = 86_400_000;
 const pad = (n: number) => String(Math.max(0, Math.floor(n))).padStart(15, "0");
@@ -109,12 +111,27 @@ function subscriptionIdOfInvoice(inv: Stripe.Invoice): string | null {
 
 const idOf = (ref: string | { id: string } | null | undefined) => (ref == null ? null : typeof ref === "string" ? ref : ref.id);
 
+/** `metadata.kind` of a Checkout Session that buys prepaid credit. */
+export const TOPUP_KIND = "credits_topup";
+
 /**
- * HOOK for prepaid credits: a payment-mode Checkout (`{credits_usd}` top-up) completed. Returns the
- * statements that credit the org (they join the event-id insert in one batch); none until credits land.
+ * A payment-mode Checkout that bought prepaid credit (`POST …/billing/checkout {credits_usd}`) completed:
+ * the statements that grant it (kind `topup`, ref = the session id), committed in the same batch as the
+ * event id. The amount is the one our server put in the session's metadata when it created it (the event is
+ * signed by Stripe), checked against what was paid; a session that is not paid, not ours, or already
+ * granted (by ref) grants nothing.
  */
-function paymentCheckoutStatements(_db: Db, _orgId: string, _session: Stripe.Checkout.Session): never[] {
-  return [];
+async function paymentCheckoutStatements(db: Db, orgId: string, session: Stripe.Checkout.Session) {
+  const meta = session.metadata ?? {};
+  if (meta.kind !== TOPUP_KIND || session.payment_status !== "paid") return [];
+  const amountMicros = Number(meta.amount_micros);
+  const paidCents = session.amount_total ?? 0;
+  if (meta.org_id !== orgId || !Number.isSafeInteger(amountMicros) || amountMicros <= 0 || amountMicros > MAX_GRANT_MICROS || paidCents * 10_000 < amountMicros) {
+    console.error(`stripe top-up ${session.id}: metadata does not match the payment; nothing granted`);
+    return [];
+  }
+  if (await creditRefTaken(db, session.id)) return [];
+  return [...creditGrantStatements(db, orgId, { kind: "topup", amountMicros, ref: session.id }).statements];
 }
 
 /**
@@ -126,7 +143,7 @@ export async function handleStripeEvent(env: Env, db: Db, cfg: Config, stripe: S
   if (await stripeEventSeen(db, event.id)) return { status: "duplicate", orgId: null };
   let orgId: string | null = null;
   let state: SubscriptionState | null = null;
-  let extra: ReturnType<typeof paymentCheckoutStatements> = [];
+  let extra: Awaited<ReturnType<typeof paymentCheckoutStatements>> = [];
   // Events that only name the subscription are applied with its current state, read back from Stripe:
   // that state is as of now, so it is versioned with now (an older event arriving later cannot undo it).
   const retrieve = async (subId: string) => {
@@ -142,7 +159,7 @@ export async function handleStripeEvent(env: Env, db: Db, cfg: Config, stripe: S
         const subId = idOf(session.subscription);
         if (subId) state = subscriptionState(await retrieve(subId), cfg, Date.now());
       } else if (session.mode === "payment") {
-        extra = paymentCheckoutStatements(db, orgId, session);
+        extra = await paymentCheckoutStatements(db, orgId, session);
       }
       break;
     }

@@ -4,7 +4,7 @@
  * scope and draws it down at admission and settle, like a hard budget (docs/budgets.md).
  */
 import { auditInsert, type AuditActor } from "../db/audit";
-import { getDb } from "../db/client";
+import { getDb, type Db } from "../db/client";
 import { creditRefTaken, findCreditGrantByRef, insertCreditGrantStmt, type CreditGrantKind, type CreditGrantRow } from "../db/credits";
 import { orgGate, refreshGate } from "../durable-objects/org-gate-client";
 import type { Env } from "../env";
@@ -38,12 +38,9 @@ export async function grantCredits(
   const db = getDb(env.DB);
   const existing = await findCreditGrantByRef(db, orgId, g.ref);
   if (existing) return { ok: true, duplicate: true, grant: existing, gateUpdated: await refreshGate(env, orgId, ["org"]) };
-  const row = { id: newId("crg"), kind: g.kind, amountMicros: g.amountMicros, ref: g.ref, createdAt: Date.now() };
+  const { row, statements } = creditGrantStatements(db, orgId, g, actor);
   try {
-    await db.batch([
-      insertCreditGrantStmt(db, orgId, row),
-      auditInsert(db, orgId, actor, { action: "credits.grant", targetType: "credit_grant", targetId: row.id, after: { kind: g.kind, amount_micros: g.amountMicros, ref: g.ref } }),
-    ]);
+    await db.batch(statements);
   } catch (e) {
     // Two grants racing on one ref: the unique index decides; the loser's batch (audit included) changed nothing.
     if (!String(e).includes("credit_grants.ref")) throw e;
@@ -52,6 +49,20 @@ export async function grantCredits(
     return { ok: true, duplicate: true, grant: winner, gateUpdated: await refreshGate(env, orgId, ["org"]) };
   }
   return { ok: true, duplicate: false, grant: { ...row, orgId }, gateUpdated: await refreshGate(env, orgId, ["org"]) };
+}
+
+/**
+ * The D1 statements of one grant (the grant row and its `credits.grant` audit row), for a caller that
+ * must commit them in its own batch (a Stripe top-up, with the event id). The caller validates the
+ * amount and refreshes the org's gate afterwards; a repeated `ref` fails the batch on the unique index.
+ */
+export function creditGrantStatements(db: Db, orgId: string, g: { kind: CreditGrantKind; amountMicros: number; ref: string }, actor: AuditActor = SYSTEM_ACTOR) {
+  const row = { id: newId("crg"), kind: g.kind, amountMicros: g.amountMicros, ref: g.ref, createdAt: Date.now() };
+  const statements = [
+    insertCreditGrantStmt(db, orgId, row),
+    auditInsert(db, orgId, actor, { action: "credits.grant", targetType: "credit_grant", targetId: row.id, after: { kind: g.kind, amount_micros: g.amountMicros, ref: g.ref } }),
+  ] as const;
+  return { row, statements };
 }
 
 /** True when `ref` is already used by a grant of any org (so a caller can refuse reusing it). */

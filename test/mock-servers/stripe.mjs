@@ -7,7 +7,8 @@
 //   GET/POST/DELETE /v1/subscriptions/:id (retrieve, update: items/proration/cancel_at_period_end, cancel)
 // Checkout's `url` is a local page (GET /checkout/pay/:id) whose button "pays": it creates the
 // subscription, records the events Stripe would send (checkout.session.completed,
-// customer.subscription.created, invoice.paid) and, when `webhookUrl` is set, delivers them signed
+// customer.subscription.created, invoice.paid; a payment-mode session — a credit top-up with `price_data`
+// lines — sends only checkout.session.completed with payment_status "paid" and amount_total) and, when `webhookUrl` is set, delivers them signed
 // with `webhookSecret` (the SDK's own generateTestHeaderString), then redirects to the success URL.
 // Test helpers (not Stripe): POST /_test/checkout/:id/complete (pay without the page; returns the
 // events), POST /_test/subscriptions/:id/fail_payment|pay (a renewal fails: past_due / is paid: active), GET /_test/events?customer=cus_….
@@ -110,6 +111,7 @@ export async function startStripeStandIn(opts = {}) {
     if (session.status === "complete") return [];
     session.status = "complete";
     session.payment_status = "paid";
+    if (session.mode === "payment") return [event("checkout.session.completed", publicSession(session))];
     const sub = newSubscription(session.customer, session.line_items_price, session.subscription_metadata);
     session.subscription = sub.id;
     const inv = invoice(sub, "paid");
@@ -140,10 +142,20 @@ export async function startStripeStandIn(opts = {}) {
         if (body.customer && !customers.has(body.customer)) return stripeError(res, 400, "invalid_request_error", `No such customer: '${body.customer}'`, "customer");
         const priceId = body.line_items?.[0]?.price;
         if (body.mode === "subscription" && !priceId) return stripeError(res, 400, "invalid_request_error", "Missing required param: line_items[0][price].", "line_items");
+        // Payment mode (credit top-ups): ad-hoc `price_data` lines in USD; the total is what the customer pays.
+        let amountTotal = null;
+        if (body.mode === "payment") {
+          const lines = body.line_items ?? [];
+          if (!lines.length || lines.some((l) => l.price_data?.currency !== "usd" || !/^\d+$/.test(l.price_data?.unit_amount ?? ""))) {
+            return stripeError(res, 400, "invalid_request_error", "Each line item needs price_data with currency usd and an integer unit_amount.", "line_items");
+          }
+          amountTotal = lines.reduce((sum, l) => sum + Number(l.price_data.unit_amount) * Number(l.quantity ?? 1), 0);
+        }
         const s = {
           id: id("cs_test"), object: "checkout.session", mode: body.mode, status: "open", payment_status: "unpaid", customer: body.customer ?? null,
           client_reference_id: body.client_reference_id ?? null, success_url: body.success_url, cancel_url: body.cancel_url ?? null, metadata: body.metadata ?? {},
-          subscription: null, created: sec(), expires_at: sec() + DAY, livemode: false, url: "",
+          subscription: null, created: sec(), expires_at: sec() + DAY, livemode: false, url: "", currency: "usd",
+          amount_subtotal: amountTotal, amount_total: amountTotal, payment_intent: body.mode === "payment" ? id("pi") : null,
           line_items_price: priceId, subscription_metadata: body.subscription_data?.metadata ?? {},
         };
         s.url = `${base}/checkout/pay/${s.id}`;
@@ -211,8 +223,8 @@ export async function startStripeStandIn(opts = {}) {
           if (req.method === "GET") {
             res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
             return res.end(`<!doctype html><title>Stripe stand-in checkout</title><main style="font-family:sans-serif;max-width:30rem;margin:4rem auto">
-<h1>Test checkout</h1><p>Local Stripe stand-in: no card is charged. Price <code>${s.line_items_price ?? ""}</code>.</p>
-<form method="post"><button type="submit" id="pay">Pay and subscribe</button></form>
+<h1>Test checkout</h1><p>Local Stripe stand-in: no card is charged. ${s.mode === "payment" ? `Total <strong id="total">$${(s.amount_total / 100).toFixed(2)}</strong>` : `Price <code>${s.line_items_price ?? ""}</code>`}.</p>
+<form method="post"><button type="submit" id="pay">${s.mode === "payment" ? "Pay" : "Pay and subscribe"}</button></form>
 <p><a href="${s.cancel_url ?? "/"}">Cancel</a></p></main>`);
           }
           await deliver(completeCheckout(s));

@@ -3,18 +3,20 @@
  * the owner's actions: subscribe through Stripe Checkout, upgrade (prorated, at once), move to Free or
  * cancel at period end, open the Stripe Billing Portal. Other roles see the plan and its limits only
  * (the billing routes are owner-only). Plan limits come from src/plans.ts, the data the Worker enforces.
+ * With prepaid credits on, the owner also sees the balance and buys credit through Checkout (payment mode).
  */
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { Link } from "@tanstack/react-router";
 import { useEffect, useState } from "react";
 import { PLANS, planOf, type PlanId } from "../../../src/plans";
 import { api, messageOf } from "../lib/api";
 import { meQueryKey, orgKey, useOrg } from "../lib/session";
 import { formatDate, formatInt, formatMicros } from "../lib/format";
-import { Alert, Badge, Button, Card, PageHeader, QueryView, SpendBar } from "../components/ui";
+import { Alert, Badge, Button, Card, Field, PageHeader, QueryView, SpendBar } from "../components/ui";
 import { ConfirmDialog } from "../components/dialog";
 
 type LimitUse = { used: number; limit: number | null; over: boolean };
-type PlanView = { id: PlanId; name: string; price_usd_monthly: number | null; checkout_available: boolean };
+type PlanView = { id: PlanId; name: string; price_usd_monthly: number | null; checkout_available: boolean; credits_topup: { platform_fee_percent: number; min_usd: number; max_usd: number } };
 type Billing = {
   plan: PlanView;
   subscription: { id: string; status: string; plan: PlanId; cancel_at_period_end: boolean; current_period_end: string | null; payment_failed_at: string | null; grace_ends_at: string | null } | null;
@@ -24,6 +26,8 @@ type Billing = {
   next_invoice: { date: string; amount_usd: number | null; plan: PlanId } | null;
   plans: PlanView[];
   stripe_configured: boolean;
+  credits_enabled: boolean;
+  credit_balance_micros: number | null;
 };
 type Change = { action: "checkout" | "upgraded" | "cancel_at_period_end"; url: string | null };
 
@@ -65,15 +69,64 @@ function PlanCompare({ current }: { current: PlanId }) {
   );
 }
 
+/** Balance and top-up (credits on): the amount goes to Stripe Checkout; the webhook grants it when paid. */
+function CreditsCard({ b, orgId, topupReturned }: { b: Billing; orgId: string; topupReturned: string | null }) {
+  const topup = b.plan.credits_topup;
+  const [amount, setAmount] = useState(String(Math.max(topup.min_usd, 20)));
+  const [error, setError] = useState<string | null>(null);
+  const buy = useMutation({
+    mutationFn: (credits_usd: number) => api<Change>("POST", `/orgs/${orgId}/billing/checkout`, { credits_usd }),
+    onSuccess: (r) => { if (r.url) window.location.assign(r.url); },
+    onError: (e) => setError(messageOf(e)),
+  });
+  const value = Number(amount);
+  const valid = amount.trim() !== "" && Number.isFinite(value) && value >= topup.min_usd && value <= topup.max_usd && Math.abs(value * 100 - Math.round(value * 100)) < 1e-6;
+  const feeCents = valid ? Math.floor((Math.round(value * 100) * Math.round(topup.platform_fee_percent * 100) + 5_000) / 10_000) : 0;
+  return (
+    <Card title="Prepaid credits" actions={<Link to={`/orgs/${orgId}/credits`} className="small">Ledger and usage</Link>}>
+      <div className="stack-sm">
+        {topupReturned === "success" ? <Alert tone="success">Payment received; the credit is added as soon as Stripe confirms it.</Alert> : null}
+        {topupReturned === "cancelled" ? <Alert tone="info">The top-up was cancelled; nothing was charged.</Alert> : null}
+        <h2 style={{ fontSize: 28 }} data-testid="billing-credit-balance">{b.credit_balance_micros === null ? "—" : formatMicros(b.credit_balance_micros)}</h2>
+        <div className="small muted">Every proxied request draws the balance down; an empty balance refuses requests (402) until it is topped up.</div>
+        {error ? <Alert>{error}</Alert> : null}
+        <form
+          className="row"
+          style={{ alignItems: "flex-end" }}
+          onSubmit={(e) => {
+            e.preventDefault();
+            setError(null);
+            if (valid) buy.mutate(Math.round(value * 100) / 100);
+          }}
+        >
+          <Field
+            label="Top-up amount (USD)"
+            hint={`$${topup.min_usd}–$${formatInt(topup.max_usd)}${topup.platform_fee_percent > 0 ? `; plus a ${topup.platform_fee_percent}% platform fee${valid ? ` ($${(feeCents / 100).toFixed(2)})` : ""}` : ""}`}
+          >
+            {(id) => <input id={id} type="number" min={topup.min_usd} max={topup.max_usd} step="0.01" value={amount} onChange={(e) => setAmount(e.target.value)} data-testid="topup-amount" />}
+          </Field>
+          <Button type="submit" variant="primary" loading={buy.isPending} disabledReason={!b.stripe_configured ? "Billing is not configured on this deployment" : !valid ? "Enter an amount in the allowed range, in whole cents" : null}>
+            Top up
+          </Button>
+        </form>
+      </div>
+    </Card>
+  );
+}
+
 function OwnerBilling() {
   const { org } = useOrg();
   const qc = useQueryClient();
-  const returned = new URLSearchParams(window.location.search).get("checkout");
+  const search = new URLSearchParams(window.location.search);
+  const returned = search.get("checkout");
+  const topupReturned = search.get("topup");
   const billing = useQuery({
     queryKey: orgKey(org.id, "billing"),
     queryFn: () => api<Billing>("GET", `/orgs/${org.id}/billing`),
     // Back from Checkout: Stripe's webhook sets the plan within seconds; poll until it has.
-    refetchInterval: (q) => (returned === "success" && !(q.state.data?.subscription && LIVE.includes(q.state.data.subscription.status)) ? 1500 : false),
+    // Back from a top-up: poll for the credited balance for a minute (the grant arrives with the webhook).
+    refetchInterval: (q) =>
+      (returned === "success" && !(q.state.data?.subscription && LIVE.includes(q.state.data.subscription.status))) || (topupReturned === "success" && q.state.dataUpdateCount < 40) ? 1500 : false,
   });
   const [error, setError] = useState<string | null>(null);
   const effective = billing.data?.plan.id;
@@ -129,6 +182,7 @@ function OwnerBilling() {
                 <LimitRow label="Prompt templates" use={b.usage.prompts} />
               </Card>
             </div>
+            {b.credits_enabled ? <CreditsCard b={b} orgId={org.id} topupReturned={topupReturned} /> : null}
             <div className="grid grid-3">
               {b.plans.map((p) => {
                 const rank = PLANS[p.id].rank - PLANS[paying].rank;
@@ -142,6 +196,7 @@ function OwnerBilling() {
                   <Card key={p.id} title={p.name}>
                     <div className="stack-sm" data-testid={`plan-card-${p.id}`}>
                       <div className="muted">{p.price_usd_monthly === null ? "Custom pricing" : p.price_usd_monthly === 0 ? "Free" : `$${p.price_usd_monthly} / month`}</div>
+                      {b.credits_enabled ? <div className="small muted">Credit top-ups ${p.credits_topup.min_usd}–${formatInt(p.credits_topup.max_usd)}, {p.credits_topup.platform_fee_percent > 0 ? `${p.credits_topup.platform_fee_percent}% platform fee` : "no platform fee"}</div> : null}
                       <div>{action}</div>
                     </div>
                   </Card>
