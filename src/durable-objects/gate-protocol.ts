@@ -236,7 +236,7 @@ export type LeaseNeed = { req: AdmitRequest; want: number };
 /** One round trip of the lease protocol: flush reports, then answer needs. */
 export type LeaseRequest = { orgId: string; reports: LeaseReport[]; needs: LeaseNeed[] };
 
-/** Headroom leased to one isolate for requests like the one that asked (same key, model, attribution). */
+/** Headroom leased to one isolate for requests like the one that asked (same key, model, and budget instances). */
 export type LeaseGrant = {
   leaseId: string;
   /** Epoch ms (gate clock) after which the isolate must not admit from it. */
@@ -247,7 +247,16 @@ export type LeaseGrant = {
   template: AdmitTemplate;
   /** The windows at grant time, for the `x-ratelimit-*` headers (remaining counts go down locally). */
   rateLimit: RateLimitSnapshot | null;
+  /**
+   * Which parts of a request's attribution choose its budget instances in this org, so an isolate
+   * shares the lease between requests that differ only elsewhere: `customer` when any customer budget
+   * exists (own or default), and the tag keys that some tag budget names.
+   */
+  splitBy: LeaseSplit;
 };
+
+/** See {@link LeaseGrant.splitBy}. */
+export type LeaseSplit = { customer: boolean; tagKeys: string[] };
 
 /** Per need: a lease to admit from locally, or the exact admission (near a limit, strict mode, velocity…). */
 export type LeaseAnswer = { kind: "lease"; grant: LeaseGrant } | { kind: "exact"; result: AdmitResult };
