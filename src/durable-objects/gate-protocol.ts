@@ -221,8 +221,8 @@ export type LeaseAdmission = {
 /**
  * What an isolate tells the gate in one `lease` call, applied in order: `admitted` turns leased
  * headroom into a reservation; `settle` / `release` are today's settle and release (with
- * `admission` when the request was admitted and finished within one flush: no reservation row is
- * kept for it); `close` gives a lease's unused headroom back.
+ * `admission` when the request was admitted and finished within one flush: charged straight from
+ * the lease, no reservation row is written); `close` gives a lease's unused headroom back.
  */
 export type LeaseReport =
   | { kind: "admitted"; admission: LeaseAdmission }

@@ -2,8 +2,8 @@
  * The isolate's side of leases (docs/budgets.md "Leases"). One instance per isolate (the module
  * singleton {@link leaseClient}); tests create several to stand for several isolates.
  *
- * For an org in `lease` mode, a request whose key, model and attribution match a lease this isolate
- * holds is admitted here, with no round trip: the lease must still be within its TTL and have room
+ * For an org in `lease` mode, a request whose signature (key, model, and the attribution parts that
+ * choose budget instances: {@link signatureOf}) matches a lease this isolate holds is admitted here, with no round trip: the lease must still be within its TTL and have room
  * for the request's reservation (estimated by the same rules as the gate). Otherwise one `lease`
  * call asks the gate for a new lease (or gets the exact admission near a limit). Everything the
  * gate must learn — requests admitted from leases, settles, releases, leases given back — is queued
