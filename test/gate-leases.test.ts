@@ -9,7 +9,7 @@ import { orgGate } from "../src/durable-objects/org-gate-client";
 import { LEASE_GRACE_MS, LEASE_TTL_MS, type AdmitOk, type AdmitRequest, type AdmitResult, type LeaseAdmission, type LeaseAnswer, type LeaseReport } from "../src/durable-objects/gate-protocol";
 import { LeaseClient } from "../src/proxy/lease-client";
 import { call, createOrg, createOrgWithCast, createUser } from "./factories";
-import { admitRequest, createBudgetRow, createProvider, settleRequest, usageAtEstimate } from "./factories/gate";
+import { admitRequest, createBudgetRow, createProvider, releaseRequest, settleRequest, usageAtEstimate } from "./factories/gate";
 import { createKey } from "./factories/keys";
 
 // gpt-4o-mini: 1000 × $0.15/M + 1000 × $0.60/M = 750 µ$ per request at the default estimate.
@@ -263,7 +263,7 @@ describe("leases", () => {
     expect(c.counters.find((x) => x.budgetId === budgetId)!.spent).toBe(2 * ESTIMATE);
   });
 
-  it("a batch of requests reported already settled is charged straight from the lease: no reservation row written or deleted", async () => {
+  it("a batch of requests reported already settled or released is charged straight from the lease: no reservation row written or deleted", async () => {
     const { owner, org, key, gate } = await setup();
     const budgetId = await createBudgetRow(org, owner, { limitMicros: 1000 * ESTIMATE });
     const asker = await admitRequest(key);
@@ -287,7 +287,9 @@ describe("leases", () => {
         leaseId: grant.leaseId, reservationId: ok.reservationId, requestId: req.requestId, at: Date.now(), micros: ESTIMATE, tokens: 2000, price: t.price,
         context: { keyId: t.keyId, teamId: t.teamId, endpoint: req.endpoint, providerName: t.route.providerName, model: t.route.upstreamModel, attribution: req.attribution, inputTokens: 1000, outputTokens: 1000 },
       };
-      reports.push({ kind: "settle", req: settleRequest(req, ok, usageAtEstimate(req)), admission });
+      // The last five failed upstream before any output: released, from the lease too.
+      if (i >= 25) reports.push({ kind: "release", req: releaseRequest(req, ok), admission });
+      else reports.push({ kind: "settle", req: settleRequest(req, ok, usageAtEstimate(req)), admission });
     }
     await gate.lease({ orgId: org.id, reports, needs: [] });
     const writes = await runInDurableObject(gate, (_o, state: DurableObjectState) => state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM probe_rsv").one().n);
@@ -295,13 +297,13 @@ describe("leases", () => {
     let c = await gate.counters();
     expect(c.reservations).toBe(0);
     expect(c.outbox.cost - outboxBefore).toBe(30);
-    expect(c.counters.find((x) => x.budgetId === budgetId)).toMatchObject({ spent: 30 * ESTIMATE, reserved: (64 - 30) * ESTIMATE });
+    expect(c.counters.find((x) => x.budgetId === budgetId)).toMatchObject({ spent: 25 * ESTIMATE, reserved: (64 - 30) * ESTIMATE });
     // The same call again (a retry) changes nothing; the lease's rest comes back at expiry.
     await gate.lease({ orgId: org.id, reports, needs: [] });
     await afterLeaseExpiry(gate, org.id);
     c = await gate.counters();
     expect(c.outbox.cost - outboxBefore).toBe(30);
-    expect(c.counters.find((x) => x.budgetId === budgetId)).toMatchObject({ spent: 30 * ESTIMATE, reserved: 0 });
+    expect(c.counters.find((x) => x.budgetId === budgetId)).toMatchObject({ spent: 25 * ESTIMATE, reserved: 0 });
   });
 
   it("an admission reported after its lease was already returned is still recorded and charged once", async () => {
