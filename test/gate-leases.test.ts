@@ -3,13 +3,13 @@
  * real gate. Whatever the isolates admit locally, spend + reservations + leases never pass a hard
  * limit or a window, leases come back after their TTL, and the gate's counters equal the D1 events.
  */
-import { env, runDurableObjectAlarm } from "cloudflare:test";
+import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { orgGate } from "../src/durable-objects/org-gate-client";
-import { LEASE_GRACE_MS, LEASE_TTL_MS, type AdmitOk, type AdmitRequest, type AdmitResult } from "../src/durable-objects/gate-protocol";
+import { LEASE_GRACE_MS, LEASE_TTL_MS, type AdmitOk, type AdmitRequest, type AdmitResult, type LeaseAdmission, type LeaseAnswer, type LeaseReport } from "../src/durable-objects/gate-protocol";
 import { LeaseClient } from "../src/proxy/lease-client";
 import { call, createOrg, createOrgWithCast, createUser } from "./factories";
-import { admitRequest, createBudgetRow, createProvider, settleRequest, usageAtEstimate } from "./factories/gate";
+import { admitRequest, createBudgetRow, createProvider, releaseRequest, settleRequest, usageAtEstimate } from "./factories/gate";
 import { createKey } from "./factories/keys";
 
 // gpt-4o-mini: 1000 × $0.15/M + 1000 × $0.60/M = 750 µ$ per request at the default estimate.
@@ -159,6 +159,59 @@ describe("leases", () => {
     }
   });
 
+  it("without customer or tag budgets, requests of many customers and tags share one lease", async () => {
+    const { owner, org, key, gate } = await setup();
+    const limit = 100 * ESTIMATE;
+    const budgetId = await createBudgetRow(org, owner, { limitMicros: limit });
+    const client = new LeaseClient();
+    const warmed = await warm([client], key);
+    const before = client.rpcs;
+    const pairs: Pair[] = [...warmed];
+    for (let i = 0; i < 40; i++) {
+      const req = await admitRequest(key, { attribution: { customerId: `cus_${i}`, tags: { run: `r${i}` }, traceId: null } });
+      const r = await client.admit(env, req);
+      expect(r.ok).toBe(true);
+      pairs.push({ client, req, ok: r as AdmitOk });
+    }
+    // One signature for all of them: a handful of lease calls (leases grow with the rate), not one per customer.
+    expect(client.leasesHeld(org.id)).toBe(1);
+    expect(client.rpcs - before).toBeLessThanOrEqual(8);
+    await settleAll(pairs);
+    await afterLeaseExpiry(gate, org.id);
+    const c = await gate.counters();
+    expect(c.leases).toBe(0);
+    expect(c.counters.find((x) => x.budgetId === budgetId)).toMatchObject({ spent: pairs.length * ESTIMATE, reserved: 0 });
+    // Every customer is still recorded as seen, and the cost events keep each request's own attribution.
+    expect(c.customers).toBe(40);
+    expect(await runDurableObjectAlarm(gate)).toBe(true);
+    const rows = await env.DB.prepare("SELECT COUNT(DISTINCT customer_id) AS n FROM cost_events WHERE org_id = ? AND customer_id IS NOT NULL").bind(org.id).first<{ n: number }>();
+    expect(rows?.n).toBe(40);
+  });
+
+  it("a tag budget splits leases by its tag's value only, and holds across isolates", async () => {
+    const { owner, org, key, gate } = await setup();
+    const limit = 10 * ESTIMATE + 100;
+    const budgetId = await createBudgetRow(org, owner, { scope: "tag", scopeId: "team=a", limitMicros: limit });
+    const clients = Array.from({ length: 3 }, () => new LeaseClient());
+    await warm(clients, key);
+    // Tagged team=a (charged to the tag budget) or team=b (not), each with a different customer and run tag.
+    const reqs = await Promise.all(Array.from({ length: 300 }, (_, i) =>
+      admitRequest(key, { attribution: { customerId: `cus_${i}`, tags: { team: i % 2 ? "a" : "b", run: `r${i}` }, traceId: null } })));
+    const { admitted } = await burst(clients, reqs);
+    const tagged = admitted.filter((p) => p.req.attribution.tags.team === "a");
+    expect(tagged.length).toBeLessThanOrEqual(10);
+    expect(tagged.length).toBeGreaterThan(0);
+    expect(admitted.length - tagged.length).toBe(150);
+    for (const client of clients) expect(client.leasesHeld(org.id)).toBeLessThanOrEqual(3); // warm-up's, team=a's, team=b's
+    let c = await gate.counters();
+    const k = () => c.counters.find((x) => x.budgetId === budgetId)!;
+    expect(k().spent + k().reserved).toBeLessThanOrEqual(limit);
+    await settleAll(admitted);
+    await afterLeaseExpiry(gate, org.id);
+    c = await gate.counters();
+    expect(k()).toMatchObject({ spent: tagged.length * ESTIMATE, reserved: 0 });
+  });
+
   it("an isolate that dies with an open lease: its headroom comes back after the TTL, settled spend stays, nothing counted twice", async () => {
     const { owner, org, key, gate } = await setup();
     const limit = 100 * ESTIMATE;
@@ -210,6 +263,49 @@ describe("leases", () => {
     expect(c.counters.find((x) => x.budgetId === budgetId)!.spent).toBe(2 * ESTIMATE);
   });
 
+  it("a batch of requests reported already settled or released is charged straight from the lease: no reservation row written or deleted", async () => {
+    const { owner, org, key, gate } = await setup();
+    const budgetId = await createBudgetRow(org, owner, { limitMicros: 1000 * ESTIMATE });
+    const asker = await admitRequest(key);
+    const granted = await gate.lease({ orgId: org.id, reports: [], needs: [{ req: asker, want: 64 }] });
+    expect(granted.answers[0]!.kind).toBe("lease");
+    const grant = (granted.answers[0] as Extract<LeaseAnswer, { kind: "lease" }>).grant;
+    // Count every write to the reservations table from here on.
+    await runInDurableObject(gate, (_o, state: DurableObjectState) => {
+      state.storage.sql.exec("CREATE TABLE probe_rsv (op TEXT)");
+      state.storage.sql.exec("CREATE TRIGGER probe_rsv_i AFTER INSERT ON reservations BEGIN INSERT INTO probe_rsv VALUES ('i'); END");
+      state.storage.sql.exec("CREATE TRIGGER probe_rsv_d AFTER DELETE ON reservations BEGIN INSERT INTO probe_rsv VALUES ('d'); END");
+    });
+    const outboxBefore = (await gate.counters()).outbox.cost;
+    // 30 requests admitted from the lease and finished before the isolate's flush: one call of 30 settle reports.
+    const reports: LeaseReport[] = [];
+    for (let i = 0; i < 30; i++) {
+      const req = await admitRequest(key);
+      const ok: AdmitOk = { ...grant.template, reservationId: `rsv_batch${i}`, reservationExpiresAt: Date.now() + 60_000, reservedMicros: ESTIMATE, rateLimit: null };
+      const t = grant.template;
+      const admission: LeaseAdmission = {
+        leaseId: grant.leaseId, reservationId: ok.reservationId, requestId: req.requestId, at: Date.now(), micros: ESTIMATE, tokens: 2000, price: t.price,
+        context: { keyId: t.keyId, teamId: t.teamId, endpoint: req.endpoint, providerName: t.route.providerName, model: t.route.upstreamModel, attribution: req.attribution, inputTokens: 1000, outputTokens: 1000 },
+      };
+      // The last five failed upstream before any output: released, from the lease too.
+      if (i >= 25) reports.push({ kind: "release", req: releaseRequest(req, ok), admission });
+      else reports.push({ kind: "settle", req: settleRequest(req, ok, usageAtEstimate(req)), admission });
+    }
+    await gate.lease({ orgId: org.id, reports, needs: [] });
+    const writes = await runInDurableObject(gate, (_o, state: DurableObjectState) => state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM probe_rsv").one().n);
+    expect(writes).toBe(0);
+    let c = await gate.counters();
+    expect(c.reservations).toBe(0);
+    expect(c.outbox.cost - outboxBefore).toBe(30);
+    expect(c.counters.find((x) => x.budgetId === budgetId)).toMatchObject({ spent: 25 * ESTIMATE, reserved: (64 - 30) * ESTIMATE });
+    // The same call again (a retry) changes nothing; the lease's rest comes back at expiry.
+    await gate.lease({ orgId: org.id, reports, needs: [] });
+    await afterLeaseExpiry(gate, org.id);
+    c = await gate.counters();
+    expect(c.outbox.cost - outboxBefore).toBe(30);
+    expect(c.counters.find((x) => x.budgetId === budgetId)).toMatchObject({ spent: 25 * ESTIMATE, reserved: 0 });
+  });
+
   it("an admission reported after its lease was already returned is still recorded and charged once", async () => {
     const { owner, org, key, gate } = await setup();
     const budgetId = await createBudgetRow(org, owner, { limitMicros: 100 * ESTIMATE });
@@ -236,7 +332,9 @@ describe("leases", () => {
   });
 
   it("an isolate holds leases for a bounded number of signatures and gives the rest back", async () => {
-    const { org, key, gate } = await setup();
+    const { owner, org, key, gate } = await setup();
+    // A default customer budget makes every customer its own budget instance, hence its own lease.
+    await createBudgetRow(org, owner, { scope: "customer", scopeId: null, limitMicros: 100 * ESTIMATE });
     const client = new LeaseClient({ maxSignatures: 3 });
     await warm([client], key);
     for (let i = 0; i < 7; i++) {

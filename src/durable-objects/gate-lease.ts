@@ -14,7 +14,8 @@ import { randomBase62 } from "../lib/encoding";
 import { admitPrepared, prepareAdmission } from "./gate-admit";
 import type { HotCache } from "./gate-hot-cache";
 import type { Ledger } from "./gate-ledger";
-import { LEASE_GRACE_MS, LEASE_TTL_MS, type LeaseAnswer, type LeaseNeed, type LeaseReport, type LeaseRequest, type LeaseResult } from "./gate-protocol";
+import type { BudgetIndex } from "./gate-budgets";
+import { LEASE_GRACE_MS, LEASE_TTL_MS, type LeaseAnswer, type LeaseNeed, type LeaseReport, type LeaseRequest, type LeaseResult, type LeaseSplit } from "./gate-protocol";
 import { snapshotOf, windowStartOf, WINDOW_MS } from "./gate-windows";
 
 /** Each lease takes at most this share of what a limit still allows, so several isolates share it. */
@@ -24,6 +25,20 @@ export const MIN_LEASE_REQUESTS = 2;
 /** Upper bound on the requests one lease may cover. */
 export const MAX_LEASE_REQUESTS = 1024;
 
+/**
+ * The attribution parts that choose budget instances in this org (docs/budgets.md "Leases"): the
+ * customer when any customer budget exists, and every tag key some tag budget names. Requests that
+ * agree on these (and on key and model) charge the same instances, so they may share one lease.
+ */
+export function leaseSplit(budgets: BudgetIndex): LeaseSplit {
+  const tagKeys = new Set<string>();
+  for (const id of budgets.tag.keys()) {
+    const eq = id.indexOf("=");
+    tagKeys.add(eq < 0 ? id : id.slice(0, eq));
+  }
+  return { customer: budgets.customer.size > 0 || budgets.customerDefault.length > 0, tagKeys: [...tagKeys].sort() };
+}
+
 /** Applies one report (see {@link LeaseReport}). */
 function applyReport(ledger: Ledger, orgId: string, r: LeaseReport, now: number): void {
   switch (r.kind) {
@@ -31,12 +46,12 @@ function applyReport(ledger: Ledger, orgId: string, r: LeaseReport, now: number)
       ledger.materialize(r.admission);
       return;
     case "settle":
-      if (r.admission) ledger.materialize(r.admission);
-      ledger.settle(orgId, r.req, now);
+      if (r.admission) ledger.settleLeased(orgId, r.admission, r.req, now);
+      else ledger.settle(orgId, r.req, now);
       return;
     case "release":
-      if (r.admission) ledger.materialize(r.admission);
-      ledger.release(orgId, r.req, now);
+      if (r.admission) ledger.releaseLeased(orgId, r.admission, r.req, now);
+      else ledger.release(orgId, r.req, now);
       return;
     case "close":
       ledger.closeLease(r.leaseId);
@@ -70,7 +85,7 @@ function answer(hot: HotCache, ledger: Ledger, need: LeaseNeed, now: number): Le
   const windows = ledger.grantLease(l, { leaseId, micros, tokens, requests, expiresAt }, expiresAt + LEASE_GRACE_MS);
   return {
     kind: "lease",
-    grant: { leaseId, expiresAt, micros, tokens, requests, template: { ...prepared.template, admission: "lease" }, rateLimit: snapshotOf(windows, now) },
+    grant: { leaseId, expiresAt, micros, tokens, requests, template: { ...prepared.template, admission: "lease" }, rateLimit: snapshotOf(windows, now), splitBy: leaseSplit(hot.budgets()) },
   };
 }
 

@@ -334,10 +334,7 @@ export class Ledger {
 
     const reservationId = `rsv_${randomBase62(16)}`;
     const expiresAt = now + RESERVATION_TTL_MS;
-    const customerId = req.context.attribution.customerId;
-    if (customerId && !this.customersSeen.has(customerId)) {
-      this.sql.exec("INSERT OR IGNORE INTO customers (id, first_seen) VALUES (?, ?)", customerId, now);
-    }
+    this.noteCustomer(req.context.attribution.customerId, now);
     for (const a of applied) {
       this.addToCounter(a.budget.id, a.subject, a.periodStart, 0, micros);
       if (a.budget.velocity) {
@@ -352,11 +349,15 @@ export class Ledger {
       JSON.stringify(windows.filter((w) => w.kind === "tpm").map((w) => ({ wkey: w.wkey, windowStart: w.windowStart }))),
       JSON.stringify(req.context),
     );
-    if (customerId) {
-      if (this.customersSeen.size >= MAX_LEDGER) this.customersSeen.clear();
-      this.customersSeen.add(customerId);
-    }
     return { ok: true, reservationId, expiresAt, windows };
+  }
+
+  /** Records a customer as seen (the default customer budget's instances); memory only after SQLite. */
+  private noteCustomer(customerId: string | null, at: number): void {
+    if (!customerId || this.customersSeen.has(customerId)) return;
+    this.sql.exec("INSERT OR IGNORE INTO customers (id, first_seen) VALUES (?, ?)", customerId, at);
+    if (this.customersSeen.size >= MAX_LEDGER) this.customersSeen.clear();
+    this.customersSeen.add(customerId);
   }
 
   private readReservation(id: string): ReservationRow | undefined {
@@ -367,8 +368,8 @@ export class Ledger {
     return this.sql.exec<{ cost: number; late: number }>("SELECT cost, late FROM settled WHERE reservation_id = ? OR request_id = ?", reservationId, requestId).toArray()[0];
   }
 
-  /** Removes a reservation's hold from every counter, charging `cost` instead. */
-  private unwind(r: ReservationRow, cost: number): Held {
+  /** Removes a reservation's hold from every counter, charging `cost` instead (and deletes its row when it has one). */
+  private unwind(r: ReservationRow, cost: number, stored = true): Held {
     const held = JSON.parse(r.counters) as Held;
     for (const [budgetId, subject, periodStart] of held) {
       this.sql.exec("UPDATE counters SET reserved = MAX(0, reserved - ?), spent = spent + ? WHERE budget_id = ? AND subject = ? AND period_start = ?",
@@ -379,7 +380,7 @@ export class Ledger {
         c.spent += cost;
       }
     }
-    this.sql.exec("DELETE FROM reservations WHERE id = ?", r.id);
+    if (stored) this.sql.exec("DELETE FROM reservations WHERE id = ?", r.id);
     return held;
   }
 
@@ -388,24 +389,25 @@ export class Ledger {
    * reservation id and the request id. A settle whose reservation already expired still records the
    * spend (`late`), charged to the budgets that apply to its context at the time it was created.
    */
-  settle(orgId: string, req: SettleRequest, now: number): SettleResult {
+  settle(orgId: string, req: SettleRequest, now: number, unstored?: ReservationRow): SettleResult {
     const dup = this.findSettled(req.reservationId, req.context.requestId);
     if (dup) return { ok: true, costMicros: dup.cost, duplicate: true, late: dup.late === 1 };
 
-    const r = this.readReservation(req.reservationId);
+    const r = unstored ?? this.readReservation(req.reservationId);
     const price = r ? (JSON.parse(r.price) as Price) : req.context.price;
     const cost = costOfUsage(req.usage, price);
     const touched: AppliedBudget[] = [];
 
     let chargedCredits = false;
     if (r) {
-      for (const [budgetId, subject, periodStart] of this.unwind(r, cost)) {
+      for (const [budgetId, subject, periodStart] of this.unwind(r, cost, !unstored)) {
         if (budgetId === CREDITS_ID) chargedCredits = true;
         const budget = this.view.budgets().byId.get(budgetId);
         if (budget) touched.push({ budget, subject, periodStart, resetsAt: null });
       }
       this.correctTokenWindows(JSON.parse(r.windows) as HeldWindows, tokensOfUsage(req.usage) - r.tokens);
-      this.sql.exec("UPDATE velocity SET micros = ? WHERE ref = ?", cost, r.id);
+      // Leases never cover velocity budgets, so a lease admission has no sample.
+      if (!unstored) this.sql.exec("UPDATE velocity SET micros = ? WHERE ref = ?", cost, r.id);
     } else {
       const ctx = req.context;
       const subject = { keyId: ctx.keyId, teamId: ctx.teamId, userId: this.view.key(ctx.keyId)?.createdBy ?? null, attribution: ctx.attribution };
@@ -429,13 +431,13 @@ export class Ledger {
   }
 
   /** Drops a reservation, charges nothing, records a $0 cost event with the status. Idempotent. */
-  release(orgId: string, req: ReleaseRequest, now: number): ReleaseResult {
+  release(orgId: string, req: ReleaseRequest, now: number, unstored?: ReservationRow): ReleaseResult {
     if (this.findSettled(req.reservationId, req.context.requestId)) return { ok: true, duplicate: true };
-    const r = this.readReservation(req.reservationId);
+    const r = unstored ?? this.readReservation(req.reservationId);
     if (r) {
-      this.unwind(r, 0);
+      this.unwind(r, 0, !unstored);
       this.correctTokenWindows(JSON.parse(r.windows) as HeldWindows, -r.tokens);
-      this.sql.exec("DELETE FROM velocity WHERE ref = ?", r.id);
+      if (!unstored) this.sql.exec("DELETE FROM velocity WHERE ref = ?", r.id);
     }
     this.sql.exec("INSERT INTO settled (reservation_id, request_id, cost, late, settled_at) VALUES (?, ?, 0, ?, ?)", req.reservationId, req.context.requestId, r ? 0 : 1, now);
     queueCostEvent(this.sql, costRow(orgId, req.context, req.status, null, 0, req.latencyMs, null, false), now);
@@ -502,12 +504,7 @@ export class Ledger {
    */
   grantLease(req: LedgerAdmit, slice: LeaseSlice, gateExpiresAt: number): WindowState[] {
     const { now, applied } = req;
-    const customerId = req.context.attribution.customerId;
-    if (customerId && !this.customersSeen.has(customerId)) {
-      this.sql.exec("INSERT OR IGNORE INTO customers (id, first_seen) VALUES (?, ?)", customerId, now);
-      if (this.customersSeen.size >= MAX_LEDGER) this.customersSeen.clear();
-      this.customersSeen.add(customerId);
-    }
+    this.noteCustomer(req.context.attribution.customerId, now);
     for (const a of applied) this.addToCounter(a.budget.id, a.subject, a.periodStart, 0, slice.micros);
     const windows = this.readWindows(req.windows, now);
     for (const w of windows) {
@@ -549,6 +546,37 @@ export class Ledger {
    */
   materialize(a: LeaseAdmission): void {
     if (this.readReservation(a.reservationId) || this.findSettled(a.reservationId, a.requestId)) return;
+    const r = this.takeFromLease(a);
+    this.sql.exec(
+      "INSERT INTO reservations (id, request_id, created_at, expires_at, micros, tokens, price, counters, windows, context) VALUES (?,?,?,?,?,?,?,?,?,?)",
+      r.id, r.request_id, r.created_at, r.expires_at, r.micros, r.tokens, r.price, r.counters, r.windows, r.context,
+    );
+  }
+
+  /**
+   * Settles a request admitted from a lease that the isolate reports already finished: its estimate
+   * moves out of the lease and is replaced by the cost in the same step, so no reservation row is
+   * written and deleted (docs/performance.md "Leases"). Same result and idempotency as
+   * {@link materialize} followed by {@link settle}.
+   */
+  settleLeased(orgId: string, a: LeaseAdmission, req: SettleRequest, now: number): SettleResult {
+    if (this.findSettled(req.reservationId, req.context.requestId) || this.readReservation(a.reservationId)) return this.settle(orgId, req, now);
+    return this.settle(orgId, req, now, this.takeFromLease(a));
+  }
+
+  /** {@link settleLeased} for a release. */
+  releaseLeased(orgId: string, a: LeaseAdmission, req: ReleaseRequest, now: number): ReleaseResult {
+    if (this.findSettled(req.reservationId, req.context.requestId) || this.readReservation(a.reservationId)) return this.release(orgId, req, now);
+    return this.release(orgId, req, now, this.takeFromLease(a));
+  }
+
+  /**
+   * Moves one lease admission's estimate out of its lease (or, when the lease was returned or is
+   * short, adds it to the counters the lease held — or that apply now, if the lease row is gone) and
+   * returns the reservation it becomes, not yet stored.
+   */
+  private takeFromLease(a: LeaseAdmission): ReservationRow {
+    this.noteCustomer(a.context.attribution.customerId, a.at);
     const lease = this.readLease(a.leaseId);
     let held: Held;
     let tpm: HeldWindows = [];
@@ -568,11 +596,10 @@ export class Ledger {
       }
       for (const [budgetId, subject, periodStart] of held) this.addToCounter(budgetId, subject, periodStart, 0, a.micros);
     }
-    this.sql.exec(
-      "INSERT INTO reservations (id, request_id, created_at, expires_at, micros, tokens, price, counters, windows, context) VALUES (?,?,?,?,?,?,?,?,?,?)",
-      a.reservationId, a.requestId, a.at, a.at + RESERVATION_TTL_MS, a.micros, a.tokens, priceJson(a.price),
-      JSON.stringify(held), JSON.stringify(tpm), JSON.stringify(a.context),
-    );
+    return {
+      id: a.reservationId, request_id: a.requestId, created_at: a.at, expires_at: a.at + RESERVATION_TTL_MS, micros: a.micros, tokens: a.tokens,
+      price: priceJson(a.price), counters: JSON.stringify(held), windows: JSON.stringify(tpm), context: JSON.stringify(a.context),
+    };
   }
 
   /** Gives a lease's unused headroom back to every counter and window it held. Idempotent. */

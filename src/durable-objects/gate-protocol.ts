@@ -221,8 +221,8 @@ export type LeaseAdmission = {
 /**
  * What an isolate tells the gate in one `lease` call, applied in order: `admitted` turns leased
  * headroom into a reservation; `settle` / `release` are today's settle and release (with
- * `admission` when the request was admitted and finished within one flush: no reservation row is
- * kept for it); `close` gives a lease's unused headroom back.
+ * `admission` when the request was admitted and finished within one flush: charged straight from
+ * the lease, no reservation row is written); `close` gives a lease's unused headroom back.
  */
 export type LeaseReport =
   | { kind: "admitted"; admission: LeaseAdmission }
@@ -236,7 +236,7 @@ export type LeaseNeed = { req: AdmitRequest; want: number };
 /** One round trip of the lease protocol: flush reports, then answer needs. */
 export type LeaseRequest = { orgId: string; reports: LeaseReport[]; needs: LeaseNeed[] };
 
-/** Headroom leased to one isolate for requests like the one that asked (same key, model, attribution). */
+/** Headroom leased to one isolate for requests like the one that asked (same key, model, and budget instances). */
 export type LeaseGrant = {
   leaseId: string;
   /** Epoch ms (gate clock) after which the isolate must not admit from it. */
@@ -247,7 +247,16 @@ export type LeaseGrant = {
   template: AdmitTemplate;
   /** The windows at grant time, for the `x-ratelimit-*` headers (remaining counts go down locally). */
   rateLimit: RateLimitSnapshot | null;
+  /**
+   * Which parts of a request's attribution choose its budget instances in this org, so an isolate
+   * shares the lease between requests that differ only elsewhere: `customer` when any customer budget
+   * exists (own or default), and the tag keys that some tag budget names.
+   */
+  splitBy: LeaseSplit;
 };
+
+/** See {@link LeaseGrant.splitBy}. */
+export type LeaseSplit = { customer: boolean; tagKeys: string[] };
 
 /** Per need: a lease to admit from locally, or the exact admission (near a limit, strict mode, velocity…). */
 export type LeaseAnswer = { kind: "lease"; grant: LeaseGrant } | { kind: "exact"; result: AdmitResult };

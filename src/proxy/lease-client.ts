@@ -2,8 +2,8 @@
  * The isolate's side of leases (docs/budgets.md "Leases"). One instance per isolate (the module
  * singleton {@link leaseClient}); tests create several to stand for several isolates.
  *
- * For an org in `lease` mode, a request whose key, model and attribution match a lease this isolate
- * holds is admitted here, with no round trip: the lease must still be within its TTL and have room
+ * For an org in `lease` mode, a request whose signature (key, model, and the attribution parts that
+ * choose budget instances: {@link signatureOf}) matches a lease this isolate holds is admitted here, with no round trip: the lease must still be within its TTL and have room
  * for the request's reservation (estimated by the same rules as the gate). Otherwise one `lease`
  * call asks the gate for a new lease (or gets the exact admission near a limit). Everything the
  * gate must learn — requests admitted from leases, settles, releases, leases given back — is queued
@@ -36,6 +36,7 @@ import {
   type LeaseNeed,
   type LeaseReport,
   type LeaseResult,
+  type LeaseSplit,
   type ReleaseRequest,
   type SettleRequest,
 } from "../durable-objects/gate-protocol";
@@ -83,6 +84,8 @@ type OrgState = {
   exactUntil: Map<string, number>;
   /** Admissions per signature in the last lease: the recent rate. */
   rate: Map<string, number>;
+  /** Per key + model ({@link baseOf}): which attribution parts split leases, from the last grant. */
+  splits: Map<string, LeaseSplit>;
   queue: Queued[];
   /** Admissions still in the queue, by reservation id (a settle before the flush replaces its report). */
   unsent: Map<string, Queued>;
@@ -96,11 +99,25 @@ type OrgState = {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** The key, model and attribution a lease was granted for: requests with the same signature may use it. */
-function signatureOf(req: AdmitRequest): string | null {
+/** The part of a signature every request has: key, model, BYOK. */
+function baseOf(req: AdmitRequest): string {
+  return JSON.stringify([req.keyId, req.keyHash, req.model, req.byok === true]);
+}
+
+/**
+ * What a lease was granted for: requests with the same signature charge the same budget instances
+ * and may use it. Key, model and BYOK always count; of the attribution only what `split` (learned
+ * from the org's last grant for this key and model) says chooses budget instances — before any grant,
+ * the whole of it. Null: leases never cover the request.
+ */
+function signatureOf(req: AdmitRequest, split: LeaseSplit | undefined): string | null {
   if (req.unbounded || req.alias !== undefined) return null;
-  const tags = Object.entries(req.attribution.tags ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return JSON.stringify([req.keyId, req.keyHash, req.model, req.byok === true, req.attribution.customerId, tags]);
+  const tags = req.attribution.tags ?? {};
+  const parts = split
+    ? split.tagKeys.map((k) => (Object.prototype.hasOwnProperty.call(tags, k) ? tags[k]! : null))
+    : Object.entries(tags).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const customer = !split || split.customer ? req.attribution.customerId : null;
+  return `${baseOf(req)}${JSON.stringify([split ? 1 : 0, customer, parts])}`;
 }
 
 /** Signatures an isolate keeps leases and rates for, per org, before it gives every lease back and starts over. */
@@ -134,7 +151,7 @@ export class LeaseClient {
     let s = this.orgs.get(orgId);
     if (!s) {
       s = {
-        orgId, env, mode: "strict", slots: new Map(), asking: new Map(), exactUntil: new Map(), rate: new Map(), queue: [], unsent: new Map(),
+        orgId, env, mode: "strict", slots: new Map(), asking: new Map(), exactUntil: new Map(), rate: new Map(), splits: new Map(), queue: [], unsent: new Map(),
         unconfirmed: new Map(), closing: new Set(), flushArmedUntil: 0,
       };
       this.orgs.set(orgId, s);
@@ -152,7 +169,8 @@ export class LeaseClient {
       if (!isGateUnavailable(r) && r.ok && r.admission === "lease") s.mode = "lease";
       return r;
     }
-    const sig = signatureOf(req);
+    const base = baseOf(req);
+    let sig = signatureOf(req, s.splits.get(base));
     const joinUntil = Date.now() + JOIN_WAIT_MS;
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       if (sig !== null) {
@@ -166,7 +184,7 @@ export class LeaseClient {
         }
       }
       const last = sig === null || attempt === MAX_ATTEMPTS - 1;
-      const want = last ? 0 : Math.max(MIN_WANT, 2 * (s.rate.get(sig) ?? 0));
+      const want = last || sig === null ? 0 : Math.max(MIN_WANT, 2 * (s.rate.get(sig) ?? 0));
       const old = sig === null ? undefined : s.slots.get(sig);
       if (sig !== null && old) this.dropSlot(s, sig, old);
       if (sig !== null) s.asking.set(sig, (s.asking.get(sig) ?? 0) + 1);
@@ -188,6 +206,11 @@ export class LeaseClient {
       if (s.slots.size >= this.maxSignatures) for (const [k, v] of [...s.slots]) this.dropSlot(s, k, v);
       if (s.rate.size >= this.maxSignatures) s.rate.clear();
       if (s.exactUntil.size >= this.maxSignatures) s.exactUntil.clear();
+      if (s.splits.size >= this.maxSignatures) s.splits.clear();
+      s.splits.set(base, answer.grant.splitBy);
+      sig = signatureOf(req, answer.grant.splitBy)!;
+      const prior = s.slots.get(sig);
+      if (prior) this.dropSlot(s, sig, prior);
       s.slots.set(sig, { grant: answer.grant, micros: answer.grant.micros, tokens: answer.grant.tokens, requests: answer.grant.requests, used: 0, receivedAt: this.now() });
     }
     // Unreachable: the last attempt asks for an exact admission (want 0).
