@@ -181,26 +181,31 @@ async function seed(d1Url, upstreamUrl) {
     INSERT INTO api_keys (id, org_id, created_by, name, hint, key_hash) VALUES (${q(keyId)}, ${q(orgId)}, ${q(userId)}, 'bench', 'sk-tg-…', ${q(keyHash)});
     INSERT INTO providers (id, org_id, name, type, base_url, api_key_sealed, api_key_hint, is_default) VALUES (${q(providerId)}, ${q(orgId)}, 'openai', 'openai_compatible', ${q(upstreamUrl + "/v1")}, ${q(sealed)}, '…', 1);
   `);
-  // The budgeted org, in lease admission mode: org, key, default customer and tag budgets (limits far
-  // above what the run spends), the key's own RPM/TPM windows, many customers in the requests.
-  const lOrg = helpers.newId("org");
-  const lKeyId = helpers.newId("key");
-  const lProvider = helpers.newId("prv");
-  const lKey = helpers.mintVirtualKey(lOrg, lKeyId);
-  const lHash = await helpers.sha256Hex(lKey);
-  const lSealed = await helpers.encryptSecret(ENCRYPTION_KEY, "sk-bench-upstream", lProvider);
-  const budget = (scope, scopeId) => `INSERT INTO budgets (id, org_id, scope, scope_id, limit_micros, period, mode, alert_thresholds, created_by) VALUES (${q(helpers.newId("bud"))}, ${q(lOrg)}, '${scope}', ${scopeId === null ? "NULL" : q(scopeId)}, 1000000000000, 'monthly', 'hard', '[50,80,90,100]', ${q(userId)});`;
-  await exec(`
-    INSERT INTO orgs (id, name, slug, kind, plan, created_by, settings) VALUES (${q(lOrg)}, 'Bench leases', 'bench-leases', 'team', 'enterprise', ${q(userId)}, '{"admission":"lease"}');
-    INSERT INTO memberships (org_id, user_id, role) VALUES (${q(lOrg)}, ${q(userId)}, 'owner');
-    INSERT INTO api_keys (id, org_id, created_by, name, hint, key_hash, rpm, tpm) VALUES (${q(lKeyId)}, ${q(lOrg)}, ${q(userId)}, 'bench', 'sk-tg-…', ${q(lHash)}, 100000000, 1000000000000);
-    INSERT INTO providers (id, org_id, name, type, base_url, api_key_sealed, api_key_hint, is_default) VALUES (${q(lProvider)}, ${q(lOrg)}, 'openai', 'openai_compatible', ${q(upstreamUrl + "/v1")}, ${q(lSealed)}, '…', 1);
-    ${budget("org", null)}
-    ${budget("key", lKeyId)}
-    ${budget("customer", null)}
-    ${budget("tag", "env=bench")}
-  `);
-  return { orgId, keyId, key, keyHash, lease: { orgId: lOrg, keyId: lKeyId, key: lKey, keyHash: lHash } };
+  // Budgeted orgs in lease admission mode: org, key and tag budgets (limits far above what the run
+  // spends), the key's own RPM/TPM windows, many customers in the requests. `lease` also has a default
+  // customer budget (every customer is its own budget instance, so its own lease); `leaseShared` has
+  // none (all customers share one lease per key and model, docs/budgets.md "Leases").
+  const leaseOrg = async (slug, withCustomerBudget) => {
+    const lOrg = helpers.newId("org");
+    const lKeyId = helpers.newId("key");
+    const lProvider = helpers.newId("prv");
+    const lKey = helpers.mintVirtualKey(lOrg, lKeyId);
+    const lHash = await helpers.sha256Hex(lKey);
+    const lSealed = await helpers.encryptSecret(ENCRYPTION_KEY, "sk-bench-upstream", lProvider);
+    const budget = (scope, scopeId) => `INSERT INTO budgets (id, org_id, scope, scope_id, limit_micros, period, mode, alert_thresholds, created_by) VALUES (${q(helpers.newId("bud"))}, ${q(lOrg)}, '${scope}', ${scopeId === null ? "NULL" : q(scopeId)}, 1000000000000, 'monthly', 'hard', '[50,80,90,100]', ${q(userId)});`;
+    await exec(`
+      INSERT INTO orgs (id, name, slug, kind, plan, created_by, settings) VALUES (${q(lOrg)}, ${q(slug)}, ${q(slug)}, 'team', 'enterprise', ${q(userId)}, '{"admission":"lease"}');
+      INSERT INTO memberships (org_id, user_id, role) VALUES (${q(lOrg)}, ${q(userId)}, 'owner');
+      INSERT INTO api_keys (id, org_id, created_by, name, hint, key_hash, rpm, tpm) VALUES (${q(lKeyId)}, ${q(lOrg)}, ${q(userId)}, 'bench', 'sk-tg-…', ${q(lHash)}, 100000000, 1000000000000);
+      INSERT INTO providers (id, org_id, name, type, base_url, api_key_sealed, api_key_hint, is_default) VALUES (${q(lProvider)}, ${q(lOrg)}, 'openai', 'openai_compatible', ${q(upstreamUrl + "/v1")}, ${q(lSealed)}, '…', 1);
+      ${budget("org", null)}
+      ${budget("key", lKeyId)}
+      ${withCustomerBudget ? budget("customer", null) : ""}
+      ${budget("tag", "env=bench")}
+    `);
+    return { orgId: lOrg, keyId: lKeyId, key: lKey, keyHash: lHash };
+  };
+  return { orgId, keyId, key, keyHash, lease: await leaseOrg("bench-leases", true), leaseShared: await leaseOrg("bench-leases-shared", false) };
 }
 
 async function d1Stats(d1Url) {
@@ -263,11 +268,14 @@ async function main() {
     const headers = { "content-type": "application/json", authorization: `Bearer ${s.key}` };
     // "gateway-nogate" is a diagnostic: the same Worker with the DO calls stubbed out.
     // "gateway-lease": the same gateway, the budgeted org in lease mode (customer + tag on every request).
+    // "gateway-lease-shared": a lease org without customer budgets (one lease for all customers).
     base["gateway-lease"] = base.gateway;
-    const targets = ["direct", "noop", "gateway", "gateway-nogate", "gateway-lease"];
+    base["gateway-lease-shared"] = base.gateway;
+    const targets = ["direct", "noop", "gateway", "gateway-nogate", "gateway-lease", "gateway-lease-shared"];
     const urlOf = (t) => `${base[t]}/v1/chat/completions`;
     let customer = 0;
-    const headersOf = (t) => (t === "gateway-lease" ? { ...headers, authorization: `Bearer ${s.lease.key}`, "x-tollgate-customer": `cus_${customer++ % 100}`, "x-tollgate-tags": "env=bench" } : headers);
+    const leaseOf = { "gateway-lease": s.lease, "gateway-lease-shared": s.leaseShared };
+    const headersOf = (t) => (leaseOf[t] ? { ...headers, authorization: `Bearer ${leaseOf[t].key}`, "x-tollgate-customer": `cus_${customer++ % 100}`, "x-tollgate-tags": "env=bench" } : headers);
 
     // Warm-up (JIT, connection pools, the gate's hot copy, the decrypted-key cache).
     for (let i = 0; i < 300; i++) for (const t of targets) {
@@ -317,8 +325,9 @@ async function main() {
     const admitAt = (n, c) => request(`${base.gateway}/__bench/admit-rate?n=${n}&concurrency=${c}&org=${s.orgId}&key=${s.keyId}&hash=${s.keyHash}`, { body: "" }).then((r) => JSON.parse(r.body));
     const admit = await admitAt(5000, 64);
     const admitSerial = await admitAt(1000, 1);
-    const leaseAt = (n, c) => request(`${base.gateway}/__bench/lease-admit-rate?n=${n}&concurrency=${c}&org=${s.lease.orgId}&key=${s.lease.keyId}&hash=${s.lease.keyHash}`, { body: "" }).then((r) => JSON.parse(r.body));
-    const leaseAdmit = await leaseAt(20000, 64);
+    const leaseAt = (n, c, o) => request(`${base.gateway}/__bench/lease-admit-rate?n=${n}&concurrency=${c}&org=${o.orgId}&key=${o.keyId}&hash=${o.keyHash}`, { body: "" }).then((r) => JSON.parse(r.body));
+    const leaseAdmit = await leaseAt(20000, 64, s.lease);
+    const leaseAdmitShared = await leaseAt(20000, 64, s.leaseShared);
     const readRtt = JSON.parse((await request(`${base.gateway}/__bench/read-rtt?n=1000&org=${s.orgId}&key=${s.keyId}&hash=${s.keyHash}`, { body: "" })).body);
 
     const rows = targets.map((t) => ({
@@ -329,17 +338,21 @@ async function main() {
       stream_ttfc_p50_ms: r2(pct(ttfc[t], 50)),
       stream_ttfc_p99_ms: r2(pct(ttfc[t], 99)),
     }));
-    const g = rows[2], n = rows[1], ng = rows[3], gl = rows[4];
+    const g = rows[2], n = rows[1], ng = rows[3], gl = rows[4], gls = rows[5];
     const summary = {
       when: new Date().toISOString(),
       requests_per_target_c1: REQUESTS,
       rows,
       gateway_minus_noop: { p50_ms: r2(g.p50_ms - n.p50_ms), p99_ms: r2(g.p99_ms - n.p99_ms), rps_ratio: r2(g.rps_c32 / n.rps_c32), ttfc_p50_ms: r2(g.stream_ttfc_p50_ms - n.stream_ttfc_p50_ms) },
-      targets: { p50_ms: 0.5, p99_ms: 2, rps_ratio: 0.6 },
+      targets: { p50_ms: 0.4, p99_ms: 2, rps_ratio: 0.6, rpcs_per_request: 0.05, admits_per_second: 25000 },
       gateway_lease_minus_noop: { p50_ms: r2(gl.p50_ms - n.p50_ms), p99_ms: r2(gl.p99_ms - n.p99_ms), rps_ratio: r2(gl.rps_c32 / n.rps_c32), ttfc_p50_ms: r2(gl.stream_ttfc_p50_ms - n.stream_ttfc_p50_ms) },
       lease_admits_per_second_one_org_budgeted: leaseAdmit.admitsPerSecond,
       lease_rpcs_per_admission: leaseAdmit.rpcsPerAdmission,
       lease_admit_run: leaseAdmit,
+      gateway_lease_shared_minus_noop: { p50_ms: r2(gls.p50_ms - n.p50_ms), p99_ms: r2(gls.p99_ms - n.p99_ms), rps_ratio: r2(gls.rps_c32 / n.rps_c32), ttfc_p50_ms: r2(gls.stream_ttfc_p50_ms - n.stream_ttfc_p50_ms) },
+      lease_shared_admits_per_second_one_org: leaseAdmitShared.admitsPerSecond,
+      lease_shared_rpcs_per_admission: leaseAdmitShared.rpcsPerAdmission,
+      lease_shared_admit_run: leaseAdmitShared,
       gateway_nogate_minus_noop: { p50_ms: r2(ng.p50_ms - n.p50_ms), p99_ms: r2(ng.p99_ms - n.p99_ms), rps_ratio: r2(ng.rps_c32 / n.rps_c32) },
       gateway_server_timing_p50_ms: { admit: pct(phases.admit, 50), upstream: pct(phases.upstream, 50), total: pct(phases.total, 50) },
       // All of it is the gate's alarm copying cost events (1 row per request) to D1 in batches, after the
@@ -354,7 +367,7 @@ async function main() {
       guardrail_evaluation: await benchGuardrails(),
     };
     console.table(rows);
-    console.log(JSON.stringify({ gateway_minus_noop: summary.gateway_minus_noop, gateway_lease_minus_noop: summary.gateway_lease_minus_noop, lease_admits_per_second_one_org_budgeted: summary.lease_admits_per_second_one_org_budgeted, lease_rpcs_per_admission: summary.lease_rpcs_per_admission, gateway_nogate_minus_noop: summary.gateway_nogate_minus_noop, server_timing: summary.gateway_server_timing_p50_ms, d1_statements: summary.d1_statements_per_proxied_request_async_outbox, d1_round_trips: summary.d1_round_trips_per_proxied_request_async_outbox, do_admits_per_second_one_org: summary.do_admits_per_second_one_org, do_admit_round_trip_ms_c1: summary.do_admit_round_trip_ms_c1, do_read_only_rpc_round_trip_ms_c1: summary.do_read_only_rpc_round_trip_ms_c1, guardrail_evaluation: summary.guardrail_evaluation }, null, 2));
+    console.log(JSON.stringify({ gateway_minus_noop: summary.gateway_minus_noop, gateway_lease_minus_noop: summary.gateway_lease_minus_noop, lease_admits_per_second_one_org_budgeted: summary.lease_admits_per_second_one_org_budgeted, lease_rpcs_per_admission: summary.lease_rpcs_per_admission, gateway_lease_shared_minus_noop: summary.gateway_lease_shared_minus_noop, lease_shared_admits_per_second_one_org: summary.lease_shared_admits_per_second_one_org, lease_shared_rpcs_per_admission: summary.lease_shared_rpcs_per_admission, gateway_nogate_minus_noop: summary.gateway_nogate_minus_noop, server_timing: summary.gateway_server_timing_p50_ms, d1_statements: summary.d1_statements_per_proxied_request_async_outbox, d1_round_trips: summary.d1_round_trips_per_proxied_request_async_outbox, do_admits_per_second_one_org: summary.do_admits_per_second_one_org, do_admit_round_trip_ms_c1: summary.do_admit_round_trip_ms_c1, do_read_only_rpc_round_trip_ms_c1: summary.do_read_only_rpc_round_trip_ms_c1, guardrail_evaluation: summary.guardrail_evaluation }, null, 2));
     writeFileSync(join(here, "results", "latest.json"), JSON.stringify(summary, null, 2));
   } finally {
     stop();
