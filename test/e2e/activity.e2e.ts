@@ -4,29 +4,13 @@
  * tokens created (shown once), used and revoked by an admin, read-only for a viewer whom the API refuses; why a
  * webhook endpoint or the Slack channel was disabled, and re-enabling the endpoint.
  */
-import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
-import type { Browser, BrowserContext } from "playwright-core";
-import { launchBrowser, openPage, screenshot, unlabelledControls, type TrackedPage } from "./support/browser";
+import { describe, expect, inject, test } from "vitest";
+import { usePages, screenshot, unlabelledControls, type TrackedPage } from "./support/browser";
 import { apiAsPage, fillSignup, readInviteLink, signUp, uniqueEmail } from "./support/flow";
 import { execLocalD1, freePort } from "./support/worker";
 
 const { dashboardUrl, workerUrl, workerState, openaiUrl } = inject("e2e");
-let browser: Browser;
-const contexts: BrowserContext[] = [];
-
-const open = async () => {
-  const o = await openPage(browser, dashboardUrl);
-  contexts.push(o.context);
-  return o.page;
-};
-
-beforeAll(async () => {
-  browser = await launchBrowser();
-});
-afterAll(async () => {
-  for (const c of contexts) await c.close().catch(() => {});
-  await browser?.close();
-});
+const open = usePages(dashboardUrl);
 
 async function gateway(key: string, model: string, headers: Record<string, string>) {
   const res = await fetch(`${workerUrl}/v1/chat/completions`, {

@@ -3,27 +3,12 @@
  * text into the live "Test this text" box and sees the placeholder; a member sees the page read-only
  * and the API refuses their writes.
  */
-import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
-import type { Browser, BrowserContext } from "playwright-core";
-import { launchBrowser, openPage, unlabelledControls, type TrackedPage } from "./support/browser";
+import { describe, expect, inject, test } from "vitest";
+import { usePages, unlabelledControls, type TrackedPage } from "./support/browser";
 import { apiAsPage, fillSignup, readInviteLink, signUp, uniqueEmail } from "./support/flow";
 
 const { dashboardUrl } = inject("e2e");
-let browser: Browser;
-const contexts: BrowserContext[] = [];
-const open = async () => {
-  const o = await openPage(browser, dashboardUrl);
-  contexts.push(o.context);
-  return o.page;
-};
-
-beforeAll(async () => {
-  browser = await launchBrowser();
-});
-afterAll(async () => {
-  for (const c of contexts) await c.close().catch(() => {});
-  await browser?.close();
-});
+const open = usePages(dashboardUrl);
 
 describe.sequential("guardrails page", () => {
   let admin: TrackedPage;

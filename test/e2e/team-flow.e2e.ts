@@ -4,27 +4,13 @@
  * through the gateway → overview and usage explorer show it → a viewer sees disabled controls and the API refuses
  * them → switching orgs shows only that org's data.
  */
-import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
-import type { Browser, BrowserContext } from "playwright-core";
-import { launchBrowser, openPage, screenshot, type TrackedPage } from "./support/browser";
+import { describe, expect, inject, test } from "vitest";
+import { usePages, screenshot, type TrackedPage } from "./support/browser";
 import { apiAsPage, fillSignup, orgIdOf, readInviteLink, signUp, uniqueEmail } from "./support/flow";
 import { contentPieces } from "../mock-servers/llm-common";
 
 const { dashboardUrl, workerUrl, openaiUrl } = inject("e2e");
-let browser: Browser;
-const contexts: BrowserContext[] = [];
-const open = async (viewport?: { width: number; height: number }) => {
-  const o = await openPage(browser, dashboardUrl, viewport);
-  contexts.push(o.context);
-  return o.page;
-};
-beforeAll(async () => {
-  browser = await launchBrowser();
-});
-afterAll(async () => {
-  for (const c of contexts) await c.close().catch(() => {});
-  await browser?.close();
-});
+const open = usePages(dashboardUrl);
 
 /** Accepts an invitation as a brand-new user signing up inline; returns when the org overview shows. */
 async function acceptAsNewUser(page: TrackedPage, link: string, name: string, email: string) {

@@ -4,6 +4,7 @@
  */
 import { mkdir } from "node:fs/promises";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { afterAll, beforeAll } from "vitest";
 
 export const SCREENSHOTS = new URL("../../../test-results/screenshots/", import.meta.url).pathname;
 
@@ -61,4 +62,25 @@ export async function unlabelledControls(page: Page): Promise<string[]> {
     }
     return bad;
   })()`) as Promise<string[]>;
+}
+
+/**
+ * One Chromium for the calling test file, launched before its tests and closed after them with every
+ * context it opened. The returned `open` gives a fresh context (its own cookies) and a tracked page.
+ */
+export function usePages(baseURL: string): (viewport?: { width: number; height: number }) => Promise<TrackedPage> {
+  let browser: Browser | undefined;
+  const contexts: BrowserContext[] = [];
+  beforeAll(async () => {
+    browser = await launchBrowser();
+  });
+  afterAll(async () => {
+    for (const c of contexts) await c.close().catch(() => {});
+    await browser?.close();
+  });
+  return async (viewport) => {
+    const o = await openPage(browser!, baseURL, viewport);
+    contexts.push(o.context);
+    return o.page;
+  };
 }
